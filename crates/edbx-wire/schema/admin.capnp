@@ -1,0 +1,111 @@
+# edbx: schema and tenant administration messages of the EventDBX control plane (server 3.19.4).
+#
+# Written for edbx; wire-compatible with the server's definitions (same ordinals, field types and
+# therefore the same layouts). Imported by control.capnp, whose request and response unions carry
+# these structs. Regenerate the Rust code after editing:
+#   EDBX_REGEN=1 cargo test -p edbx-wire --test generated_fresh
+
+@0xfc3a7d6b0abae067;
+
+# ---------------------------------------------------------------------------------------------
+# Aggregate schemas of the session's tenant.
+# ---------------------------------------------------------------------------------------------
+
+struct ListSchemasRequest {
+  token @0 :Text;
+}
+
+struct ListSchemasResponse {
+  schemasJson @0 :Text;        # JSON object: aggregate type -> schema.
+}
+
+struct ReplaceSchemasRequest {
+  token @0 :Text;
+  schemasJson @1 :Text;
+}
+
+struct ReplaceSchemasResponse {
+  replaced @0 :UInt32;
+}
+
+# ---------------------------------------------------------------------------------------------
+# Tenant administration (needs the `tenant.manage` action).
+# ---------------------------------------------------------------------------------------------
+
+struct TenantAssignRequest {
+  token @0 :Text;
+  tenantId @1 :Text;
+  shardId @2 :Text;
+}
+
+struct TenantAssignResponse {
+  changed @0 :Bool;
+  shardId @1 :Text;
+}
+
+struct TenantUnassignRequest {
+  token @0 :Text;
+  tenantId @1 :Text;
+}
+
+struct TenantUnassignResponse {
+  changed @0 :Bool;
+}
+
+struct TenantQuotaSetRequest {
+  token @0 :Text;
+  tenantId @1 :Text;
+  maxStorageMb @2 :UInt64;
+}
+
+struct TenantQuotaSetResponse {
+  changed @0 :Bool;
+  quotaMb @1 :UInt64;
+  hasQuota @2 :Bool;
+}
+
+struct TenantQuotaClearRequest {
+  token @0 :Text;
+  tenantId @1 :Text;
+}
+
+struct TenantQuotaClearResponse {
+  changed @0 :Bool;
+}
+
+struct TenantQuotaRecalcRequest {
+  token @0 :Text;
+  tenantId @1 :Text;
+}
+
+struct TenantQuotaRecalcResponse {
+  storageBytes @0 :UInt64;
+}
+
+struct TenantReloadRequest {
+  token @0 :Text;
+  tenantId @1 :Text;
+}
+
+struct TenantReloadResponse {
+  reloaded @0 :Bool;
+}
+
+struct TenantSchemaPublishRequest {
+  token @0 :Text;
+  tenantId @1 :Text;
+  reason @2 :Text;
+  hasReason @3 :Bool;
+  actor @4 :Text;
+  hasActor @5 :Bool;
+  labels @6 :List(Text);
+  activate @7 :Bool;
+  force @8 :Bool;
+  reload @9 :Bool;
+}
+
+struct TenantSchemaPublishResponse {
+  versionId @0 :Text;
+  activated @1 :Bool;
+  skipped @2 :Bool;
+}

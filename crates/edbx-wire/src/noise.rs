@@ -1,0 +1,379 @@
+//! Noise sessions over `snow`: the pattern the server speaks, and any other a caller picks.
+
+use sha2::{Digest, Sha256};
+use snow::{HandshakeState, TransportState};
+
+use crate::WireError;
+use crate::frame::{MAX_FRAME_LEN, MAX_NOISE_PLAINTEXT_LEN, NOISE_TAG_LEN};
+
+/// The pattern EventDBX server 3.19.4 speaks on its control port.
+pub const SERVER_NOISE_PATTERN: &str = "Noise_NNpsk0_25519_ChaChaPoly_SHA256";
+/// The pattern the official Python client's README documents (not what the server speaks).
+pub const XX_NOISE_PATTERN: &str = "Noise_XX_25519_AESGCM_SHA256";
+
+/// The pre-shared key the server derives from a token: SHA-256 of the trimmed token bytes.
+///
+/// Trimming matters: a token read from a file with a trailing newline must key the same PSK.
+pub fn noise_psk(token: &str) -> [u8; 32] {
+    Sha256::digest(token.trim().as_bytes()).into()
+}
+
+enum State {
+    Handshake(Box<HandshakeState>),
+    Transport(Box<TransportState>),
+    /// A Noise error is fatal: the peer's nonces can no longer be matched.
+    Failed,
+}
+
+/// One side of a Noise session: the handshake, then transport encryption.
+///
+/// The session moves to transport mode by itself once the handshake is finished. Any error
+/// leaves it failed for good, as the Noise spec requires.
+///
+/// The Python client's README example works as is:
+///
+/// ```
+/// use edbx_wire::NoiseSession;
+///
+/// let mut initiator = NoiseSession::new(true).unwrap();
+/// let mut responder = NoiseSession::new(false).unwrap();
+///
+/// let step1 = initiator.write_message(&[]).unwrap();
+/// responder.read_message(&step1).unwrap();
+/// ```
+///
+/// and talking to an EventDBX server uses [`NoiseSession::server_initiator`].
+pub struct NoiseSession {
+    state: State,
+    pattern: String,
+    handshake_hash: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for NoiseSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match self.state {
+            State::Handshake(_) => "handshake",
+            State::Transport(_) => "transport",
+            State::Failed => "failed",
+        };
+        // Keys never leave snow's state; there is nothing secret to print here.
+        f.debug_struct("NoiseSession")
+            .field("pattern", &self.pattern)
+            .field("state", &state)
+            .finish()
+    }
+}
+
+impl NoiseSession {
+    /// A session with the Python README's default pattern, [`XX_NOISE_PATTERN`], and a fresh
+    /// static key pair.
+    pub fn new(initiator: bool) -> Result<Self, WireError> {
+        Self::with_pattern(XX_NOISE_PATTERN, initiator, None)
+    }
+
+    /// A session with any pattern `snow` supports. Patterns that need a local static key get a
+    /// fresh one; patterns with a `psk` modifier need `psk`.
+    pub fn with_pattern(
+        pattern: &str,
+        initiator: bool,
+        psk: Option<&[u8; 32]>,
+    ) -> Result<Self, WireError> {
+        let params = pattern
+            .parse()
+            .map_err(|e| WireError::InvalidInput(format!("noise pattern {pattern:?}: {e}")))?;
+        let mut builder = snow::Builder::new(params);
+        let keypair;
+        if needs_local_static(pattern, initiator) {
+            keypair = builder.generate_keypair()?;
+            builder = builder.local_private_key(&keypair.private)?;
+        }
+        if let Some(psk) = psk {
+            let position = psk_position(pattern).ok_or_else(|| {
+                WireError::InvalidInput(format!("noise pattern {pattern:?} takes no psk"))
+            })?;
+            builder = builder.psk(position, psk)?;
+        }
+        let state = if initiator {
+            builder.build_initiator()?
+        } else {
+            builder.build_responder()?
+        };
+        Ok(Self {
+            state: State::Handshake(Box::new(state)),
+            pattern: pattern.to_owned(),
+            handshake_hash: None,
+        })
+    }
+
+    /// The client side of the server's handshake: [`SERVER_NOISE_PATTERN`], empty prologue,
+    /// PSK from [`noise_psk`].
+    pub fn server_initiator(token: &str) -> Result<Self, WireError> {
+        Self::with_pattern(SERVER_NOISE_PATTERN, true, Some(&noise_psk(token)))
+    }
+
+    /// The server side of the same handshake (for fake servers in tests and tools).
+    pub fn server_responder(token: &str) -> Result<Self, WireError> {
+        Self::with_pattern(SERVER_NOISE_PATTERN, false, Some(&noise_psk(token)))
+    }
+
+    /// The Noise protocol name this session runs.
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    /// Whether the handshake is done and [`encrypt`](Self::encrypt)/[`decrypt`](Self::decrypt)
+    /// may be used.
+    pub fn is_handshake_finished(&self) -> bool {
+        matches!(self.state, State::Transport(_))
+    }
+
+    /// The handshake hash (channel binding), available once the handshake is finished.
+    pub fn handshake_hash(&self) -> Option<&[u8]> {
+        self.handshake_hash.as_deref()
+    }
+
+    /// Writes the next handshake message carrying `payload` (empty for the server's pattern).
+    pub fn write_message(&mut self, payload: &[u8]) -> Result<Vec<u8>, WireError> {
+        let mut out = vec![0u8; MAX_FRAME_LEN];
+        let len = self.handshake_step(|hs| hs.write_message(payload, &mut out))?;
+        out.truncate(len);
+        Ok(out)
+    }
+
+    /// Reads the peer's next handshake message and returns its payload.
+    pub fn read_message(&mut self, message: &[u8]) -> Result<Vec<u8>, WireError> {
+        let mut payload = vec![0u8; MAX_FRAME_LEN];
+        let len = self.handshake_step(|hs| hs.read_message(message, &mut payload))?;
+        payload.truncate(len);
+        Ok(payload)
+    }
+
+    fn handshake_step(
+        &mut self,
+        step: impl FnOnce(&mut HandshakeState) -> Result<usize, snow::Error>,
+    ) -> Result<usize, WireError> {
+        let State::Handshake(hs) = &mut self.state else {
+            return Err(self.wrong_state("handshake"));
+        };
+        let len = match step(hs) {
+            Ok(len) => len,
+            Err(e) => {
+                self.state = State::Failed;
+                return Err(e.into());
+            }
+        };
+        if hs.is_handshake_finished() {
+            let State::Handshake(hs) = std::mem::replace(&mut self.state, State::Failed) else {
+                unreachable!("state checked above");
+            };
+            self.handshake_hash = Some(hs.get_handshake_hash().to_vec());
+            self.state = State::Transport(Box::new(hs.into_transport_mode()?));
+        }
+        Ok(len)
+    }
+
+    /// Encrypts one transport message (at most [`MAX_NOISE_PLAINTEXT_LEN`] bytes).
+    pub fn encrypt(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, WireError> {
+        let mut out = Vec::with_capacity(plaintext.len() + NOISE_TAG_LEN);
+        self.encrypt_append(plaintext, &mut out)?;
+        Ok(out)
+    }
+
+    /// Encrypts `plaintext` and returns it as a whole frame (length header + ciphertext), ready
+    /// for a single write.
+    pub fn encrypt_frame(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, WireError> {
+        let mut out = Vec::with_capacity(4 + plaintext.len() + NOISE_TAG_LEN);
+        out.extend_from_slice(&[0; 4]);
+        let len = self.encrypt_append(plaintext, &mut out)?;
+        // encrypt_append bounds len by MAX_FRAME_LEN, so it fits the u32 header.
+        out[..4].copy_from_slice(&(len as u32).to_be_bytes());
+        Ok(out)
+    }
+
+    fn encrypt_append(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> Result<usize, WireError> {
+        if plaintext.len() > MAX_NOISE_PLAINTEXT_LEN {
+            return Err(WireError::TooLarge {
+                what: "message",
+                len: plaintext.len(),
+                max: MAX_NOISE_PLAINTEXT_LEN,
+            });
+        }
+        let State::Transport(ts) = &mut self.state else {
+            return Err(self.wrong_state("transport"));
+        };
+        let start = out.len();
+        out.resize(start + plaintext.len() + NOISE_TAG_LEN, 0);
+        match ts.write_message(plaintext, &mut out[start..]) {
+            Ok(len) => {
+                out.truncate(start + len);
+                Ok(len)
+            }
+            Err(e) => {
+                self.state = State::Failed;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Decrypts one transport message, in the order the peer sent them.
+    pub fn decrypt(&mut self, ciphertext: &[u8]) -> Result<Vec<u8>, WireError> {
+        let State::Transport(ts) = &mut self.state else {
+            return Err(self.wrong_state("transport"));
+        };
+        if ciphertext.len() < NOISE_TAG_LEN || ciphertext.len() > MAX_FRAME_LEN {
+            self.state = State::Failed;
+            return Err(WireError::Noise(format!(
+                "ciphertext of {} bytes is outside {NOISE_TAG_LEN}..={MAX_FRAME_LEN}",
+                ciphertext.len()
+            )));
+        }
+        let mut out = vec![0u8; ciphertext.len() - NOISE_TAG_LEN];
+        match ts.read_message(ciphertext, &mut out) {
+            Ok(len) => {
+                out.truncate(len);
+                Ok(out)
+            }
+            Err(e) => {
+                self.state = State::Failed;
+                Err(e.into())
+            }
+        }
+    }
+
+    fn wrong_state(&self, wanted: &str) -> WireError {
+        let now = match self.state {
+            State::Handshake(_) => "still in its handshake",
+            State::Transport(_) => "past its handshake",
+            State::Failed => "failed",
+        };
+        WireError::Noise(format!("{wanted} step on a session that is {now}"))
+    }
+}
+
+/// Whether this side of `pattern` sends a static key of its own: the first letter of the
+/// handshake name is the initiator's static, the second the responder's (`N` = none).
+fn needs_local_static(pattern: &str, initiator: bool) -> bool {
+    let handshake = pattern.split('_').nth(1).unwrap_or("");
+    let letters: Vec<char> = handshake
+        .chars()
+        .take_while(|c| c.is_ascii_uppercase())
+        .collect();
+    // One-way patterns (N, K, X) only name the responder's static key.
+    let own = match (letters.len(), initiator) {
+        (1, true) => Some('N'),
+        (1, false) => letters.first().copied(),
+        (_, true) => letters.first().copied(),
+        (_, false) => letters.get(1).copied(),
+    };
+    matches!(own, Some('K' | 'X' | 'I'))
+}
+
+/// The position of the first `pskN` modifier in `pattern`.
+fn psk_position(pattern: &str) -> Option<u8> {
+    let handshake = pattern.split('_').nth(1)?;
+    let at = handshake.find("psk")?;
+    handshake[at + 3..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect::<String>()
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handshake(a: &mut NoiseSession, b: &mut NoiseSession) {
+        while !(a.is_handshake_finished() && b.is_handshake_finished()) {
+            let msg = a.write_message(&[]).unwrap();
+            b.read_message(&msg).unwrap();
+            if b.is_handshake_finished() && a.is_handshake_finished() {
+                break;
+            }
+            let msg = b.write_message(&[]).unwrap();
+            a.read_message(&msg).unwrap();
+        }
+    }
+
+    #[test]
+    fn server_pattern_handshake_uses_two_48_byte_messages() {
+        let mut client = NoiseSession::server_initiator("token").unwrap();
+        let mut server = NoiseSession::server_responder(" token\n").unwrap();
+        let m1 = client.write_message(&[]).unwrap();
+        assert_eq!(m1.len(), 48);
+        server.read_message(&m1).unwrap();
+        let m2 = server.write_message(&[]).unwrap();
+        assert_eq!(m2.len(), 48);
+        client.read_message(&m2).unwrap();
+        assert!(client.is_handshake_finished() && server.is_handshake_finished());
+        assert_eq!(client.handshake_hash(), server.handshake_hash());
+
+        let ct = client.encrypt(b"hello").unwrap();
+        assert_eq!(ct.len(), 5 + NOISE_TAG_LEN);
+        assert_eq!(server.decrypt(&ct).unwrap(), b"hello");
+        let frame = server.encrypt_frame(b"back").unwrap();
+        assert_eq!(&frame[..4], &(4 + NOISE_TAG_LEN as u32).to_be_bytes());
+        assert_eq!(client.decrypt(&frame[4..]).unwrap(), b"back");
+    }
+
+    #[test]
+    fn wrong_psk_fails_the_handshake_and_poisons_the_session() {
+        let mut client = NoiseSession::server_initiator("token-a").unwrap();
+        let mut server = NoiseSession::server_responder("token-b").unwrap();
+        let m1 = client.write_message(&[]).unwrap();
+        assert!(matches!(server.read_message(&m1), Err(WireError::Noise(_))));
+        assert!(server.write_message(&[]).is_err());
+    }
+
+    #[test]
+    fn python_readme_xx_example_completes() {
+        let mut initiator = NoiseSession::new(true).unwrap();
+        let mut responder = NoiseSession::new(false).unwrap();
+        assert_eq!(initiator.pattern(), XX_NOISE_PATTERN);
+        handshake(&mut initiator, &mut responder);
+        let ct = responder.encrypt(b"x").unwrap();
+        assert_eq!(initiator.decrypt(&ct).unwrap(), b"x");
+    }
+
+    #[test]
+    fn tampered_or_reordered_ciphertext_is_rejected() {
+        let mut client = NoiseSession::server_initiator("t").unwrap();
+        let mut server = NoiseSession::server_responder("t").unwrap();
+        handshake(&mut client, &mut server);
+        let first = client.encrypt(b"one").unwrap();
+        let second = client.encrypt(b"two").unwrap();
+        assert!(server.decrypt(&second).is_err());
+        // The session is now failed; even the right message is refused.
+        assert!(server.decrypt(&first).is_err());
+    }
+
+    #[test]
+    fn oversized_plaintext_is_refused_before_encryption() {
+        let mut client = NoiseSession::server_initiator("t").unwrap();
+        let mut server = NoiseSession::server_responder("t").unwrap();
+        handshake(&mut client, &mut server);
+        let big = vec![0u8; MAX_NOISE_PLAINTEXT_LEN + 1];
+        assert!(matches!(
+            client.encrypt(&big),
+            Err(WireError::TooLarge { .. })
+        ));
+        let max = vec![7u8; MAX_NOISE_PLAINTEXT_LEN];
+        let ct = client.encrypt(&max).unwrap();
+        assert_eq!(ct.len(), MAX_FRAME_LEN);
+        assert_eq!(server.decrypt(&ct).unwrap(), max);
+    }
+
+    #[test]
+    fn psk_is_sha256_of_the_trimmed_token() {
+        assert_eq!(noise_psk("abc"), noise_psk("  abc\n"));
+        let hex: String = noise_psk("abc")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            hex,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,138 @@
+//! Opening a session: TCP connect, hello, then the Noise handshake unless plaintext was both
+//! asked for and granted.
+
+use edbx_wire::{
+    ControlHello, FrameDecoder, HelloResponse, MAX_FRAME_LEN, NoiseSession, encode_frame,
+    stream_message_len,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::socket::{quickack, set_nodelay};
+use crate::config::Config;
+use crate::error::{Error, ErrorKind, Result};
+
+/// A session ready for request frames.
+pub(crate) struct Established {
+    pub stream: TcpStream,
+    /// `None` for a plaintext session.
+    pub noise: Option<NoiseSession>,
+    /// Holds any bytes read past the handshake.
+    pub decoder: FrameDecoder,
+}
+
+/// Opens one session. The caller bounds the time it may take.
+pub(crate) async fn establish(config: &Config) -> Result<Established> {
+    let token = config
+        .get_token()
+        .ok_or_else(|| Error::new(ErrorKind::Config, "no token configured"))?;
+    let hello = ControlHello::new(token.expose(), config.get_tenant_id().unwrap_or(""))?
+        .with_no_noise(!config.get_noise());
+
+    let addr = (config.get_host(), config.get_port());
+    let mut stream = TcpStream::connect(addr).await.map_err(|e| {
+        Error::new(
+            ErrorKind::Connect,
+            format!("cannot connect to {}:{}: {e}", addr.0, addr.1),
+        )
+        .with_source(e)
+    })?;
+    set_nodelay(&stream);
+    stream.write_all(&hello.to_bytes()).await.map_err(lost)?;
+
+    let (response, leftover) = read_hello_response(&mut stream).await?;
+    if !response.accepted {
+        return Err(Error::new(
+            ErrorKind::Handshake,
+            format!("server refused the session: {}", response.message),
+        ));
+    }
+    let mut decoder = FrameDecoder::new();
+    decoder.extend(&leftover);
+    match (config.get_noise(), response.no_noise) {
+        (true, true) => Err(Error::new(
+            ErrorKind::Handshake,
+            "server answered with a plaintext session although Noise was requested; refusing",
+        )),
+        (false, true) => Ok(Established {
+            stream,
+            noise: None,
+            decoder,
+        }),
+        (asked_noise, false) => {
+            if !asked_noise {
+                tracing::debug!("server does not allow plaintext; using Noise");
+            }
+            let noise = noise_handshake(&mut stream, &mut decoder, token.expose()).await?;
+            Ok(Established {
+                stream,
+                noise: Some(noise),
+                decoder,
+            })
+        }
+    }
+}
+
+/// Reads the bare Cap'n Proto hello response; returns it and any bytes that followed it.
+async fn read_hello_response(stream: &mut TcpStream) -> Result<(HelloResponse, Vec<u8>)> {
+    let mut buf = Vec::with_capacity(256);
+    let mut chunk = [0u8; 1024];
+    loop {
+        if let Some(len) = stream_message_len(&buf, MAX_FRAME_LEN)?
+            && buf.len() >= len
+        {
+            let response = HelloResponse::parse(&buf[..len])?;
+            return Ok((response, buf[len..].to_vec()));
+        }
+        quickack(stream);
+        let n = stream.read(&mut chunk).await.map_err(lost)?;
+        if n == 0 {
+            return Err(Error::new(
+                ErrorKind::Handshake,
+                "server closed the connection before answering the hello",
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+async fn noise_handshake(
+    stream: &mut TcpStream,
+    decoder: &mut FrameDecoder,
+    token: &str,
+) -> Result<NoiseSession> {
+    let mut noise = NoiseSession::server_initiator(token)?;
+    let first = noise.write_message(&[])?;
+    stream
+        .write_all(&encode_frame(&first)?)
+        .await
+        .map_err(lost)?;
+    let reply = loop {
+        if let Some(frame) = decoder.next_frame()? {
+            break frame;
+        }
+        let mut chunk = [0u8; 256];
+        quickack(stream);
+        let n = stream.read(&mut chunk).await.map_err(lost)?;
+        if n == 0 {
+            return Err(Error::new(
+                ErrorKind::Handshake,
+                "server closed the connection during the Noise handshake \
+                 (the server keys Noise from the token: is it the same token?)",
+            ));
+        }
+        decoder.extend(&chunk[..n]);
+    };
+    noise
+        .read_message(&reply)
+        .map_err(|e| Error::new(ErrorKind::Handshake, format!("Noise handshake: {e}")))?;
+    if !noise.is_handshake_finished() {
+        return Err(Error::protocol("Noise handshake did not finish after two messages"));
+    }
+    Ok(noise)
+}
+
+fn lost(e: std::io::Error) -> Error {
+    Error::new(ErrorKind::Handshake, format!("connection lost while opening the session: {e}"))
+        .with_source(e)
+}

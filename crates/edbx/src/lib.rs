@@ -1,0 +1,114 @@
+//! # edbx — the EventDBX client
+//!
+//! An async ([tokio]) client for the [EventDBX](https://eventdbx.com) event store's control
+//! protocol (server 3.19.4): every operation the server offers, typed results, and a
+//! connection engine that stays correct when things go wrong.
+//!
+//! ```no_run
+//! use edbx::{Client, Config};
+//! use serde_json::json;
+//!
+//! # async fn demo() -> edbx::Result<()> {
+//! let client = Client::connect(Config::new().token("…").tenant_id("tenant-123")).await?;
+//!
+//! client.create("orders", "ord_123", "created", &json!({"total": 42.15})).await?;
+//! client.apply("orders", "ord_123", "paid", &json!({"status": "paid"}))
+//!     .note("paid at the till")
+//!     .metadata(&json!({"@trace": {"id": "t-1"}}))
+//!     .await?;
+//!
+//! let order = client.get("orders", "ord_123").await?.expect("exists");
+//! assert_eq!(order.state_value("status"), Some(json!("paid")));
+//!
+//! let mut events = client.events("orders", "ord_123").stream();
+//! while let Some(event) = events.next().await {
+//!     println!("v{} {}", event?.version, "…");
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! ## How it behaves
+//!
+//! * **Connections.** A [`Client`] is a cheap clone over a pool of connections
+//!   ([`Config::pool_size`], opened as concurrency needs them). One task owns each socket; calls
+//!   reach it over a bounded queue, so a burst waits instead of piling up.
+//! * **Pipelining.** The server answers one request at a time per connection, in order; up to
+//!   [`Config::max_in_flight`] requests are written ahead on each connection, and replies are
+//!   matched to callers in order and by id.
+//! * **Latency.** Sockets use `TCP_NODELAY`, one write per frame, and on Linux `TCP_QUICKACK`
+//!   before every read: the server writes each reply in two pieces with Nagle on, which
+//!   otherwise costs ~40 ms per call.
+//! * **Deadlines.** [`Config::request_timeout`] bounds a whole call: connecting, queueing,
+//!   writing, reading, retrying. A call that times out never desynchronises its connection: a
+//!   request not yet written is withdrawn, and a late reply is read and dropped.
+//! * **Retries.** Only what is provably safe: requests never written, failed connects, and reads
+//!   whose connection dropped ([`RetryOptions`]). A write whose connection died after it was sent
+//!   fails with [`ErrorKind::OutcomeUnknown`] — never reported as failed or as done.
+//! * **Security.** Noise (`NNpsk0`, keyed from the token) is on by default. Plaintext is used only
+//!   when the caller asks for it *and* the server allows it; a server that answers "plaintext" to
+//!   a client that asked for Noise is refused. Tokens are redacted in `Debug` output.
+//! * **Validation.** Aggregate types and ids, event types, metadata keys, notes, patches and
+//!   frame sizes are checked before sending, with an [`ErrorKind::InvalidInput`] naming the
+//!   problem.
+//! * **Pagination.** The server silently shortens list pages to ~7.5 KiB and returns a cursor
+//!   that skips the rows it dropped. Every [`Page`] carries a cursor rebuilt from its last row,
+//!   and [`PageStream`]s follow those, so no row is skipped or repeated.
+//! * **Verbose responses.** When the server runs with `verbose_responses = false`, writes still
+//!   succeed and return [`Written::NoEcho`].
+
+mod client;
+mod config;
+mod conn;
+mod error;
+mod model;
+mod ops;
+mod page;
+mod pool;
+pub mod validate;
+
+pub use client::Client;
+pub use config::{Config, RetryOptions, Token};
+pub use edbx_wire::{PublishTarget, TenantAssignReply, TenantQuotaSetReply, TenantSchemaPublishReply};
+pub use error::{Error, ErrorKind, Result, ServerCode};
+pub use model::{Actor, Aggregate, Event, EventMetadata, Reference, Referrer, Resolved, Snapshot, Written};
+pub use ops::{
+    Archive, BoxFuture, CreateSnapshot, EventWrite, Events, Get, List, ListSnapshots, NewEvent, PatchOp,
+    SchemaPublish,
+};
+pub use page::{Page, PageStream};
+
+/// Parses JSON text into a value that [`Client::apply`] and friends send verbatim.
+///
+/// ```
+/// let raw = edbx::raw_json(r#"{"total": 42.15}"#).unwrap();
+/// assert!(edbx::raw_json("{not json").is_err());
+/// ```
+pub fn raw_json(text: impl Into<String>) -> Result<Box<serde_json::value::RawValue>> {
+    serde_json::value::RawValue::from_string(text.into())
+        .map_err(|e| Error::invalid_input(format!("not valid JSON: {e}")))
+}
+
+#[cfg(test)]
+mod send_sync {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>(_: &T) {}
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// Compile-time proof that the client and the futures of its calls can cross threads.
+    #[allow(dead_code, unused_must_use, clippy::let_underscore_future)]
+    fn futures_are_send(client: Client) {
+        assert_send_sync(&client);
+        assert_send_sync(&Config::new());
+        assert_send_sync(&Error::invalid_input("x"));
+        assert_send(&std::future::IntoFuture::into_future(client.get("a", "b")));
+        assert_send(&std::future::IntoFuture::into_future(client.list()));
+        assert_send(&std::future::IntoFuture::into_future(
+            client.apply("a", "b", "c", &1),
+        ));
+        assert_send(&client.verify("a", "b"));
+        assert_send(&client.select("a", "b", &["x"]));
+        assert_send(&client.events("a", "b").stream());
+        assert_send(&Client::connect(Config::new()));
+    }
+}

@@ -1,0 +1,264 @@
+//! Listings: aggregates and one aggregate's events, one page at a time or as streams.
+
+use edbx_wire::{ListAggregates, ListEvents, Request, Response};
+
+use super::awaitable;
+use crate::client::{Client, unexpected};
+use crate::error::{Error, Result};
+use crate::model::{Aggregate, Event, Resolved, parse_list};
+use crate::page::{Page, PageStream, next_cursor};
+use crate::validate;
+
+/// Builder of [`Client::list`]; await it for one page, or call [`stream`](List::stream).
+#[must_use = "a request does nothing until awaited"]
+#[derive(Clone)]
+pub struct List<'a> {
+    client: &'a Client,
+    request: ListAggregates,
+}
+
+impl<'a> List<'a> {
+    /// Rows per page (server default 10, maximum 1000). The server may return fewer; the page's
+    /// cursor always continues right after the last row received.
+    pub fn take(mut self, take: u64) -> Self {
+        self.request.take = Some(take);
+        self
+    }
+
+    /// Resume after this cursor (from [`Page::next_cursor`]).
+    pub fn cursor(mut self, cursor: impl Into<String>) -> Self {
+        self.request.cursor = Some(cursor.into());
+        self
+    }
+
+    /// Filter expression, e.g. `status = 'paid' AND total > 40`.
+    pub fn filter(mut self, filter: impl Into<String>) -> Self {
+        self.request.filter = Some(filter.into());
+        self
+    }
+
+    /// Sort directives, e.g. `created_at:desc` or `aggregate_id:asc, updated_at:desc`. Only a
+    /// single `created_at` or `updated_at` key can be paged past its first page.
+    pub fn sort(mut self, sort: impl Into<String>) -> Self {
+        self.request.sort = Some(sort.into());
+        self
+    }
+
+    /// Also list archived aggregates, after the active ones.
+    pub fn include_archived(mut self, include: bool) -> Self {
+        self.request.include_archived = include;
+        self
+    }
+
+    /// List only archived aggregates.
+    pub fn archived_only(mut self, only: bool) -> Self {
+        self.request.archived_only = only;
+        self
+    }
+
+    /// Resolve references of the listed aggregates (into [`Page::resolved`]), optionally to a
+    /// given depth.
+    pub fn resolve(mut self, depth: Option<u32>) -> Self {
+        self.request.resolve = true;
+        self.request.resolve_depth = depth;
+        self
+    }
+
+    /// Every matching aggregate, page by page, never skipping or repeating one.
+    pub fn stream(self) -> PageStream<Aggregate> {
+        let client = self.client.clone();
+        let template = self.request;
+        let start = template.cursor.clone();
+        PageStream::new(
+            start,
+            Box::new(move |cursor| {
+                let client = client.clone();
+                let mut request = template.clone();
+                request.cursor = cursor;
+                Box::pin(async move { list_page(&client, request).await })
+            }),
+        )
+    }
+
+    async fn run(self) -> Result<Page<Aggregate>> {
+        list_page(self.client, self.request).await
+    }
+}
+awaitable!(List, Page<Aggregate>);
+
+/// Whether a sort can be paged with cursors: a single `created_at` or `updated_at` key.
+fn timestamp_sort(sort: &str) -> Option<bool> {
+    let sort = sort.trim();
+    if sort.is_empty() {
+        return None;
+    }
+    let single = !sort.contains(',');
+    let field = sort.split(':').next().unwrap_or("").trim().to_ascii_lowercase();
+    Some(single && matches!(field.as_str(), "created_at" | "createdat" | "updated_at" | "updatedat"))
+}
+
+async fn list_page(client: &Client, request: ListAggregates) -> Result<Page<Aggregate>> {
+    let take = request.take;
+    let sorted = request.sort.as_deref().and_then(timestamp_sort);
+    if sorted == Some(false) && request.cursor.is_some() {
+        return Err(Error::invalid_input(
+            "the server cannot resume a listing sorted by anything but a single created_at or \
+             updated_at key",
+        ));
+    }
+    let reply = match client.execute(Request::ListAggregates(request)).await? {
+        Response::ListAggregates(reply) => reply,
+        other => return Err(unexpected("listAggregates", &other)),
+    };
+    let items: Vec<Aggregate> = parse_list(&reply.aggregates_json)?;
+    let resolved = reply
+        .resolved_json
+        .as_deref()
+        .filter(|json| !json.trim().is_empty())
+        .map(serde_json::from_str::<Vec<Resolved>>)
+        .transpose()
+        .map_err(|e| Error::decode("resolved aggregates", e))?;
+    let (next, repaired) = match sorted {
+        None => next_cursor(&items, reply.next_cursor, take, reply.aggregates_json.len()),
+        // The server never returns a cursor for sorted listings; timestamp sorts resume from
+        // the `ts:<type>:<id>` shorthand of the last row.
+        Some(true) => {
+            let (next, _) = next_cursor(&items, None, take, reply.aggregates_json.len());
+            let full = take.is_some_and(|t| items.len() as u64 >= t);
+            let next = if full || next.is_some() {
+                items.last().map(|a| format!("ts:{}:{}", a.aggregate_type, a.aggregate_id))
+            } else {
+                None
+            };
+            (next, false)
+        }
+        Some(false) => (None, false),
+    };
+    Ok(Page {
+        items,
+        next_cursor: next,
+        repaired,
+        resolved,
+    })
+}
+
+/// Builder of [`Client::events`]; await it for one page, or call [`stream`](Events::stream).
+#[must_use = "a request does nothing until awaited"]
+#[derive(Clone)]
+pub struct Events<'a> {
+    client: &'a Client,
+    request: ListEvents,
+}
+
+impl<'a> Events<'a> {
+    /// Events per page (server default and maximum 1000; pages are also cut to ~7.5 KiB).
+    pub fn take(mut self, take: u64) -> Self {
+        self.request.take = Some(take);
+        self
+    }
+
+    /// Resume after this cursor (`a:<type>:<id>:<version>`, from [`Page::next_cursor`]).
+    pub fn cursor(mut self, cursor: impl Into<String>) -> Self {
+        self.request.cursor = Some(cursor.into());
+        self
+    }
+
+    /// Resume after this version.
+    pub fn after_version(self, version: u64) -> Self {
+        let cursor = format!(
+            "a:{}:{}:{version}",
+            self.request.aggregate_type, self.request.aggregate_id
+        );
+        self.cursor(cursor)
+    }
+
+    /// Every event of the aggregate from the cursor on, in version order.
+    pub fn stream(self) -> PageStream<Event> {
+        let client = self.client.clone();
+        let template = self.request;
+        let start = template.cursor.clone();
+        PageStream::new(
+            start,
+            Box::new(move |cursor| {
+                let client = client.clone();
+                let mut request = template.clone();
+                request.cursor = cursor;
+                Box::pin(async move { events_page(&client, request).await })
+            }),
+        )
+    }
+
+    async fn run(self) -> Result<Page<Event>> {
+        events_page(self.client, self.request).await
+    }
+}
+awaitable!(Events, Page<Event>);
+
+async fn events_page(client: &Client, request: ListEvents) -> Result<Page<Event>> {
+    validate::aggregate_type(&request.aggregate_type)?;
+    validate::aggregate_id(&request.aggregate_id)?;
+    let take = request.take;
+    let reply = match client.execute(Request::ListEvents(request)).await? {
+        Response::ListEvents(reply) => reply,
+        other => return Err(unexpected("listEvents", &other)),
+    };
+    let items: Vec<Event> = parse_list(&reply.events_json)?;
+    // Without `take` the server uses its page limit (1000 by default).
+    let take = Some(take.unwrap_or(1000));
+    let (next, repaired) = next_cursor(&items, reply.next_cursor, take, reply.events_json.len());
+    Ok(Page {
+        items,
+        next_cursor: next,
+        repaired,
+        resolved: None,
+    })
+}
+
+impl Client {
+    /// Lists aggregates, one page per await; see [`List`] for options and
+    /// [`List::stream`] to read every page.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: edbx::Client) -> edbx::Result<()> {
+    /// let page = client.list().take(50).await?;
+    /// for aggregate in &page.items {
+    ///     println!("{}/{}", aggregate.aggregate_type, aggregate.aggregate_id);
+    /// }
+    /// if let Some(cursor) = page.next_cursor {
+    ///     let _next = client.list().take(50).cursor(cursor).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn list(&self) -> List<'_> {
+        List {
+            client: self,
+            request: ListAggregates::default(),
+        }
+    }
+
+    /// Lists one aggregate's events in version order; see [`Events`].
+    pub fn events(&self, aggregate_type: &str, aggregate_id: &str) -> Events<'_> {
+        Events {
+            client: self,
+            request: ListEvents {
+                aggregate_type: aggregate_type.to_owned(),
+                aggregate_id: aggregate_id.to_owned(),
+                ..ListEvents::default()
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::timestamp_sort;
+
+    #[test]
+    fn only_single_timestamp_sorts_page() {
+        assert_eq!(timestamp_sort("created_at:desc"), Some(true));
+        assert_eq!(timestamp_sort(" updatedAt "), Some(true));
+        assert_eq!(timestamp_sort("aggregate_id"), Some(false));
+        assert_eq!(timestamp_sort("created_at, aggregate_id"), Some(false));
+        assert_eq!(timestamp_sort(""), None);
+    }
+}

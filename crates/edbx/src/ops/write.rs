@@ -1,0 +1,369 @@
+//! Writes: create, apply, patch, send_event, archive and restore.
+
+use std::marker::PhantomData;
+
+use edbx_wire::{AppendEvent, PatchEvent, PublishTarget, Request, Response, SetArchive};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::BoxFuture;
+use crate::client::{Client, unexpected};
+use crate::error::{Error, Result};
+use crate::model::{Aggregate, Event, FromServerJson, Written, parse_echo};
+use crate::validate;
+
+/// An event to append, as plain data (for [`Client::send_event`]).
+///
+/// ```
+/// let event = edbx::NewEvent::new("orders", "ord_1", "paid", r#"{"status":"paid"}"#)
+///     .note("paid at the till");
+/// assert_eq!(event.event_type, "paid");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// Aggregate type (lower snake case).
+    pub aggregate_type: String,
+    /// Aggregate id.
+    pub aggregate_id: String,
+    /// Event type (lower snake case segments, dots allowed).
+    pub event_type: String,
+    /// Payload as JSON text.
+    pub payload_json: String,
+    /// Note stored with the event (at most 128 characters).
+    pub note: Option<String>,
+    /// Metadata object as JSON text; keys start with `@`.
+    pub metadata_json: Option<String>,
+    /// Plugins to notify.
+    pub publish_targets: Vec<PublishTarget>,
+}
+
+impl NewEvent {
+    /// An event with a JSON text payload.
+    pub fn new(
+        aggregate_type: impl Into<String>,
+        aggregate_id: impl Into<String>,
+        event_type: impl Into<String>,
+        payload_json: impl Into<String>,
+    ) -> Self {
+        Self {
+            aggregate_type: aggregate_type.into(),
+            aggregate_id: aggregate_id.into(),
+            event_type: event_type.into(),
+            payload_json: payload_json.into(),
+            note: None,
+            metadata_json: None,
+            publish_targets: Vec::new(),
+        }
+    }
+
+    /// Sets the note.
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
+    }
+
+    /// Sets the metadata JSON text.
+    pub fn metadata_json(mut self, metadata_json: impl Into<String>) -> Self {
+        self.metadata_json = Some(metadata_json.into());
+        self
+    }
+
+    /// Adds a plugin to notify.
+    pub fn publish_to(mut self, target: PublishTarget) -> Self {
+        self.publish_targets.push(target);
+        self
+    }
+
+    fn validate(&self, payload_is_patch: bool) -> Result<()> {
+        validate::aggregate_type(&self.aggregate_type)?;
+        validate::aggregate_id(&self.aggregate_id)?;
+        validate::event_type(&self.event_type)?;
+        validate::payload(&self.payload_json)?;
+        let payload: Value = serde_json::from_str(&self.payload_json)
+            .map_err(|e| Error::invalid_input(format!("payload is not valid JSON: {e}")))?;
+        if payload_is_patch {
+            validate::patch(&payload)?;
+        }
+        if let Some(note) = &self.note {
+            validate::note(note)?;
+        }
+        if let Some(metadata) = &self.metadata_json {
+            let value: Value = serde_json::from_str(metadata)
+                .map_err(|e| Error::invalid_input(format!("metadata is not valid JSON: {e}")))?;
+            validate::metadata(&value, metadata.len())?;
+        }
+        self.publish_targets
+            .iter()
+            .try_for_each(validate::publish_target)
+    }
+
+    fn targets(&self) -> Option<Vec<PublishTarget>> {
+        (!self.publish_targets.is_empty()).then(|| self.publish_targets.clone())
+    }
+}
+
+/// One RFC 6902 operation of the kinds the server applies.
+///
+/// ```
+/// use edbx::PatchOp;
+/// use serde_json::json;
+/// let ops = [PatchOp::replace("/total", json!(45.10)), PatchOp::remove("/address/line2")];
+/// assert_eq!(serde_json::to_value(&ops[0]).unwrap(),
+///            json!({"op": "replace", "path": "/total", "value": 45.10}));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum PatchOp {
+    /// Add a value at `path`.
+    Add {
+        /// JSON pointer.
+        path: String,
+        /// New value.
+        value: Value,
+    },
+    /// Replace the value at `path`.
+    Replace {
+        /// JSON pointer.
+        path: String,
+        /// New value.
+        value: Value,
+    },
+    /// Remove a nested value (the server refuses top-level removals).
+    Remove {
+        /// JSON pointer.
+        path: String,
+    },
+}
+
+impl PatchOp {
+    /// `{"op": "add", …}`.
+    pub fn add(path: impl Into<String>, value: impl Into<Value>) -> Self {
+        Self::Add { path: path.into(), value: value.into() }
+    }
+    /// `{"op": "replace", …}`.
+    pub fn replace(path: impl Into<String>, value: impl Into<Value>) -> Self {
+        Self::Replace { path: path.into(), value: value.into() }
+    }
+    /// `{"op": "remove", …}`.
+    pub fn remove(path: impl Into<String>) -> Self {
+        Self::Remove { path: path.into() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WriteKind {
+    Create,
+    Append,
+    Patch,
+}
+
+/// Builder of [`Client::create`], [`Client::apply`], [`Client::patch`] and
+/// [`Client::send_event`]; await it. `T` is what the server echoes: the new [`Aggregate`] for
+/// create, the stored [`Event`] otherwise.
+#[must_use = "a write does nothing until awaited"]
+pub struct EventWrite<'a, T> {
+    client: &'a Client,
+    kind: WriteKind,
+    event: NewEvent,
+    /// A problem found while building (e.g. a payload that does not serialize), reported when
+    /// awaited so that the chain stays fluent.
+    error: Option<Error>,
+    echo: PhantomData<fn() -> T>,
+}
+
+impl<'a, T> EventWrite<'a, T> {
+    fn new(client: &'a Client, kind: WriteKind, event: NewEvent, error: Option<Error>) -> Self {
+        Self { client, kind, event, error, echo: PhantomData }
+    }
+
+    /// Attaches a note (at most 128 characters).
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.event.note = Some(note.into());
+        self
+    }
+
+    /// Attaches metadata: a JSON object whose keys start with `@`, e.g.
+    /// `json!({"@trace": {"id": "t-1"}})`.
+    pub fn metadata(mut self, metadata: &impl Serialize) -> Self {
+        match serde_json::to_string(metadata) {
+            Ok(json) => self.event.metadata_json = Some(json),
+            Err(e) => self.fail(format!("metadata does not serialize: {e}")),
+        }
+        self
+    }
+
+    /// Notifies a plugin about this event (ignored by the server on create).
+    pub fn publish_to(mut self, target: PublishTarget) -> Self {
+        self.event.publish_targets.push(target);
+        self
+    }
+
+    fn fail(&mut self, message: String) {
+        self.error.get_or_insert_with(|| Error::invalid_input(message));
+    }
+
+    async fn run(self) -> Result<Written<T>>
+    where
+        T: FromServerJson,
+    {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        self.event.validate(self.kind == WriteKind::Patch)?;
+        let event = self.event;
+        let publish_targets = event.targets();
+        let request = match self.kind {
+            WriteKind::Patch => Request::PatchEvent(PatchEvent {
+                aggregate_type: event.aggregate_type,
+                aggregate_id: event.aggregate_id,
+                event_type: event.event_type,
+                patch_json: event.payload_json,
+                note: event.note,
+                metadata_json: event.metadata_json,
+                publish_targets,
+            }),
+            kind => {
+                let body = AppendEvent {
+                    aggregate_type: event.aggregate_type,
+                    aggregate_id: event.aggregate_id,
+                    event_type: event.event_type,
+                    payload_json: event.payload_json,
+                    note: event.note,
+                    metadata_json: event.metadata_json,
+                    publish_targets,
+                };
+                if kind == WriteKind::Create {
+                    Request::CreateAggregate(body)
+                } else {
+                    Request::AppendEvent(body)
+                }
+            }
+        };
+        match (self.kind, self.client.execute(request).await?) {
+            (WriteKind::Create, Response::CreateAggregate(json))
+            | (WriteKind::Append | WriteKind::Patch, Response::AppendEvent(json)) => {
+                parse_echo(&json)
+            }
+            (WriteKind::Create, other) => Err(unexpected("createAggregate", &other)),
+            (_, other) => Err(unexpected("appendEvent", &other)),
+        }
+    }
+}
+
+impl<'a, T: FromServerJson + 'a> std::future::IntoFuture for EventWrite<'a, T> {
+    type Output = Result<Written<T>>;
+    type IntoFuture = BoxFuture<'a, Self::Output>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+fn to_json(what: &str, value: &impl Serialize) -> (String, Option<Error>) {
+    match serde_json::to_string(value) {
+        Ok(json) => (json, None),
+        Err(e) => (String::new(), Some(Error::invalid_input(format!("{what} does not serialize: {e}")))),
+    }
+}
+
+impl Client {
+    /// Creates an aggregate with its first event. Fails with
+    /// [`ServerCode::SchemaViolation`](crate::ServerCode::SchemaViolation) if it already exists
+    /// (active or archived).
+    ///
+    /// `payload` is anything `Serialize`: a struct, `serde_json::json!(…)`, or raw JSON text as
+    /// `&serde_json::value::RawValue`.
+    pub fn create(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        event_type: &str,
+        payload: &impl Serialize,
+    ) -> EventWrite<'_, Aggregate> {
+        let (json, error) = to_json("payload", payload);
+        let event = NewEvent::new(aggregate_type, aggregate_id, event_type, json);
+        EventWrite::new(self, WriteKind::Create, event, error)
+    }
+
+    /// Appends an event; the aggregate is created by it if it does not exist yet. The state
+    /// takes each top-level key of the payload.
+    pub fn apply(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        event_type: &str,
+        payload: &impl Serialize,
+    ) -> EventWrite<'_, Event> {
+        let (json, error) = to_json("payload", payload);
+        let event = NewEvent::new(aggregate_type, aggregate_id, event_type, json);
+        EventWrite::new(self, WriteKind::Append, event, error)
+    }
+
+    /// Appends an event built as plain data (the lower-level form of [`apply`](Self::apply)).
+    pub fn send_event(&self, event: NewEvent) -> EventWrite<'_, Event> {
+        EventWrite::new(self, WriteKind::Append, event, None)
+    }
+
+    /// Appends an event computed by applying RFC 6902 operations (`add`, `replace`, `remove`)
+    /// to the current state; the aggregate must exist. `operations` is a slice of [`PatchOp`]
+    /// or any JSON array.
+    pub fn patch(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        event_type: &str,
+        operations: &impl Serialize,
+    ) -> EventWrite<'_, Event> {
+        let (json, error) = to_json("patch", operations);
+        let event = NewEvent::new(aggregate_type, aggregate_id, event_type, json);
+        EventWrite::new(self, WriteKind::Patch, event, error)
+    }
+
+    /// Archives an aggregate: it keeps its history and stays readable with `get`, but takes no
+    /// events and leaves default listings until [`restore`](Self::restore)d.
+    pub fn archive(&self, aggregate_type: &str, aggregate_id: &str) -> Archive<'_> {
+        Archive::new(self, aggregate_type, aggregate_id, true)
+    }
+
+    /// Restores an archived aggregate.
+    pub fn restore(&self, aggregate_type: &str, aggregate_id: &str) -> Archive<'_> {
+        Archive::new(self, aggregate_type, aggregate_id, false)
+    }
+}
+
+/// Builder of [`Client::archive`] and [`Client::restore`]; await it.
+#[must_use = "a write does nothing until awaited"]
+pub struct Archive<'a> {
+    client: &'a Client,
+    request: SetArchive,
+}
+
+impl<'a> Archive<'a> {
+    fn new(client: &'a Client, aggregate_type: &str, aggregate_id: &str, archived: bool) -> Self {
+        Self {
+            client,
+            request: SetArchive {
+                aggregate_type: aggregate_type.to_owned(),
+                aggregate_id: aggregate_id.to_owned(),
+                archived,
+                note: None,
+            },
+        }
+    }
+
+    /// Records why (stored as the archive comment).
+    pub fn comment(mut self, comment: impl Into<String>) -> Self {
+        self.request.note = Some(comment.into());
+        self
+    }
+
+    async fn run(self) -> Result<Written<Aggregate>> {
+        validate::aggregate_type(&self.request.aggregate_type)?;
+        validate::aggregate_id(&self.request.aggregate_id)?;
+        match self.client.execute(Request::SetAggregateArchive(self.request)).await? {
+            Response::SetAggregateArchive(json) => parse_echo(&json),
+            other => Err(unexpected("setAggregateArchive", &other)),
+        }
+    }
+}
+super::awaitable!(Archive, Written<Aggregate>);

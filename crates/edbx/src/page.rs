@@ -1,0 +1,250 @@
+//! Pages, cursors, and streams that follow them without skipping or repeating a row.
+//!
+//! Server 3.19.4 silently shortens list pages to about 7.5 KiB of JSON and still returns the
+//! cursor of the *full* page, so following its cursor skips the rows it dropped (PROTOCOL.md
+//! §2.9). Every page here carries a cursor rebuilt from the last row actually received, which
+//! is exactly where the next page must start.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::error::{Error, Result};
+use crate::model::{Aggregate, Event, Resolved};
+
+/// The response budget of server 3.19.4's list encoder, in bytes (a bug makes it 61,439 / 8).
+const LIST_BUDGET: usize = 61_439 / 8;
+/// A generous bound on what a response adds around its JSON, and on the smallest row.
+const RESPONSE_OVERHEAD: usize = 256;
+const MIN_ROW: usize = 120;
+
+/// One page of a listing.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    /// The rows, in server order.
+    pub items: Vec<T>,
+    /// Where the next page starts, or `None` when this page is provably the last.
+    ///
+    /// The cursor may also be set on the last page when the client cannot rule out that the
+    /// server shortened it; the next call then returns an empty page.
+    pub next_cursor: Option<String>,
+    /// Whether the server's cursor would have skipped rows it dropped from this page (it was
+    /// replaced by one that does not).
+    pub repaired: bool,
+    /// Resolved references of the listed aggregates, when `resolve` was requested. The server
+    /// resolves the page before shortening it, so this can hold more entries than `items`.
+    pub resolved: Option<Vec<Resolved>>,
+}
+
+impl<T> Page<T> {
+    /// Whether another page may follow.
+    pub fn has_more(&self) -> bool {
+        self.next_cursor.is_some()
+    }
+}
+
+/// A row whose position can be written as a cursor.
+pub(crate) trait Cursored {
+    fn cursor(&self) -> String;
+}
+
+impl Cursored for Aggregate {
+    fn cursor(&self) -> String {
+        let scope = if self.archived { 'r' } else { 'a' };
+        format!("{scope}:{}:{}", self.aggregate_type, self.aggregate_id)
+    }
+}
+
+impl Cursored for Event {
+    fn cursor(&self) -> String {
+        format!("a:{}:{}:{}", self.aggregate_type, self.aggregate_id, self.version)
+    }
+}
+
+/// Decides the next cursor of a page from what the server sent and what arrived.
+///
+/// * The server sent a cursor: use the last row's own position (the same cursor when nothing
+///   was dropped; the repaired one when rows were).
+/// * No cursor, fewer rows than asked for, and a response small enough that the server cannot
+///   have shortened it: the listing is over.
+/// * Otherwise the page may have been shortened: continue after the last row.
+pub(crate) fn next_cursor<T: Cursored>(
+    items: &[T],
+    server_cursor: Option<String>,
+    take: Option<u64>,
+    json_len: usize,
+) -> (Option<String>, bool) {
+    let Some(last) = items.last() else {
+        return (None, false);
+    };
+    let own = last.cursor();
+    match server_cursor {
+        Some(server) => {
+            let repaired = server != own;
+            if repaired {
+                tracing::debug!(server = %server, repaired = %own, "server cursor skips rows; repaired");
+            }
+            (Some(own), repaired)
+        }
+        None => {
+            let short = take.is_some_and(|take| (items.len() as u64) < take);
+            let could_be_cut = json_len + RESPONSE_OVERHEAD + MIN_ROW > LIST_BUDGET;
+            if short && !could_be_cut {
+                (None, false)
+            } else if short || take.is_none() {
+                (could_be_cut.then_some(own), false)
+            } else {
+                // A full page without a cursor only happens with sort; the caller decides.
+                (None, false)
+            }
+        }
+    }
+}
+
+type PageFuture<T> = Pin<Box<dyn Future<Output = Result<Page<T>>> + Send>>;
+type Fetch<T> = Box<dyn FnMut(Option<String>) -> PageFuture<T> + Send>;
+
+enum StreamState<T> {
+    Idle(Option<String>),
+    Fetching(PageFuture<T>),
+    Done,
+}
+
+/// A [`Stream`](futures_core::Stream) of every row of a listing, fetching pages as it goes.
+///
+/// Use it with any stream combinator library, or with its own [`next`](Self::next):
+///
+/// ```no_run
+/// # async fn demo(client: edbx::Client) -> edbx::Result<()> {
+/// let mut orders = client.list().filter("status = 'paid'").take(100).stream();
+/// while let Some(order) = orders.next().await {
+///     println!("{}", order?.aggregate_id);
+/// }
+/// # Ok(()) }
+/// ```
+pub struct PageStream<T> {
+    fetch: Fetch<T>,
+    state: StreamState<T>,
+    buffered: VecDeque<T>,
+    last_cursor: Option<String>,
+}
+
+impl<T> std::fmt::Debug for PageStream<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PageStream")
+            .field("buffered", &self.buffered.len())
+            .field("last_cursor", &self.last_cursor)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Send + 'static> PageStream<T> {
+    pub(crate) fn new(start: Option<String>, fetch: Fetch<T>) -> Self {
+        Self {
+            fetch,
+            state: StreamState::Idle(start),
+            buffered: VecDeque::new(),
+            last_cursor: None,
+        }
+    }
+
+    /// The next row, or `None` at the end. After an error the stream ends.
+    pub async fn next(&mut self) -> Option<Result<T>> {
+        std::future::poll_fn(|cx| self.poll_next_row(cx)).await
+    }
+
+    /// Reads every remaining row.
+    pub async fn collect_all(mut self) -> Result<Vec<T>> {
+        let mut rows = Vec::new();
+        while let Some(row) = self.next().await {
+            rows.push(row?);
+        }
+        Ok(rows)
+    }
+
+    fn poll_next_row(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
+        loop {
+            if let Some(row) = self.buffered.pop_front() {
+                return Poll::Ready(Some(Ok(row)));
+            }
+            match &mut self.state {
+                StreamState::Done => return Poll::Ready(None),
+                StreamState::Idle(cursor) => {
+                    let future = (self.fetch)(cursor.take());
+                    self.state = StreamState::Fetching(future);
+                }
+                StreamState::Fetching(future) => {
+                    let page = match future.as_mut().poll(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Err(e)) => {
+                            self.state = StreamState::Done;
+                            return Poll::Ready(Some(Err(e)));
+                        }
+                        Poll::Ready(Ok(page)) => page,
+                    };
+                    self.state = match page.next_cursor {
+                        Some(next) if !page.items.is_empty() => {
+                            if self.last_cursor.as_deref() == Some(next.as_str()) {
+                                self.state = StreamState::Done;
+                                return Poll::Ready(Some(Err(Error::protocol(format!(
+                                    "listing did not advance past cursor {next}"
+                                )))));
+                            }
+                            self.last_cursor = Some(next.clone());
+                            StreamState::Idle(Some(next))
+                        }
+                        _ => StreamState::Done,
+                    };
+                    self.buffered.extend(page.items);
+                }
+            }
+        }
+    }
+}
+
+// Rows are only moved, never pinned; the page future is boxed.
+impl<T> Unpin for PageStream<T> {}
+
+impl<T: Send + 'static> futures_core::Stream for PageStream<T> {
+    type Item = Result<T>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_next_row(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agg(id: &str) -> Aggregate {
+        serde_json::from_value(serde_json::json!({
+            "aggregate_type": "bulk", "aggregate_id": id, "version": 1
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_cursor_past_the_last_row_is_repaired() {
+        let items = vec![agg("b-000"), agg("b-001")];
+        let (cursor, repaired) = next_cursor(&items, Some("a:bulk:b-039".into()), Some(40), 7000);
+        assert_eq!(cursor.as_deref(), Some("a:bulk:b-001"));
+        assert!(repaired);
+        let (cursor, repaired) = next_cursor(&items, Some("a:bulk:b-001".into()), Some(2), 500);
+        assert_eq!(cursor.as_deref(), Some("a:bulk:b-001"));
+        assert!(!repaired);
+    }
+
+    #[test]
+    fn a_short_small_page_without_cursor_is_the_end() {
+        let items = vec![agg("x")];
+        assert_eq!(next_cursor(&items, None, Some(10), 300), (None, false));
+        // Big enough to have been cut: continue after the last row.
+        assert_eq!(
+            next_cursor(&items, None, Some(10), 7_500).0.as_deref(),
+            Some("a:bulk:x")
+        );
+        assert_eq!(next_cursor::<Aggregate>(&[], Some("a:x:y".into()), Some(10), 2), (None, false));
+    }
+}

@@ -1,0 +1,257 @@
+//! The server's input rules, checked before anything is sent so that a typo comes back as a
+//! clear [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) naming the field.
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// Largest payload the server stores (serialized JSON).
+pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+/// Largest metadata object (serialized JSON).
+pub const MAX_METADATA_BYTES: usize = 64 * 1024;
+/// Longest event note, in characters.
+pub const MAX_NOTE_CHARS: usize = 128;
+/// Longest aggregate id and event type.
+pub const MAX_ID_CHARS: usize = 128;
+
+fn fail(field: &str, value: &str, rule: &str) -> Error {
+    Error::invalid_input(format!("{field} {value:?} is invalid: {rule}"))
+}
+
+/// `aggregate_type`: lower snake case, `^[a-z][a-z0-9_]*$`.
+pub fn aggregate_type(value: &str) -> Result<()> {
+    let mut chars = value.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    ok.then_some(()).ok_or_else(|| {
+        fail(
+            "aggregate_type",
+            value,
+            "must be lowercase snake_case (a letter, then a-z, 0-9 or _)",
+        )
+    })
+}
+
+/// `aggregate_id`: 1–128 characters, `^[A-Za-z0-9][A-Za-z0-9_-]*$`.
+pub fn aggregate_id(value: &str) -> Result<()> {
+    let mut chars = value.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && value.len() <= MAX_ID_CHARS;
+    ok.then_some(()).ok_or_else(|| {
+        fail(
+            "aggregate_id",
+            value,
+            "must be 1-128 characters: a letter or digit, then letters, digits, _ or -",
+        )
+    })
+}
+
+/// `event_type`: up to 128 characters of dot-separated lower snake case segments.
+pub fn event_type(value: &str) -> Result<()> {
+    let segment_ok = |s: &str| {
+        let mut chars = s.chars();
+        chars.next().is_some_and(|c| c.is_ascii_lowercase())
+            && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    };
+    let ok = !value.is_empty() && value.len() <= MAX_ID_CHARS && value.split('.').all(segment_ok);
+    ok.then_some(()).ok_or_else(|| {
+        fail(
+            "event_type",
+            value,
+            "must be up to 128 characters of lowercase snake_case segments joined by dots",
+        )
+    })
+}
+
+/// Payload JSON text: present and at most 256 KiB.
+pub fn payload(json: &str) -> Result<()> {
+    if json.trim().is_empty() {
+        return Err(Error::invalid_input("payload is empty"));
+    }
+    if json.len() > MAX_PAYLOAD_BYTES {
+        return Err(Error::invalid_input(format!(
+            "payload is {} bytes; the server stores at most {MAX_PAYLOAD_BYTES}",
+            json.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Metadata: a JSON object whose keys all match `^@[A-Za-z0-9][A-Za-z0-9_-]*$`, at most 64 KiB.
+pub fn metadata(value: &Value, serialized_len: usize) -> Result<()> {
+    let Value::Object(map) = value else {
+        return Err(Error::invalid_input("metadata must be a JSON object"));
+    };
+    for key in map.keys() {
+        let mut chars = key.chars();
+        let ok = chars.next() == Some('@')
+            && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !ok {
+            return Err(fail(
+                "metadata key",
+                key,
+                "must start with @ followed by a letter or digit, then letters, digits, _ or -",
+            ));
+        }
+    }
+    if serialized_len > MAX_METADATA_BYTES {
+        return Err(Error::invalid_input(format!(
+            "metadata is {serialized_len} bytes; the server accepts at most {MAX_METADATA_BYTES}"
+        )));
+    }
+    Ok(())
+}
+
+/// Event note: at most 128 characters.
+pub fn note(value: &str) -> Result<()> {
+    let chars = value.chars().count();
+    if chars > MAX_NOTE_CHARS {
+        return Err(Error::invalid_input(format!(
+            "note is {chars} characters; the server accepts at most {MAX_NOTE_CHARS}"
+        )));
+    }
+    Ok(())
+}
+
+/// Tenant id: `[a-z0-9][a-z0-9_-]*` once lower-cased (the server lower-cases it).
+pub fn tenant_id(value: &str) -> Result<()> {
+    let lower = value.trim().to_ascii_lowercase();
+    let mut chars = lower.chars();
+    let ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    ok.then_some(()).ok_or_else(|| {
+        fail(
+            "tenant_id",
+            value,
+            "must be a letter or digit, then letters, digits, _ or -",
+        )
+    })
+}
+
+/// Publish target: non-empty plugin, known mode and priority.
+pub fn publish_target(target: &edbx_wire::PublishTarget) -> Result<()> {
+    if target.plugin.trim().is_empty() {
+        return Err(Error::invalid_input("publish target plugin is empty"));
+    }
+    const MODES: [&str; 6] = [
+        "all",
+        "event-only",
+        "state-only",
+        "schema-only",
+        "event-and-schema",
+        "extensions-only",
+    ];
+    if let Some(mode) = &target.mode
+        && !MODES.contains(&mode.trim().to_ascii_lowercase().as_str())
+    {
+        return Err(fail("publish mode", mode, &format!("must be one of {MODES:?}")));
+    }
+    if let Some(priority) = &target.priority
+        && !["low", "normal", "high"].contains(&priority.trim().to_ascii_lowercase().as_str())
+    {
+        return Err(fail("publish priority", priority, "must be low, normal or high"));
+    }
+    Ok(())
+}
+
+/// RFC 6902 operations the server applies: `add`, `replace`, `remove`, each with a non-root
+/// `path` starting with `/`; a top-level `remove` is refused by the server.
+pub fn patch(ops: &Value) -> Result<()> {
+    let Value::Array(ops) = ops else {
+        return Err(Error::invalid_input("patch must be a JSON array of operations"));
+    };
+    if ops.is_empty() {
+        return Err(Error::invalid_input("patch has no operations"));
+    }
+    for (i, op) in ops.iter().enumerate() {
+        let kind = op.get("op").and_then(Value::as_str).unwrap_or("");
+        let path = op.get("path").and_then(Value::as_str).unwrap_or("");
+        if !matches!(kind, "add" | "replace" | "remove") {
+            return Err(Error::invalid_input(format!(
+                "patch operation {i}: op {kind:?} is not supported (add, replace or remove)"
+            )));
+        }
+        if !path.starts_with('/') || path == "/" {
+            return Err(Error::invalid_input(format!(
+                "patch operation {i}: path {path:?} must start with / and not be the root"
+            )));
+        }
+        if kind == "remove" && !path[1..].contains('/') {
+            return Err(Error::invalid_input(format!(
+                "patch operation {i}: removing the top-level key {path:?} is not supported by the server"
+            )));
+        }
+        if kind != "remove" && op.get("value").is_none() {
+            return Err(Error::invalid_input(format!(
+                "patch operation {i}: {kind} needs a value"
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn identifiers_follow_the_server_rules() {
+        assert!(aggregate_type("orders").is_ok());
+        assert!(aggregate_type("order_items2").is_ok());
+        for bad in ["", "Orders", "1orders", "or-ders", "orders "] {
+            assert!(aggregate_type(bad).is_err(), "{bad:?}");
+        }
+        assert!(aggregate_id("ord_123").is_ok());
+        assert!(aggregate_id("A-1").is_ok());
+        assert!(aggregate_id(&"a".repeat(128)).is_ok());
+        for bad in ["", "-a", " a", "a b", "a:b", &"a".repeat(129)] {
+            assert!(aggregate_id(bad).is_err(), "{bad:?}");
+        }
+        assert!(event_type("order.created").is_ok());
+        for bad in ["", "Created", "a..b", ".a", "a.", "a-b"] {
+            assert!(event_type(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn metadata_keys_need_an_at_sign() {
+        let ok = json!({"@trace": {"id": 1}, "@a-b_c": 2});
+        assert!(metadata(&ok, 10).is_ok());
+        assert!(metadata(&json!({"trace": 1}), 10).is_err());
+        assert!(metadata(&json!({"@": 1}), 10).is_err());
+        assert!(metadata(&json!([1]), 3).is_err());
+        assert!(metadata(&ok, MAX_METADATA_BYTES + 1).is_err());
+    }
+
+    #[test]
+    fn patches_are_checked_like_the_server() {
+        assert!(patch(&json!([{"op": "replace", "path": "/total", "value": 1}])).is_ok());
+        assert!(patch(&json!([{"op": "remove", "path": "/addr/city"}])).is_ok());
+        assert!(patch(&json!([{"op": "remove", "path": "/total"}])).is_err());
+        assert!(patch(&json!([{"op": "move", "path": "/a", "from": "/b"}])).is_err());
+        assert!(patch(&json!([{"op": "add", "path": "/"}])).is_err());
+        assert!(patch(&json!({"op": "add"})).is_err());
+        assert!(patch(&json!([])).is_err());
+    }
+
+    #[test]
+    fn notes_tenants_and_targets() {
+        assert!(note(&"é".repeat(128)).is_ok());
+        assert!(note(&"a".repeat(129)).is_err());
+        assert!(tenant_id("Tenant-123").is_ok());
+        assert!(tenant_id("bad id!").is_err());
+        let mut target = edbx_wire::PublishTarget {
+            plugin: "search".into(),
+            mode: Some("event-only".into()),
+            priority: Some("HIGH".into()),
+        };
+        assert!(publish_target(&target).is_ok());
+        target.mode = Some("sometimes".into());
+        assert!(publish_target(&target).is_err());
+    }
+}

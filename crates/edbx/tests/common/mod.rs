@@ -1,0 +1,44 @@
+//! Shared set-up: a real server per test, and a client configured for it.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use edbx::{Client, Config};
+pub use edbx_testkit::{ServerOptions, TestServer};
+
+/// The four session kinds every operation is checked in.
+#[derive(Debug, Clone, Copy)]
+pub struct Mode {
+    pub noise: bool,
+    pub verbose: bool,
+}
+
+pub const ALL_MODES: [Mode; 4] = [
+    Mode { noise: true, verbose: true },
+    Mode { noise: false, verbose: true },
+    Mode { noise: true, verbose: false },
+    Mode { noise: false, verbose: false },
+];
+
+/// Starts a real server for `mode`; panics loudly (naming the install command) if it cannot.
+pub fn server(mode: Mode) -> TestServer {
+    let options = ServerOptions::default()
+        .no_noise(!mode.noise)
+        .verbose_responses(mode.verbose);
+    TestServer::start(options).unwrap_or_else(|e| panic!("cannot start the EventDBX server: {e}"))
+}
+
+pub fn config(server: &TestServer) -> Config {
+    Config::new()
+        .host(server.host())
+        .port(server.port())
+        .token(server.token())
+        .tenant_id(server.tenant())
+        .request_timeout(Duration::from_secs(20))
+}
+
+pub async fn client(server: &TestServer, noise: bool) -> Client {
+    Client::connect(config(server).noise(noise))
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the test server: {e}"))
+}

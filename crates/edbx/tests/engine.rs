@@ -1,0 +1,232 @@
+//! The connection engine against the real server: truncated pages, concurrency, pipelining,
+//! timeouts, lost connections.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::{ALL_MODES, client, config, server};
+use edbx::{Client, ErrorKind, RetryOptions};
+use serde_json::json;
+
+#[tokio::test]
+async fn listing_40_large_aggregates_returns_each_exactly_once() {
+    let server = server(ALL_MODES[0]);
+    let client = client(&server, true).await;
+    let filler = "x".repeat(3_000);
+    for i in 0..40 {
+        client
+            .create("bulk", &format!("b-{i:03}"), "created", &json!({"blob": filler, "n": i}))
+            .await
+            .unwrap();
+    }
+
+    // Page by page, following the cursors the client hands out.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut repaired = false;
+    let mut pages = 0;
+    loop {
+        let mut request = client.list().take(40);
+        if let Some(c) = cursor.take() {
+            request = request.cursor(c);
+        }
+        let page = request.await.unwrap();
+        pages += 1;
+        repaired |= page.repaired;
+        seen.extend(page.items.iter().map(|a| a.aggregate_id.clone()));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+        assert!(pages < 100, "pagination does not end");
+    }
+    let expected: Vec<String> = (0..40).map(|i| format!("b-{i:03}")).collect();
+    assert_eq!(seen, expected, "every aggregate once, in order");
+    assert!(repaired, "the server's cursor skipped rows and the client repaired it");
+    assert!(pages > 1, "the server shortened the 40-row page");
+
+    // The same through a stream.
+    let streamed = client.list().take(40).stream().collect_all().await.unwrap();
+    let ids: Vec<String> = streamed.into_iter().map(|a| a.aggregate_id).collect();
+    assert_eq!(ids, expected);
+}
+
+#[tokio::test]
+async fn event_pages_cut_by_the_server_lose_nothing() {
+    let server = server(ALL_MODES[0]);
+    let client = client(&server, true).await;
+    let filler = "y".repeat(1_000);
+    for i in 0..30 {
+        client.apply("ledger", "l-1", "entry", &json!({"seq": i, "memo": filler})).await.unwrap();
+    }
+    let events = client.events("ledger", "l-1").stream().collect_all().await.unwrap();
+    let seqs: Vec<i64> = events.iter().map(|e| e.payload["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, (0..30).collect::<Vec<_>>());
+    let versions: Vec<u64> = events.iter().map(|e| e.version).collect();
+    assert_eq!(versions, (1..=30).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn sixty_four_tasks_through_one_client_write_exactly_once() {
+    let server = server(ALL_MODES[0]);
+    let client = client(&server, true).await;
+    let mut tasks = Vec::new();
+    for task in 0..64 {
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            for seq in 0..10 {
+                client
+                    .apply("counter", &format!("c-{task}"), "incremented", &json!({"seq": seq}))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert!(client.open_connections() > 1, "concurrency opened more connections");
+    for task in 0..64 {
+        let id = format!("c-{task}");
+        let events = client.events("counter", &id).stream().collect_all().await.unwrap();
+        let seqs: Vec<i64> = events.iter().map(|e| e.payload["seq"].as_i64().unwrap()).collect();
+        assert_eq!(seqs, (0..10).collect::<Vec<_>>(), "aggregate {id}");
+        assert_eq!(client.get("counter", &id).await.unwrap().unwrap().version, 10);
+    }
+    let all = client.list().take(100).stream().collect_all().await.unwrap();
+    assert_eq!(all.len(), 64);
+}
+
+#[tokio::test]
+async fn pipelined_requests_on_one_connection_get_their_own_replies() {
+    let server = server(ALL_MODES[0]);
+    let client = Client::connect(config(&server).pool_size(1).max_in_flight(32)).await.unwrap();
+    for i in 0..20 {
+        client.create("item", &format!("i-{i}"), "created", &json!({"n": i})).await.unwrap();
+    }
+    let mut calls = Vec::new();
+    for round in 0..10 {
+        for i in 0..20 {
+            let client = client.clone();
+            calls.push(tokio::spawn(async move {
+                let id = format!("i-{}", (i + round) % 20);
+                let got = client.get("item", &id).await.unwrap().unwrap();
+                assert_eq!(got.aggregate_id, id);
+                assert_eq!(got.state_value("n"), Some(json!((i + round) % 20)));
+            }));
+        }
+    }
+    for call in calls {
+        call.await.unwrap();
+    }
+    assert_eq!(client.open_connections(), 1);
+}
+
+#[tokio::test]
+async fn a_timed_out_request_leaves_the_connection_in_sync() {
+    let mut server = server(ALL_MODES[0]);
+    let client = Client::connect(
+        config(&server)
+            .pool_size(1)
+            .retry(RetryOptions::none())
+            .request_timeout(Duration::from_millis(400)),
+    )
+    .await
+    .unwrap();
+    for id in ["a", "b", "c"] {
+        client.create("doc", id, "created", &json!({"name": id})).await.unwrap();
+    }
+
+    // A read written to a server that cannot answer in time.
+    server.pause().unwrap();
+    let err = client.get("doc", "a").await.unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert!(!err.outcome_unknown());
+    server.resume().unwrap();
+
+    // The late reply for "a" must not be taken for the answer to "b".
+    for id in ["b", "c", "a", "b"] {
+        let got = client.get("doc", id).await.unwrap().unwrap();
+        assert_eq!(got.aggregate_id, id);
+    }
+
+    // A write that times out after being sent: its outcome is unknown, and it is not resent.
+    server.pause().unwrap();
+    let err = client.apply("doc", "a", "edited", &json!({"name": "A"})).await.unwrap_err();
+    assert!(err.is_timeout() && err.outcome_unknown(), "{err}");
+    server.resume().unwrap();
+    let events = client.events("doc", "a").await.unwrap();
+    assert_eq!(events.items.len(), 2, "the write was applied once, after the server resumed");
+    assert_eq!(client.get("doc", "c").await.unwrap().unwrap().aggregate_id, "c");
+    assert_eq!(client.open_connections(), 1, "the same connection kept working");
+}
+
+#[tokio::test]
+async fn a_write_in_flight_when_the_server_dies_is_outcome_unknown() {
+    let mut server = server(ALL_MODES[0]);
+    let client = Client::connect(config(&server).pool_size(1)).await.unwrap();
+    client.create("doc", "a", "created", &json!({"v": 1})).await.unwrap();
+    server.pause().unwrap();
+    let write = {
+        let client = client.clone();
+        tokio::spawn(async move { client.apply("doc", "a", "edited", &json!({"v": 2})).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.kill().unwrap();
+    let err = write.await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::OutcomeUnknown, "{err}");
+    assert!(err.outcome_unknown() && !err.is_retryable());
+
+    // After a restart on the same data the client reconnects by itself.
+    server.restart().unwrap();
+    let doc = client.get("doc", "a").await.unwrap().unwrap();
+    assert!(doc.version >= 1);
+}
+
+#[tokio::test]
+async fn reads_reconnect_after_a_server_restart() {
+    let mut server = server(ALL_MODES[0]);
+    let client = client(&server, true).await;
+    client.create("doc", "a", "created", &json!({"v": 1})).await.unwrap();
+    server.stop().unwrap();
+    server.restart().unwrap();
+    let doc = client.get("doc", "a").await.unwrap().unwrap();
+    assert_eq!(doc.version, 1);
+    let ids: BTreeSet<String> = client.list().await.unwrap().items.into_iter().map(|a| a.aggregate_id).collect();
+    assert!(ids.contains("a"));
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_before_sending() {
+    let server = server(ALL_MODES[0]);
+    let client = client(&server, true).await;
+    let cases = [
+        client.apply("Orders", "o1", "paid", &json!({})).await.unwrap_err(),
+        client.apply("orders", "o 1", "paid", &json!({})).await.unwrap_err(),
+        client.apply("orders", "o1", "Paid", &json!({})).await.unwrap_err(),
+        client.apply("orders", "o1", "paid", &json!({})).metadata(&json!({"trace": 1})).await.unwrap_err(),
+        client.apply("orders", "o1", "paid", &json!({})).note("n".repeat(129)).await.unwrap_err(),
+        client.apply("orders", "o1", "paid", &json!({"big": "z".repeat(70_000)})).await.unwrap_err(),
+        client.patch("orders", "o1", "fix", &json!([{"op": "remove", "path": "/total"}])).await.unwrap_err(),
+        client.get("orders", "").await.unwrap_err(),
+    ];
+    for err in &cases {
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    }
+    assert!(cases[0].to_string().contains("aggregate_type"));
+    assert!(cases[5].to_string().contains("bytes"));
+    // Nothing reached the store.
+    assert!(client.list().await.unwrap().items.is_empty());
+}
+
+#[tokio::test]
+async fn a_closed_client_refuses_new_calls() {
+    let server = server(ALL_MODES[0]);
+    let client = client(&server, true).await;
+    let other = client.clone();
+    client.close();
+    let err = other.get("doc", "a").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Closed);
+}

@@ -1,0 +1,244 @@
+//! What the real server never does, played by a scripted peer: downgrades, garbage, dropped
+//! connections, mismatched replies.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use edbx::{Client, Config, ErrorKind, RetryOptions};
+use edbx_wire::{
+    ControlHello, FrameDecoder, GetAggregateReply, HelloResponse, MAX_FRAME_LEN, NoiseSession,
+    Request, Response, decode_request, encode_frame, encode_response, stream_message_len,
+};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const TOKEN: &str = "fake-token";
+
+/// One accepted session of the fake server, after its hello.
+struct Session {
+    stream: TcpStream,
+    decoder: FrameDecoder,
+    noise: Option<NoiseSession>,
+}
+
+impl Session {
+    /// Reads the hello and answers it; runs the Noise responder unless plaintext was granted.
+    async fn accept(listener: &TcpListener, answer: HelloResponse) -> (Session, ControlHello) {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut buf = Vec::new();
+        let hello_len = loop {
+            if let Some(len) = stream_message_len(&buf, MAX_FRAME_LEN).unwrap()
+                && buf.len() >= len
+            {
+                break len;
+            }
+            let mut chunk = [0u8; 512];
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "client closed before its hello");
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let hello = ControlHello::parse(&buf[..hello_len]).unwrap();
+        stream.write_all(&answer.to_bytes()).await.unwrap();
+        let mut session = Session { stream, decoder: FrameDecoder::new(), noise: None };
+        if answer.accepted && !answer.no_noise {
+            let mut noise = NoiseSession::server_responder(hello.token()).unwrap();
+            let first = session.read_frame().await.expect("noise message 1");
+            noise.read_message(&first).unwrap();
+            let second = noise.write_message(&[]).unwrap();
+            session.stream.write_all(&encode_frame(&second).unwrap()).await.unwrap();
+            session.noise = Some(noise);
+        }
+        (session, hello)
+    }
+
+    async fn read_frame(&mut self) -> Option<Vec<u8>> {
+        loop {
+            if let Some(frame) = self.decoder.next_frame().unwrap() {
+                return Some(frame);
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self.stream.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            self.decoder.extend(&chunk[..n]);
+        }
+    }
+
+    async fn read_request(&mut self) -> Option<(u64, Request)> {
+        let frame = self.read_frame().await?;
+        let message = match &mut self.noise {
+            Some(noise) => noise.decrypt(&frame).unwrap(),
+            None => frame,
+        };
+        let (id, _token, request) = decode_request(&message).unwrap();
+        Some((id, request))
+    }
+
+    async fn reply(&mut self, id: u64, response: &Response) {
+        let message = encode_response(id, response).unwrap();
+        let frame = match &mut self.noise {
+            Some(noise) => noise.encrypt_frame(&message).unwrap(),
+            None => encode_frame(&message).unwrap(),
+        };
+        self.stream.write_all(&frame).await.unwrap();
+    }
+}
+
+fn granted(no_noise: bool) -> HelloResponse {
+    HelloResponse { accepted: true, message: "ok".into(), no_noise }
+}
+
+fn found(id: &str) -> Response {
+    Response::GetAggregate(GetAggregateReply {
+        found: true,
+        aggregate_json: json!({"aggregate_type": "doc", "aggregate_id": id, "version": 1}).to_string(),
+        resolved_json: None,
+    })
+}
+
+async fn listener() -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    (listener, addr)
+}
+
+fn config(addr: SocketAddr) -> Config {
+    Config::new().host(addr.ip().to_string()).port(addr.port()).token(TOKEN)
+}
+
+#[tokio::test]
+async fn a_plaintext_answer_to_a_noise_request_is_refused() {
+    let (listener, addr) = listener().await;
+    let server = tokio::spawn(async move {
+        let (mut session, hello) = Session::accept(&listener, granted(true)).await;
+        assert!(!hello.no_noise(), "the client asked for Noise");
+        // The client must hang up without sending a single request in the clear.
+        assert!(session.read_frame().await.is_none());
+    });
+    let err = Client::connect(config(addr)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Handshake, "{err}");
+    assert!(err.message().contains("plaintext"), "{err}");
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn garbage_instead_of_a_hello_response_fails_cleanly() {
+    let (listener, addr) = listener().await;
+    let server = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = stream.read(&mut buf).await.unwrap();
+        stream.write_all(&[0xff; 24]).await.unwrap();
+    });
+    let err = Client::connect(config(addr)).await.unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Protocol | ErrorKind::InvalidInput), "{err:?}");
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_write_whose_connection_drops_is_outcome_unknown_and_never_resent() {
+    let (listener, addr) = listener().await;
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    let server = tokio::spawn(async move {
+        // Read the write, then drop the connection without answering.
+        let (mut session, _) = Session::accept(&listener, granted(false)).await;
+        let (_, request) = session.read_request().await.unwrap();
+        counter.fetch_add(1, Ordering::SeqCst);
+        assert!(matches!(request, Request::AppendEvent(_)));
+        drop(session);
+        // Any further connection would be a resend: count what arrives for a while.
+        loop {
+            let (mut session, _) = Session::accept(&listener, granted(false)).await;
+            while session.read_request().await.is_some() {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    let client = Client::connect(config(addr)).await.unwrap();
+    let err = client.apply("doc", "a", "edited", &json!({"v": 2})).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::OutcomeUnknown, "{err}");
+    assert!(err.outcome_unknown() && !err.is_retryable());
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(seen.load(Ordering::SeqCst), 1, "the write reached the server exactly once");
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_read_whose_connection_drops_is_retried_on_a_new_connection() {
+    let (listener, addr) = listener().await;
+    let server = tokio::spawn(async move {
+        let (mut first, _) = Session::accept(&listener, granted(false)).await;
+        let (_, request) = first.read_request().await.unwrap();
+        assert!(matches!(request, Request::GetAggregate(_)));
+        drop(first);
+        let (mut second, _) = Session::accept(&listener, granted(false)).await;
+        let (id, _) = second.read_request().await.unwrap();
+        second.reply(id, &found("a")).await;
+        // Keep the session open until the client is done.
+        let _ = second.read_request().await;
+    });
+    let client = Client::connect(config(addr)).await.unwrap();
+    let doc = client.get("doc", "a").await.unwrap().unwrap();
+    assert_eq!(doc.aggregate_id, "a");
+    drop(client);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_reply_with_the_wrong_id_closes_the_connection_instead_of_misdelivering() {
+    let (listener, addr) = listener().await;
+    let server = tokio::spawn(async move {
+        let (mut session, _) = Session::accept(&listener, granted(false)).await;
+        let (id, _) = session.read_request().await.unwrap();
+        session.reply(id + 1000, &found("wrong")).await;
+        let _ = session.read_request().await;
+    });
+    let client = Client::connect(config(addr).retry(RetryOptions::none())).await.unwrap();
+    let err = client.get("doc", "a").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Disconnected, "{err}");
+    assert!(err.message().contains("reply"), "{err}");
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn an_oversized_frame_header_is_refused_without_allocating_it() {
+    let (listener, addr) = listener().await;
+    let server = tokio::spawn(async move {
+        let (mut session, _) = Session::accept(&listener, granted(false)).await;
+        let _ = session.read_request().await.unwrap();
+        session.stream.write_all(&0x0100_0000u32.to_be_bytes()).await.unwrap();
+        let _ = session.read_request().await;
+    });
+    let client = Client::connect(config(addr).retry(RetryOptions::none())).await.unwrap();
+    let err = client.get("doc", "a").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Disconnected, "{err}");
+    assert!(err.message().contains("exceeds"), "{err}");
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn noise_sessions_work_end_to_end_with_the_fake_peer() {
+    let (listener, addr) = listener().await;
+    let server = tokio::spawn(async move {
+        let (mut session, hello) = Session::accept(&listener, granted(false)).await;
+        assert_eq!(hello.token(), TOKEN);
+        assert!(session.noise.is_some());
+        // Answer three pipelined requests in order.
+        for _ in 0..3 {
+            let (id, request) = session.read_request().await.unwrap();
+            let Request::GetAggregate(get) = request else { panic!("unexpected {request:?}") };
+            session.reply(id, &found(&get.aggregate_id)).await;
+        }
+    });
+    let client = Client::connect(config(addr).pool_size(1)).await.unwrap();
+    assert!(client.is_encrypted());
+    let (a, b, c) = tokio::join!(client.get("doc", "a"), client.get("doc", "b"), client.get("doc", "c"));
+    assert_eq!(a.unwrap().unwrap().aggregate_id, "a");
+    assert_eq!(b.unwrap().unwrap().aggregate_id, "b");
+    assert_eq!(c.unwrap().unwrap().aggregate_id, "c");
+    server.await.unwrap();
+}

@@ -1,3 +1,4 @@
+use std::fmt;
 use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -5,7 +6,10 @@ use std::time::Duration;
 use crate::{INSTALL_HINT, SERVER_VERSION};
 
 /// Everything that can go wrong while finding, starting or driving a test server.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the same text as `Display`, so `.expect("...")` and `.unwrap()` in tests show
+/// the full explanation (install instructions, command stderr, server log tail).
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum TestkitError {
     /// No `dbx` binary was found.
@@ -80,6 +84,12 @@ pub enum TestkitError {
     /// The server produced output or files the testkit does not understand.
     #[error("{0}")]
     Unexpected(String),
+}
+
+impl fmt::Debug for TestkitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }
 
 impl TestkitError {

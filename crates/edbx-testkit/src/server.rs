@@ -45,6 +45,9 @@ const SCRUBBED_ENV: &[&str] = &[
     "DBX_WATCH_BACKGROUND",
     "CARGO_BIN_EXE_eventdbx",
     "CARGO_BIN_EXE_dbx",
+    // A failing server would otherwise bury its error under a backtrace in the log tail.
+    "RUST_BACKTRACE",
+    "RUST_LIB_BACKTRACE",
 ];
 
 /// A throwaway EventDBX server (the real `dbx` binary) for one test.
@@ -126,7 +129,7 @@ impl TestServer {
             match server.launch() {
                 Ok(()) => return Ok(server),
                 Err(TestkitError::ServerExited { tail, .. })
-                    if attempt < PORT_ATTEMPTS && tail.contains("in use") =>
+                    if attempt < PORT_ATTEMPTS && lost_port_race(&tail) =>
                 {
                     attempt += 1;
                 }
@@ -328,6 +331,9 @@ impl TestServer {
         let status = match child.try_wait() {
             Ok(Some(status)) => status,
             _ => {
+                // A paused server would hold SIGTERM until continued.
+                #[cfg(unix)]
+                let _ = crate::spawn::signal(pid, libc::SIGCONT);
                 if terminate(pid).is_err() {
                     let _ = child.kill();
                 }
@@ -350,6 +356,28 @@ impl TestServer {
         };
         self.last_status = Some(status);
         Ok(status)
+    }
+
+    /// Freezes the server process (SIGSTOP): connections stay open, but nothing is read or
+    /// answered until [`resume`](TestServer::resume). For tests of timeouts and late replies.
+    #[cfg(unix)]
+    pub fn pause(&mut self) -> Result<()> {
+        self.send_signal(libc::SIGSTOP, "pause")
+    }
+
+    /// Lets a [`pause`](TestServer::pause)d server run again (SIGCONT).
+    #[cfg(unix)]
+    pub fn resume(&mut self) -> Result<()> {
+        self.send_signal(libc::SIGCONT, "resume")
+    }
+
+    #[cfg(unix)]
+    fn send_signal(&mut self, sig: libc::c_int, what: &str) -> Result<()> {
+        let child = self.child.as_ref().ok_or_else(|| {
+            TestkitError::Unexpected(format!("cannot {what} a server that is not running"))
+        })?;
+        crate::spawn::signal(child.id(), sig)
+            .map_err(TestkitError::io(format!("{what} the EventDBX server")))
     }
 
     /// Kills the server with SIGKILL (no graceful shutdown) and reaps it. Data stays for
@@ -600,6 +628,13 @@ impl Drop for TestServer {
     }
 }
 
+/// Whether a startup failure looks like another process took one of our ports. The control
+/// socket reports `failed to bind CLI Cap'n Proto listener on <addr>` (the OS error is not
+/// shown), the HTTP listener `Address already in use (os error 98)`.
+fn lost_port_race(log_tail: &str) -> bool {
+    log_tail.contains("failed to bind") || log_tail.contains("in use")
+}
+
 /// Runs a short `dbx` command and returns stdout, or `CommandFailed` with stderr.
 fn run(mut cmd: Command) -> Result<String> {
     let line = describe(&cmd);
@@ -708,6 +743,18 @@ mod tests {
             strip_ansi("\u{1b}[2m2026\u{1b}[0m \u{1b}[32m INFO\u{1b}[0m x"),
             "2026  INFO x"
         );
+    }
+
+    #[test]
+    fn recognises_lost_port_races() {
+        assert!(lost_port_race(
+            "Error: configuration error: failed to start CLI proxy: failed to bind CLI Cap'n \
+             Proto listener on 127.0.0.1:1"
+        ));
+        assert!(lost_port_race(
+            "Error: Address already in use (os error 98)"
+        ));
+        assert!(!lost_port_race("Error: invalid config"));
     }
 
     #[test]

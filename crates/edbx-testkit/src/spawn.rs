@@ -63,9 +63,15 @@ pub(crate) fn spawn_server(mut cmd: Command) -> io::Result<Child> {
 /// Sends SIGTERM (graceful shutdown) to `pid`.
 #[cfg(unix)]
 pub(crate) fn terminate(pid: u32) -> io::Result<()> {
+    signal(pid, libc::SIGTERM)
+}
+
+/// Sends `sig` to a child we own.
+#[cfg(unix)]
+pub(crate) fn signal(pid: u32, sig: libc::c_int) -> io::Result<()> {
     let pid = libc::pid_t::try_from(pid).map_err(io::Error::other)?;
     // SAFETY: plain syscall on a pid we own (the child is not reaped yet, so it cannot be reused).
-    if unsafe { libc::kill(pid, libc::SIGTERM) } == 0 {
+    if unsafe { libc::kill(pid, sig) } == 0 {
         Ok(())
     } else {
         Err(io::Error::last_os_error())

@@ -368,7 +368,7 @@ fn server_dies_with_the_test_process() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout
         .lines()
-        .find_map(|l| l.strip_prefix("ORPHAN "))
+        .find_map(|l| l.split_once("ORPHAN ").map(|(_, rest)| rest.trim()))
         .unwrap_or_else(|| {
             panic!(
                 "child printed no ORPHAN line:\n{stdout}\n{}",
@@ -389,4 +389,29 @@ fn server_dies_with_the_test_process() {
     }
     let _ = std::fs::remove_dir_all(Path::new(base));
     assert!(!alive, "orphaned server {pid} still running");
+}
+
+#[test]
+fn restart_reports_server_exit_with_log_tail() {
+    let mut server = start(ServerOptions::default());
+    server.stop().unwrap();
+    // Occupy the control port so the restarted server cannot bind it.
+    let blocker = std::net::TcpListener::bind(server.addr()).expect("grab the control port");
+    let t = Instant::now();
+    let err = server
+        .restart()
+        .expect_err("restart must fail while the port is taken");
+    let msg = err.to_string();
+    eprintln!("failed restart reported after {:?}:\n{msg}", t.elapsed());
+    assert!(matches!(err, TestkitError::ServerExited { .. }), "{msg}");
+    assert!(
+        msg.contains("failed to bind CLI Cap'n Proto listener"),
+        "log tail quoted: {msg}"
+    );
+    assert!(!server.is_running());
+    drop(blocker);
+    server
+        .restart()
+        .expect("restart once the port is free again");
+    assert!(accepts(server.addr()));
 }

@@ -19,6 +19,8 @@
 //! [`MAX_NOISE_PLAINTEXT_LEN`] for messages sent under Noise. Network input is read with bounded
 //! Cap'n Proto [`reader_options`].
 
+#![warn(missing_docs)]
+
 mod codec;
 mod error;
 mod frame;

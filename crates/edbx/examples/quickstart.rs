@@ -24,7 +24,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         println!("EVENTDBX_TOKEN is not set: starting a local EventDBX server for this run…");
         let server = edbx_testkit::TestServer::start_default()?;
-        println!("Local server {} listening on {}", edbx_testkit::SERVER_VERSION, server.addr());
+        println!(
+            "Local server {} listening on {}",
+            edbx_testkit::SERVER_VERSION,
+            server.addr()
+        );
         let config = Config::new()
             .host(server.host())
             .port(server.port())
@@ -34,18 +38,37 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     let client = Client::connect(config).await?;
-    println!("Connected (Noise {}).\n", if client.config().get_noise() { "requested" } else { "off if allowed" });
+    let session = if client.is_encrypted() {
+        "Noise-encrypted session"
+    } else {
+        "plaintext session (asked for, and allowed by the server)"
+    };
+    println!("Connected: {session}.\n");
 
     // A fresh id per run, so the quickstart can run again against the same server.
     let id = format!("ord_{}", std::process::id());
 
     // Create a brand-new aggregate via the control plane.
-    let created = client.create("orders", &id, "created", &json!({"total": 42.15})).await?;
-    show("create", echo(&created, |a| format!("{} v{} state={:?}", a.aggregate_id, a.version, a.state)));
+    let created = client
+        .create("orders", &id, "created", &json!({"total": 42.15}))
+        .await?;
+    show(
+        "create",
+        echo(&created, |a| {
+            format!("{} v{} state={:?}", a.aggregate_id, a.version, a.state)
+        }),
+    );
 
     // Append follow-up events to the aggregate.
-    let updated = client.apply("orders", &id, "paid", &json!({"status": "paid"})).await?;
-    show("apply", echo(&updated, |e| format!("{} v{} payload={}", e.event_type, e.version, e.payload)));
+    let updated = client
+        .apply("orders", &id, "paid", &json!({"status": "paid"}))
+        .await?;
+    show(
+        "apply",
+        echo(&updated, |e| {
+            format!("{} v{} payload={}", e.event_type, e.version, e.payload)
+        }),
+    );
 
     // List aggregates or fetch events for a specific aggregate.
     let aggregates = client.list().take(50).await?;
@@ -54,7 +77,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         format!(
             "{} aggregate(s): {:?}; next cursor {:?}",
             aggregates.items.len(),
-            aggregates.items.iter().map(|a| format!("{}/{}", a.aggregate_type, a.aggregate_id)).collect::<Vec<_>>(),
+            aggregates
+                .items
+                .iter()
+                .map(|a| format!("{}/{}", a.aggregate_type, a.aggregate_id))
+                .collect::<Vec<_>>(),
             aggregates.next_cursor
         ),
     );
@@ -63,29 +90,60 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "events",
         format!(
             "{:?}",
-            events_page.items.iter().map(|e| format!("v{} {}", e.version, e.event_type)).collect::<Vec<_>>()
+            events_page
+                .items
+                .iter()
+                .map(|e| format!("v{} {}", e.version, e.event_type))
+                .collect::<Vec<_>>()
         ),
     );
 
     // Fetch the full aggregate, run projections, or verify integrity.
-    let latest = client.get("orders", &id).await?.ok_or("the aggregate just created is missing")?;
-    show("get", format!("v{} state={}", latest.version, json!(latest.state_json())));
-    let projection = client.select("orders", &id, &["total", "status", "metadata.region"]).await?;
+    let latest = client
+        .get("orders", &id)
+        .await?
+        .ok_or("the aggregate just created is missing")?;
+    show(
+        "get",
+        format!("v{} state={}", latest.version, json!(latest.state_json())),
+    );
+    let projection = client
+        .select("orders", &id, &["total", "status", "metadata.region"])
+        .await?;
     show("select", format!("{}", json!(projection)));
     let merkle_root = client.verify("orders", &id).await?;
     show("verify", merkle_root);
 
     // Apply a JSON Patch to the current state (appends a new event).
     let patched = client
-        .patch("orders", &id, "created", &[PatchOp::replace("/total", json!(45.10))])
+        .patch(
+            "orders",
+            &id,
+            "created",
+            &[PatchOp::replace("/total", json!(45.10))],
+        )
         .await?;
-    show("patch", echo(&patched, |e| format!("v{} payload={}", e.version, e.payload)));
+    show(
+        "patch",
+        echo(&patched, |e| {
+            format!("v{} payload={}", e.version, e.payload)
+        }),
+    );
 
     // Archive / restore lifecycle management.
-    let archived = client.archive("orders", &id).comment("customer request").await?;
-    show("archive", echo(&archived, |a| format!("archived={}", a.archived)));
+    let archived = client
+        .archive("orders", &id)
+        .comment("customer request")
+        .await?;
+    show(
+        "archive",
+        echo(&archived, |a| format!("archived={}", a.archived)),
+    );
     let restored = client.restore("orders", &id).await?;
-    show("restore", echo(&restored, |a| format!("archived={}", a.archived)));
+    show(
+        "restore",
+        echo(&restored, |a| format!("archived={}", a.archived)),
+    );
 
     client.close();
     println!("\nDone.");

@@ -102,7 +102,11 @@ impl Client {
         let deadline = Instant::now() + config.get_request_timeout();
         let id = self.pool.next_id();
         let message: Arc<[u8]> = encode_request(id, self.token.expose(), &request)?.into();
-        let limit = if config.get_noise() { MAX_NOISE_PLAINTEXT_LEN } else { MAX_FRAME_LEN };
+        let limit = if config.get_noise() {
+            MAX_NOISE_PLAINTEXT_LEN
+        } else {
+            MAX_FRAME_LEN
+        };
         if message.len() > limit {
             return Err(Error::invalid_input(format!(
                 "{} request is {} bytes encoded; one frame holds at most {limit}",
@@ -146,20 +150,30 @@ impl Client {
                 (true, false) => "the request was sent; its late reply will be discarded",
                 (true, true) => "the write was sent and may or may not be applied",
             };
-            let mut err = Error::new(ErrorKind::Timeout, format!("no reply within {after:?}: {what}"));
+            let mut err = Error::new(
+                ErrorKind::Timeout,
+                format!("no reply within {after:?}: {what}"),
+            );
             if written && mutation {
                 err = err.mark_outcome_unknown();
             }
             err
         };
-        let sent = match tokio::time::timeout_at(deadline, self.pool.send(id, message.clone(), mutation)).await {
-            Ok(sent) => sent?,
-            Err(_) => return Err(timed_out(false)),
-        };
+        let sent =
+            match tokio::time::timeout_at(deadline, self.pool.send(id, message.clone(), mutation))
+                .await
+            {
+                Ok(sent) => sent?,
+                Err(_) => return Err(timed_out(false)),
+            };
         match tokio::time::timeout_at(deadline, sent.reply).await {
             Ok(Ok(reply)) => reply,
             Ok(Err(_)) => Err(Error::new(
-                if mutation { ErrorKind::OutcomeUnknown } else { ErrorKind::Disconnected },
+                if mutation {
+                    ErrorKind::OutcomeUnknown
+                } else {
+                    ErrorKind::Disconnected
+                },
                 "the connection task ended without answering",
             )),
             Err(_) => Err(timed_out(!sent.state.try_cancel())),

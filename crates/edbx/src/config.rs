@@ -348,7 +348,10 @@ impl FromStr for Config {
             _ => (host_port, None),
         };
         if !host.is_empty() {
-            config.host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+            config.host = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned();
         }
         if let Some(port) = port {
             config.port = parse_port(port)?;
@@ -429,9 +432,10 @@ mod tests {
 
     #[test]
     fn url_form_parses_every_part() {
-        let c: Config = "eventdbx://tok@example.org:7001/acme?noise=false&pool_size=2&timeout_ms=250"
-            .parse()
-            .unwrap();
+        let c: Config =
+            "eventdbx://tok@example.org:7001/acme?noise=false&pool_size=2&timeout_ms=250"
+                .parse()
+                .unwrap();
         assert_eq!(c.get_host(), "example.org");
         assert_eq!(c.get_port(), 7001);
         assert_eq!(c.get_token().unwrap().expose(), "tok");

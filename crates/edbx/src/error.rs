@@ -193,8 +193,11 @@ impl Error {
     }
 
     pub(crate) fn decode(what: &str, err: serde_json::Error) -> Self {
-        Self::new(ErrorKind::Decode, format!("unexpected {what} JSON from server: {err}"))
-            .with_source(err)
+        Self::new(
+            ErrorKind::Decode,
+            format!("unexpected {what} JSON from server: {err}"),
+        )
+        .with_source(err)
     }
 
     /// What kind of failure this is.
@@ -284,7 +287,9 @@ impl fmt::Display for Error {
             ErrorKind::Timeout => "timed out",
             ErrorKind::NotSent => "request not sent",
             ErrorKind::Disconnected => "connection lost",
-            ErrorKind::OutcomeUnknown => "connection lost after the write was sent; outcome unknown",
+            ErrorKind::OutcomeUnknown => {
+                "connection lost after the write was sent; outcome unknown"
+            }
             ErrorKind::Server => "server error",
             ErrorKind::Protocol => "protocol error",
             ErrorKind::Decode => "decode error",
@@ -351,7 +356,10 @@ mod tests {
     fn helpers_follow_the_kind() {
         let e = Error::server("aggregate_not_found", "aggregate not found");
         assert!(e.is_not_found() && !e.is_retryable() && !e.is_timeout());
-        assert_eq!(e.to_string(), "server error (aggregate_not_found): aggregate not found");
+        assert_eq!(
+            e.to_string(),
+            "server error (aggregate_not_found): aggregate not found"
+        );
         assert!(Error::new(ErrorKind::NotSent, "x").is_retryable());
         let unknown = Error::new(ErrorKind::OutcomeUnknown, "x");
         assert!(unknown.outcome_unknown() && !unknown.is_retryable());

@@ -56,6 +56,8 @@
 //! * **Verbose responses.** When the server runs with `verbose_responses = false`, writes still
 //!   succeed and return [`Written::NoEcho`].
 
+#![warn(missing_docs)]
+
 mod client;
 mod config;
 mod conn;
@@ -68,12 +70,16 @@ pub mod validate;
 
 pub use client::Client;
 pub use config::{Config, RetryOptions, Token};
-pub use edbx_wire::{PublishTarget, TenantAssignReply, TenantQuotaSetReply, TenantSchemaPublishReply};
+pub use edbx_wire::{
+    PublishTarget, TenantAssignReply, TenantQuotaSetReply, TenantSchemaPublishReply,
+};
 pub use error::{Error, ErrorKind, Result, ServerCode};
-pub use model::{Actor, Aggregate, Event, EventMetadata, Reference, Referrer, Resolved, Snapshot, Written};
+pub use model::{
+    Actor, Aggregate, Event, EventMetadata, Reference, Referrer, Resolved, Snapshot, Written,
+};
 pub use ops::{
-    Archive, BoxFuture, CreateSnapshot, EventWrite, Events, Get, List, ListSnapshots, NewEvent, PatchOp,
-    SchemaPublish,
+    Archive, BoxFuture, CreateSnapshot, EventWrite, Events, Get, List, ListSnapshots, NewEvent,
+    PatchOp, SchemaPublish,
 };
 pub use page::{Page, PageStream};
 

@@ -274,8 +274,7 @@ keeps_raw!(Aggregate => "aggregate", Event => "event", Snapshot => "snapshot");
 
 /// Parses one object, keeping its text.
 pub(crate) fn parse_one<T: FromServerJson>(json: &str) -> Result<T> {
-    let raw: Box<RawValue> =
-        serde_json::from_str(json).map_err(|e| Error::decode(T::WHAT, e))?;
+    let raw: Box<RawValue> = serde_json::from_str(json).map_err(|e| Error::decode(T::WHAT, e))?;
     let mut value: T = serde_json::from_str(raw.get()).map_err(|e| Error::decode(T::WHAT, e))?;
     value.set_raw(raw);
     Ok(value)

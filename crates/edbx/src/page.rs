@@ -13,21 +13,17 @@ use std::task::{Context, Poll};
 use crate::error::{Error, Result};
 use crate::model::{Aggregate, Event, Resolved};
 
-/// The response budget of server 3.19.4's list encoder, in bytes (a bug makes it 61,439 / 8).
-const LIST_BUDGET: usize = 61_439 / 8;
-/// A generous bound on what a response adds around its JSON, and on the smallest row.
-const RESPONSE_OVERHEAD: usize = 256;
-const MIN_ROW: usize = 120;
-
 /// One page of a listing.
 #[derive(Debug, Clone)]
 pub struct Page<T> {
     /// The rows, in server order.
     pub items: Vec<T>,
-    /// Where the next page starts, or `None` when this page is provably the last.
+    /// Where the next page starts: right after the last row received. `None` when the listing
+    /// is provably over (an empty page, or an event page that reached the end of its
+    /// aggregate).
     ///
-    /// The cursor may also be set on the last page when the client cannot rule out that the
-    /// server shortened it; the next call then returns an empty page.
+    /// The server may shorten any page without saying so, so a short page does not prove the
+    /// end: the cursor is set on every non-empty page, and the page after the last one is empty.
     pub next_cursor: Option<String>,
     /// Whether the server's cursor would have skipped rows it dropped from this page (it was
     /// replaced by one that does not).
@@ -58,48 +54,31 @@ impl Cursored for Aggregate {
 
 impl Cursored for Event {
     fn cursor(&self) -> String {
-        format!("a:{}:{}:{}", self.aggregate_type, self.aggregate_id, self.version)
+        format!(
+            "a:{}:{}:{}",
+            self.aggregate_type, self.aggregate_id, self.version
+        )
     }
 }
 
-/// Decides the next cursor of a page from what the server sent and what arrived.
+/// Decides the next cursor of a page: the position of the last row received. Returns whether the
+/// server's own cursor would have skipped rows.
 ///
-/// * The server sent a cursor: use the last row's own position (the same cursor when nothing
-///   was dropped; the repaired one when rows were).
-/// * No cursor, fewer rows than asked for, and a response small enough that the server cannot
-///   have shortened it: the listing is over.
-/// * Otherwise the page may have been shortened: continue after the last row.
+/// A short page proves nothing (the server cuts pages to its size budget and then omits the
+/// cursor when the uncut page was not full), so only an empty page ends a listing.
 pub(crate) fn next_cursor<T: Cursored>(
     items: &[T],
-    server_cursor: Option<String>,
-    take: Option<u64>,
-    json_len: usize,
+    server_cursor: Option<&str>,
 ) -> (Option<String>, bool) {
     let Some(last) = items.last() else {
         return (None, false);
     };
     let own = last.cursor();
-    match server_cursor {
-        Some(server) => {
-            let repaired = server != own;
-            if repaired {
-                tracing::debug!(server = %server, repaired = %own, "server cursor skips rows; repaired");
-            }
-            (Some(own), repaired)
-        }
-        None => {
-            let short = take.is_some_and(|take| (items.len() as u64) < take);
-            let could_be_cut = json_len + RESPONSE_OVERHEAD + MIN_ROW > LIST_BUDGET;
-            if short && !could_be_cut {
-                (None, false)
-            } else if short || take.is_none() {
-                (could_be_cut.then_some(own), false)
-            } else {
-                // A full page without a cursor only happens with sort; the caller decides.
-                (None, false)
-            }
-        }
+    let repaired = server_cursor.is_some_and(|server| server != own);
+    if repaired {
+        tracing::debug!(server = ?server_cursor, repaired = %own, "server cursor skips rows; repaired");
     }
+    (Some(own), repaired)
 }
 
 type PageFuture<T> = Pin<Box<dyn Future<Output = Result<Page<T>>> + Send>>;
@@ -228,23 +207,21 @@ mod tests {
     #[test]
     fn a_cursor_past_the_last_row_is_repaired() {
         let items = vec![agg("b-000"), agg("b-001")];
-        let (cursor, repaired) = next_cursor(&items, Some("a:bulk:b-039".into()), Some(40), 7000);
+        let (cursor, repaired) = next_cursor(&items, Some("a:bulk:b-039"));
         assert_eq!(cursor.as_deref(), Some("a:bulk:b-001"));
         assert!(repaired);
-        let (cursor, repaired) = next_cursor(&items, Some("a:bulk:b-001".into()), Some(2), 500);
+        let (cursor, repaired) = next_cursor(&items, Some("a:bulk:b-001"));
         assert_eq!(cursor.as_deref(), Some("a:bulk:b-001"));
         assert!(!repaired);
     }
 
     #[test]
-    fn a_short_small_page_without_cursor_is_the_end() {
-        let items = vec![agg("x")];
-        assert_eq!(next_cursor(&items, None, Some(10), 300), (None, false));
-        // Big enough to have been cut: continue after the last row.
+    fn only_an_empty_page_ends_a_listing() {
+        // A short page without a cursor may still have been cut by the server.
         assert_eq!(
-            next_cursor(&items, None, Some(10), 7_500).0.as_deref(),
+            next_cursor(&[agg("x")], None).0.as_deref(),
             Some("a:bulk:x")
         );
-        assert_eq!(next_cursor::<Aggregate>(&[], Some("a:x:y".into()), Some(10), 2), (None, false));
+        assert_eq!(next_cursor::<Aggregate>(&[], Some("a:x:y")), (None, false));
     }
 }

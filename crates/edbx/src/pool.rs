@@ -43,7 +43,9 @@ pub(crate) struct Sent {
 
 impl Pool {
     pub(crate) fn new(config: Config) -> Self {
-        let slots = (0..config.get_pool_size()).map(|_| Slot::default()).collect();
+        let slots = (0..config.get_pool_size())
+            .map(|_| Slot::default())
+            .collect();
         Self {
             config,
             slots,

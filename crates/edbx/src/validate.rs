@@ -148,12 +148,20 @@ pub fn publish_target(target: &edbx_wire::PublishTarget) -> Result<()> {
     if let Some(mode) = &target.mode
         && !MODES.contains(&mode.trim().to_ascii_lowercase().as_str())
     {
-        return Err(fail("publish mode", mode, &format!("must be one of {MODES:?}")));
+        return Err(fail(
+            "publish mode",
+            mode,
+            &format!("must be one of {MODES:?}"),
+        ));
     }
     if let Some(priority) = &target.priority
         && !["low", "normal", "high"].contains(&priority.trim().to_ascii_lowercase().as_str())
     {
-        return Err(fail("publish priority", priority, "must be low, normal or high"));
+        return Err(fail(
+            "publish priority",
+            priority,
+            "must be low, normal or high",
+        ));
     }
     Ok(())
 }
@@ -162,7 +170,9 @@ pub fn publish_target(target: &edbx_wire::PublishTarget) -> Result<()> {
 /// `path` starting with `/`; a top-level `remove` is refused by the server.
 pub fn patch(ops: &Value) -> Result<()> {
     let Value::Array(ops) = ops else {
-        return Err(Error::invalid_input("patch must be a JSON array of operations"));
+        return Err(Error::invalid_input(
+            "patch must be a JSON array of operations",
+        ));
     };
     if ops.is_empty() {
         return Err(Error::invalid_input("patch has no operations"));

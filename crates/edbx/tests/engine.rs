@@ -17,7 +17,12 @@ async fn listing_40_large_aggregates_returns_each_exactly_once() {
     let filler = "x".repeat(3_000);
     for i in 0..40 {
         client
-            .create("bulk", &format!("b-{i:03}"), "created", &json!({"blob": filler, "n": i}))
+            .create(
+                "bulk",
+                &format!("b-{i:03}"),
+                "created",
+                &json!({"blob": filler, "n": i}),
+            )
             .await
             .unwrap();
     }
@@ -44,7 +49,10 @@ async fn listing_40_large_aggregates_returns_each_exactly_once() {
     }
     let expected: Vec<String> = (0..40).map(|i| format!("b-{i:03}")).collect();
     assert_eq!(seen, expected, "every aggregate once, in order");
-    assert!(repaired, "the server's cursor skipped rows and the client repaired it");
+    assert!(
+        repaired,
+        "the server's cursor skipped rows and the client repaired it"
+    );
     assert!(pages > 1, "the server shortened the 40-row page");
 
     // The same through a stream.
@@ -59,10 +67,21 @@ async fn event_pages_cut_by_the_server_lose_nothing() {
     let client = client(&server, true).await;
     let filler = "y".repeat(1_000);
     for i in 0..30 {
-        client.apply("ledger", "l-1", "entry", &json!({"seq": i, "memo": filler})).await.unwrap();
+        client
+            .apply("ledger", "l-1", "entry", &json!({"seq": i, "memo": filler}))
+            .await
+            .unwrap();
     }
-    let events = client.events("ledger", "l-1").stream().collect_all().await.unwrap();
-    let seqs: Vec<i64> = events.iter().map(|e| e.payload["seq"].as_i64().unwrap()).collect();
+    let events = client
+        .events("ledger", "l-1")
+        .stream()
+        .collect_all()
+        .await
+        .unwrap();
+    let seqs: Vec<i64> = events
+        .iter()
+        .map(|e| e.payload["seq"].as_i64().unwrap())
+        .collect();
     assert_eq!(seqs, (0..30).collect::<Vec<_>>());
     let versions: Vec<u64> = events.iter().map(|e| e.version).collect();
     assert_eq!(versions, (1..=30).collect::<Vec<_>>());
@@ -78,7 +97,12 @@ async fn sixty_four_tasks_through_one_client_write_exactly_once() {
         tasks.push(tokio::spawn(async move {
             for seq in 0..10 {
                 client
-                    .apply("counter", &format!("c-{task}"), "incremented", &json!({"seq": seq}))
+                    .apply(
+                        "counter",
+                        &format!("c-{task}"),
+                        "incremented",
+                        &json!({"seq": seq}),
+                    )
                     .await
                     .unwrap();
             }
@@ -87,24 +111,49 @@ async fn sixty_four_tasks_through_one_client_write_exactly_once() {
     for task in tasks {
         task.await.unwrap();
     }
-    assert!(client.open_connections() > 1, "concurrency opened more connections");
+    assert!(
+        client.open_connections() > 1,
+        "concurrency opened more connections"
+    );
     for task in 0..64 {
         let id = format!("c-{task}");
-        let events = client.events("counter", &id).stream().collect_all().await.unwrap();
-        let seqs: Vec<i64> = events.iter().map(|e| e.payload["seq"].as_i64().unwrap()).collect();
+        let events = client
+            .events("counter", &id)
+            .stream()
+            .collect_all()
+            .await
+            .unwrap();
+        let seqs: Vec<i64> = events
+            .iter()
+            .map(|e| e.payload["seq"].as_i64().unwrap())
+            .collect();
         assert_eq!(seqs, (0..10).collect::<Vec<_>>(), "aggregate {id}");
-        assert_eq!(client.get("counter", &id).await.unwrap().unwrap().version, 10);
+        assert_eq!(
+            client.get("counter", &id).await.unwrap().unwrap().version,
+            10
+        );
     }
-    let all = client.list().take(100).stream().collect_all().await.unwrap();
+    let all = client
+        .list()
+        .take(100)
+        .stream()
+        .collect_all()
+        .await
+        .unwrap();
     assert_eq!(all.len(), 64);
 }
 
 #[tokio::test]
 async fn pipelined_requests_on_one_connection_get_their_own_replies() {
     let server = server(ALL_MODES[0]);
-    let client = Client::connect(config(&server).pool_size(1).max_in_flight(32)).await.unwrap();
+    let client = Client::connect(config(&server).pool_size(1).max_in_flight(32))
+        .await
+        .unwrap();
     for i in 0..20 {
-        client.create("item", &format!("i-{i}"), "created", &json!({"n": i})).await.unwrap();
+        client
+            .create("item", &format!("i-{i}"), "created", &json!({"n": i}))
+            .await
+            .unwrap();
     }
     let mut calls = Vec::new();
     for round in 0..10 {
@@ -136,7 +185,10 @@ async fn a_timed_out_request_leaves_the_connection_in_sync() {
     .await
     .unwrap();
     for id in ["a", "b", "c"] {
-        client.create("doc", id, "created", &json!({"name": id})).await.unwrap();
+        client
+            .create("doc", id, "created", &json!({"name": id}))
+            .await
+            .unwrap();
     }
 
     // A read written to a server that cannot answer in time.
@@ -154,20 +206,37 @@ async fn a_timed_out_request_leaves_the_connection_in_sync() {
 
     // A write that times out after being sent: its outcome is unknown, and it is not resent.
     server.pause().unwrap();
-    let err = client.apply("doc", "a", "edited", &json!({"name": "A"})).await.unwrap_err();
+    let err = client
+        .apply("doc", "a", "edited", &json!({"name": "A"}))
+        .await
+        .unwrap_err();
     assert!(err.is_timeout() && err.outcome_unknown(), "{err}");
     server.resume().unwrap();
     let events = client.events("doc", "a").await.unwrap();
-    assert_eq!(events.items.len(), 2, "the write was applied once, after the server resumed");
-    assert_eq!(client.get("doc", "c").await.unwrap().unwrap().aggregate_id, "c");
-    assert_eq!(client.open_connections(), 1, "the same connection kept working");
+    assert_eq!(
+        events.items.len(),
+        2,
+        "the write was applied once, after the server resumed"
+    );
+    assert_eq!(
+        client.get("doc", "c").await.unwrap().unwrap().aggregate_id,
+        "c"
+    );
+    assert_eq!(
+        client.open_connections(),
+        1,
+        "the same connection kept working"
+    );
 }
 
 #[tokio::test]
 async fn a_write_in_flight_when_the_server_dies_is_outcome_unknown() {
     let mut server = server(ALL_MODES[0]);
     let client = Client::connect(config(&server).pool_size(1)).await.unwrap();
-    client.create("doc", "a", "created", &json!({"v": 1})).await.unwrap();
+    client
+        .create("doc", "a", "created", &json!({"v": 1}))
+        .await
+        .unwrap();
     server.pause().unwrap();
     let write = {
         let client = client.clone();
@@ -189,12 +258,22 @@ async fn a_write_in_flight_when_the_server_dies_is_outcome_unknown() {
 async fn reads_reconnect_after_a_server_restart() {
     let mut server = server(ALL_MODES[0]);
     let client = client(&server, true).await;
-    client.create("doc", "a", "created", &json!({"v": 1})).await.unwrap();
+    client
+        .create("doc", "a", "created", &json!({"v": 1}))
+        .await
+        .unwrap();
     server.stop().unwrap();
     server.restart().unwrap();
     let doc = client.get("doc", "a").await.unwrap().unwrap();
     assert_eq!(doc.version, 1);
-    let ids: BTreeSet<String> = client.list().await.unwrap().items.into_iter().map(|a| a.aggregate_id).collect();
+    let ids: BTreeSet<String> = client
+        .list()
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|a| a.aggregate_id)
+        .collect();
     assert!(ids.contains("a"));
 }
 
@@ -203,13 +282,41 @@ async fn bad_input_is_refused_before_sending() {
     let server = server(ALL_MODES[0]);
     let client = client(&server, true).await;
     let cases = [
-        client.apply("Orders", "o1", "paid", &json!({})).await.unwrap_err(),
-        client.apply("orders", "o 1", "paid", &json!({})).await.unwrap_err(),
-        client.apply("orders", "o1", "Paid", &json!({})).await.unwrap_err(),
-        client.apply("orders", "o1", "paid", &json!({})).metadata(&json!({"trace": 1})).await.unwrap_err(),
-        client.apply("orders", "o1", "paid", &json!({})).note("n".repeat(129)).await.unwrap_err(),
-        client.apply("orders", "o1", "paid", &json!({"big": "z".repeat(70_000)})).await.unwrap_err(),
-        client.patch("orders", "o1", "fix", &json!([{"op": "remove", "path": "/total"}])).await.unwrap_err(),
+        client
+            .apply("Orders", "o1", "paid", &json!({}))
+            .await
+            .unwrap_err(),
+        client
+            .apply("orders", "o 1", "paid", &json!({}))
+            .await
+            .unwrap_err(),
+        client
+            .apply("orders", "o1", "Paid", &json!({}))
+            .await
+            .unwrap_err(),
+        client
+            .apply("orders", "o1", "paid", &json!({}))
+            .metadata(&json!({"trace": 1}))
+            .await
+            .unwrap_err(),
+        client
+            .apply("orders", "o1", "paid", &json!({}))
+            .note("n".repeat(129))
+            .await
+            .unwrap_err(),
+        client
+            .apply("orders", "o1", "paid", &json!({"big": "z".repeat(70_000)}))
+            .await
+            .unwrap_err(),
+        client
+            .patch(
+                "orders",
+                "o1",
+                "fix",
+                &json!([{"op": "remove", "path": "/total"}]),
+            )
+            .await
+            .unwrap_err(),
         client.get("orders", "").await.unwrap_err(),
     ];
     for err in &cases {
@@ -229,4 +336,54 @@ async fn a_closed_client_refuses_new_calls() {
     client.close();
     let err = other.get("doc", "a").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Closed);
+}
+
+#[tokio::test]
+async fn ids_that_prefix_each_other_page_correctly() {
+    let server = server(ALL_MODES[0]);
+    let client = client(&server, true).await;
+    for id in ["l-1", "l-10", "l-11", "l-2"] {
+        for seq in 0..3 {
+            client
+                .apply("ledger", id, "entry", &json!({"seq": seq}))
+                .await
+                .unwrap();
+        }
+    }
+    // Server 3.19.4 resumes an event cursor by key prefix and runs into `l-10`'s events;
+    // the client stops at the aggregate's end.
+    let rest = client
+        .events("ledger", "l-1")
+        .after_version(1)
+        .await
+        .unwrap();
+    let got: Vec<(String, u64)> = rest
+        .items
+        .iter()
+        .map(|e| (e.aggregate_id.clone(), e.version))
+        .collect();
+    assert_eq!(got, [("l-1".to_string(), 2), ("l-1".to_string(), 3)]);
+    assert_eq!(rest.next_cursor, None);
+    let all = client
+        .events("ledger", "l-1")
+        .take(1)
+        .stream()
+        .collect_all()
+        .await
+        .unwrap();
+    assert_eq!(all.iter().map(|e| e.version).collect::<Vec<_>>(), [1, 2, 3]);
+    assert!(all.iter().all(|e| e.aggregate_id == "l-1"));
+
+    // Aggregate cursors are exclusive keys: paging one at a time visits each id once.
+    let ids: Vec<String> = client
+        .list()
+        .take(1)
+        .stream()
+        .collect_all()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.aggregate_id)
+        .collect();
+    assert_eq!(ids, ["l-1", "l-10", "l-11", "l-2"]);
 }

@@ -41,13 +41,21 @@ impl Session {
         };
         let hello = ControlHello::parse(&buf[..hello_len]).unwrap();
         stream.write_all(&answer.to_bytes()).await.unwrap();
-        let mut session = Session { stream, decoder: FrameDecoder::new(), noise: None };
+        let mut session = Session {
+            stream,
+            decoder: FrameDecoder::new(),
+            noise: None,
+        };
         if answer.accepted && !answer.no_noise {
             let mut noise = NoiseSession::server_responder(hello.token()).unwrap();
             let first = session.read_frame().await.expect("noise message 1");
             noise.read_message(&first).unwrap();
             let second = noise.write_message(&[]).unwrap();
-            session.stream.write_all(&encode_frame(&second).unwrap()).await.unwrap();
+            session
+                .stream
+                .write_all(&encode_frame(&second).unwrap())
+                .await
+                .unwrap();
             session.noise = Some(noise);
         }
         (session, hello)
@@ -88,13 +96,18 @@ impl Session {
 }
 
 fn granted(no_noise: bool) -> HelloResponse {
-    HelloResponse { accepted: true, message: "ok".into(), no_noise }
+    HelloResponse {
+        accepted: true,
+        message: "ok".into(),
+        no_noise,
+    }
 }
 
 fn found(id: &str) -> Response {
     Response::GetAggregate(GetAggregateReply {
         found: true,
-        aggregate_json: json!({"aggregate_type": "doc", "aggregate_id": id, "version": 1}).to_string(),
+        aggregate_json: json!({"aggregate_type": "doc", "aggregate_id": id, "version": 1})
+            .to_string(),
         resolved_json: None,
     })
 }
@@ -106,7 +119,10 @@ async fn listener() -> (TcpListener, SocketAddr) {
 }
 
 fn config(addr: SocketAddr) -> Config {
-    Config::new().host(addr.ip().to_string()).port(addr.port()).token(TOKEN)
+    Config::new()
+        .host(addr.ip().to_string())
+        .port(addr.port())
+        .token(TOKEN)
 }
 
 #[tokio::test]
@@ -134,7 +150,10 @@ async fn garbage_instead_of_a_hello_response_fails_cleanly() {
         stream.write_all(&[0xff; 24]).await.unwrap();
     });
     let err = Client::connect(config(addr)).await.unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::Protocol | ErrorKind::InvalidInput), "{err:?}");
+    assert!(
+        matches!(err.kind(), ErrorKind::Protocol | ErrorKind::InvalidInput),
+        "{err:?}"
+    );
     server.await.unwrap();
 }
 
@@ -159,11 +178,18 @@ async fn a_write_whose_connection_drops_is_outcome_unknown_and_never_resent() {
         }
     });
     let client = Client::connect(config(addr)).await.unwrap();
-    let err = client.apply("doc", "a", "edited", &json!({"v": 2})).await.unwrap_err();
+    let err = client
+        .apply("doc", "a", "edited", &json!({"v": 2}))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::OutcomeUnknown, "{err}");
     assert!(err.outcome_unknown() && !err.is_retryable());
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert_eq!(seen.load(Ordering::SeqCst), 1, "the write reached the server exactly once");
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        1,
+        "the write reached the server exactly once"
+    );
     server.abort();
 }
 
@@ -197,7 +223,9 @@ async fn a_reply_with_the_wrong_id_closes_the_connection_instead_of_misdeliverin
         session.reply(id + 1000, &found("wrong")).await;
         let _ = session.read_request().await;
     });
-    let client = Client::connect(config(addr).retry(RetryOptions::none())).await.unwrap();
+    let client = Client::connect(config(addr).retry(RetryOptions::none()))
+        .await
+        .unwrap();
     let err = client.get("doc", "a").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Disconnected, "{err}");
     assert!(err.message().contains("reply"), "{err}");
@@ -210,10 +238,16 @@ async fn an_oversized_frame_header_is_refused_without_allocating_it() {
     let server = tokio::spawn(async move {
         let (mut session, _) = Session::accept(&listener, granted(false)).await;
         let _ = session.read_request().await.unwrap();
-        session.stream.write_all(&0x0100_0000u32.to_be_bytes()).await.unwrap();
+        session
+            .stream
+            .write_all(&0x0100_0000u32.to_be_bytes())
+            .await
+            .unwrap();
         let _ = session.read_request().await;
     });
-    let client = Client::connect(config(addr).retry(RetryOptions::none())).await.unwrap();
+    let client = Client::connect(config(addr).retry(RetryOptions::none()))
+        .await
+        .unwrap();
     let err = client.get("doc", "a").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Disconnected, "{err}");
     assert!(err.message().contains("exceeds"), "{err}");
@@ -230,13 +264,19 @@ async fn noise_sessions_work_end_to_end_with_the_fake_peer() {
         // Answer three pipelined requests in order.
         for _ in 0..3 {
             let (id, request) = session.read_request().await.unwrap();
-            let Request::GetAggregate(get) = request else { panic!("unexpected {request:?}") };
+            let Request::GetAggregate(get) = request else {
+                panic!("unexpected {request:?}")
+            };
             session.reply(id, &found(&get.aggregate_id)).await;
         }
     });
     let client = Client::connect(config(addr).pool_size(1)).await.unwrap();
     assert!(client.is_encrypted());
-    let (a, b, c) = tokio::join!(client.get("doc", "a"), client.get("doc", "b"), client.get("doc", "c"));
+    let (a, b, c) = tokio::join!(
+        client.get("doc", "a"),
+        client.get("doc", "b"),
+        client.get("doc", "c")
+    );
     assert_eq!(a.unwrap().unwrap().aggregate_id, "a");
     assert_eq!(b.unwrap().unwrap().aggregate_id, "b");
     assert_eq!(c.unwrap().unwrap().aggregate_id, "c");

@@ -17,7 +17,9 @@ async fn noise_session_with_the_bootstrap_token() {
 #[tokio::test]
 async fn a_rejected_token_is_a_typed_handshake_error_with_the_servers_message() {
     let server = common::server(ALL_MODES[0]);
-    let err = Client::connect(config(&server).token("not-a-jwt")).await.unwrap_err();
+    let err = Client::connect(config(&server).token("not-a-jwt"))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Handshake, "{err}");
     assert!(err.message().contains("invalid control token"), "{err}");
     assert!(!format!("{err:?}").contains("not-a-jwt"));
@@ -27,7 +29,9 @@ async fn a_rejected_token_is_a_typed_handshake_error_with_the_servers_message() 
 async fn a_token_padded_with_whitespace_still_keys_noise() {
     let server = common::server(ALL_MODES[0]);
     let padded = format!("  {}\n", server.token());
-    let client = Client::connect(config(&server).token(padded)).await.unwrap();
+    let client = Client::connect(config(&server).token(padded))
+        .await
+        .unwrap();
     assert!(client.list().await.unwrap().items.is_empty());
 }
 
@@ -37,7 +41,10 @@ async fn plaintext_only_when_asked_and_granted() {
     let open = common::server(ALL_MODES[1]);
     let plain = client(&open, false).await;
     assert!(!plain.is_encrypted());
-    plain.create("doc", "p", "created", &json!({"v": 1})).await.unwrap();
+    plain
+        .create("doc", "p", "created", &json!({"v": 1}))
+        .await
+        .unwrap();
     // Server allows plaintext, client does not ask: Noise.
     let noisy = client(&open, true).await;
     assert!(noisy.is_encrypted());
@@ -46,26 +53,44 @@ async fn plaintext_only_when_asked_and_granted() {
     let strict = common::server(ALL_MODES[0]);
     let asked = client(&strict, false).await;
     assert!(asked.is_encrypted());
-    asked.create("doc", "q", "created", &json!({"v": 1})).await.unwrap();
+    asked
+        .create("doc", "q", "created", &json!({"v": 1}))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn tenants_are_checked_at_the_hello() {
     let server = TestServer::start(ServerOptions::default().multi_tenant(true)).unwrap();
     // An empty tenant means the server default, which multi-tenant mode refuses.
-    let err = Client::connect(config(&server).tenant_id("")).await.unwrap_err();
+    let err = Client::connect(config(&server).tenant_id(""))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Handshake);
     assert!(err.message().contains("tenantId is required"), "{err}");
 
     let scoped = server
-        .mint_token(&edbx_testkit::TokenSpec::new("test", "t").action("*.*").tenant("alpha"))
+        .mint_token(
+            &edbx_testkit::TokenSpec::new("test", "t")
+                .action("*.*")
+                .tenant("alpha"),
+        )
         .unwrap();
-    let err = Client::connect(config(&server).token(scoped.clone()).tenant_id("beta")).await.unwrap_err();
+    let err = Client::connect(config(&server).token(scoped.clone()).tenant_id("beta"))
+        .await
+        .unwrap_err();
     assert!(err.message().contains("does not grant access"), "{err}");
-    let alpha = Client::connect(config(&server).token(scoped).tenant_id("alpha")).await.unwrap();
-    alpha.create("doc", "a", "created", &json!({"v": 1})).await.unwrap();
+    let alpha = Client::connect(config(&server).token(scoped).tenant_id("alpha"))
+        .await
+        .unwrap();
+    alpha
+        .create("doc", "a", "created", &json!({"v": 1}))
+        .await
+        .unwrap();
     // Another tenant does not see it.
-    let beta = Client::connect(config(&server).tenant_id("beta")).await.unwrap();
+    let beta = Client::connect(config(&server).tenant_id("beta"))
+        .await
+        .unwrap();
     assert!(beta.get("doc", "a").await.unwrap().is_none());
 }
 
@@ -73,16 +98,41 @@ async fn tenants_are_checked_at_the_hello() {
 async fn per_call_tokens_are_authorized_by_the_server() {
     let server = common::server(ALL_MODES[0]);
     let client = client(&server, true).await;
-    client.create("doc", "a", "created", &json!({"v": 1})).await.unwrap();
-    let garbage = client.with_token("garbage").get("doc", "a").await.unwrap_err();
-    assert_eq!(garbage.server_code(), Some(&ServerCode::InvalidToken), "{garbage}");
+    client
+        .create("doc", "a", "created", &json!({"v": 1}))
+        .await
+        .unwrap();
+    let garbage = client
+        .with_token("garbage")
+        .get("doc", "a")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        garbage.server_code(),
+        Some(&ServerCode::InvalidToken),
+        "{garbage}"
+    );
     let reader = server
-        .mint_token(&edbx_testkit::TokenSpec::new("test", "reader").action("aggregate.read").tenant("default"))
+        .mint_token(
+            &edbx_testkit::TokenSpec::new("test", "reader")
+                .action("aggregate.read")
+                .tenant("default"),
+        )
         .unwrap();
     let as_reader = client.with_token(reader);
     assert!(as_reader.get("doc", "a").await.unwrap().is_some());
-    let denied = as_reader.apply("doc", "a", "edited", &json!({"v": 2})).await.unwrap_err();
-    assert_eq!(denied.server_code(), Some(&ServerCode::Unauthorized), "{denied}");
+    let denied = as_reader
+        .apply("doc", "a", "edited", &json!({"v": 2}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        denied.server_code(),
+        Some(&ServerCode::Unauthorized),
+        "{denied}"
+    );
     // The original handle still writes.
-    client.apply("doc", "a", "edited", &json!({"v": 2})).await.unwrap();
+    client
+        .apply("doc", "a", "edited", &json!({"v": 2}))
+        .await
+        .unwrap();
 }

@@ -85,7 +85,10 @@ impl ConnHandle {
         self.load.fetch_add(1, Ordering::Relaxed);
         if self.tx.send(job).await.is_err() {
             self.load.fetch_sub(1, Ordering::Relaxed);
-            return Err(Error::new(ErrorKind::NotSent, "connection closed before the request was queued"));
+            return Err(Error::new(
+                ErrorKind::NotSent,
+                "connection closed before the request was queued",
+            ));
         }
         Ok(())
     }
@@ -265,7 +268,10 @@ impl Driver {
             let (kind, what) = if waiting.start >= self.flushed_bytes {
                 (ErrorKind::NotSent, "the request was never written")
             } else if waiting.mutation {
-                (ErrorKind::OutcomeUnknown, "the write may or may not have been applied")
+                (
+                    ErrorKind::OutcomeUnknown,
+                    "the write may or may not have been applied",
+                )
             } else {
                 (ErrorKind::Disconnected, "the read can be sent again")
             };

@@ -127,12 +127,17 @@ async fn noise_handshake(
         .read_message(&reply)
         .map_err(|e| Error::new(ErrorKind::Handshake, format!("Noise handshake: {e}")))?;
     if !noise.is_handshake_finished() {
-        return Err(Error::protocol("Noise handshake did not finish after two messages"));
+        return Err(Error::protocol(
+            "Noise handshake did not finish after two messages",
+        ));
     }
     Ok(noise)
 }
 
 fn lost(e: std::io::Error) -> Error {
-    Error::new(ErrorKind::Handshake, format!("connection lost while opening the session: {e}"))
-        .with_source(e)
+    Error::new(
+        ErrorKind::Handshake,
+        format!("connection lost while opening the session: {e}"),
+    )
+    .with_source(e)
 }

@@ -53,7 +53,11 @@ impl<'a> SchemaPublish<'a> {
 
     async fn run(self) -> Result<TenantSchemaPublishReply> {
         validate::tenant_id(&self.request.tenant_id)?;
-        match self.client.execute(Request::TenantSchemaPublish(self.request)).await? {
+        match self
+            .client
+            .execute(Request::TenantSchemaPublish(self.request))
+            .await?
+        {
             Response::TenantSchemaPublish(reply) => Ok(reply),
             other => Err(unexpected("tenantSchemaPublish", &other)),
         }
@@ -73,7 +77,11 @@ macro_rules! expect {
 impl Client {
     /// The tenant's schemas: aggregate type → schema JSON.
     pub async fn list_schemas(&self) -> Result<Map<String, Value>> {
-        let json = expect!(self.execute(Request::ListSchemas).await?, ListSchemas, "listSchemas")?;
+        let json = expect!(
+            self.execute(Request::ListSchemas).await?,
+            ListSchemas,
+            "listSchemas"
+        )?;
         serde_json::from_str(&json).map_err(|e| Error::decode("schemas", e))
     }
 
@@ -83,14 +91,26 @@ impl Client {
         let value = serde_json::to_value(schemas)
             .map_err(|e| Error::invalid_input(format!("schemas do not serialize: {e}")))?;
         if !value.is_object() {
-            return Err(Error::invalid_input("schemas must be a JSON object keyed by aggregate type"));
+            return Err(Error::invalid_input(
+                "schemas must be a JSON object keyed by aggregate type",
+            ));
         }
-        let request = Request::ReplaceSchemas(ReplaceSchemas { schemas_json: value.to_string() });
-        expect!(self.execute(request).await?, ReplaceSchemas, "replaceSchemas")
+        let request = Request::ReplaceSchemas(ReplaceSchemas {
+            schemas_json: value.to_string(),
+        });
+        expect!(
+            self.execute(request).await?,
+            ReplaceSchemas,
+            "replaceSchemas"
+        )
     }
 
     /// Assigns a tenant to a shard.
-    pub async fn tenant_assign(&self, tenant_id: &str, shard_id: &str) -> Result<TenantAssignReply> {
+    pub async fn tenant_assign(
+        &self,
+        tenant_id: &str,
+        shard_id: &str,
+    ) -> Result<TenantAssignReply> {
         validate::tenant_id(tenant_id)?;
         let request = Request::TenantAssign(TenantAssign {
             tenant_id: tenant_id.to_owned(),
@@ -103,34 +123,56 @@ impl Client {
     pub async fn tenant_unassign(&self, tenant_id: &str) -> Result<bool> {
         validate::tenant_id(tenant_id)?;
         let request = Request::TenantUnassign(tenant_id.to_owned());
-        expect!(self.execute(request).await?, TenantUnassign, "tenantUnassign")
+        expect!(
+            self.execute(request).await?,
+            TenantUnassign,
+            "tenantUnassign"
+        )
     }
 
     /// Sets a tenant's storage quota in MiB.
-    pub async fn tenant_quota_set(&self, tenant_id: &str, max_storage_mb: u64) -> Result<TenantQuotaSetReply> {
+    pub async fn tenant_quota_set(
+        &self,
+        tenant_id: &str,
+        max_storage_mb: u64,
+    ) -> Result<TenantQuotaSetReply> {
         validate::tenant_id(tenant_id)?;
         let request = Request::TenantQuotaSet(TenantQuotaSet {
             tenant_id: tenant_id.to_owned(),
             max_storage_mb,
         });
-        expect!(self.execute(request).await?, TenantQuotaSet, "tenantQuotaSet")
+        expect!(
+            self.execute(request).await?,
+            TenantQuotaSet,
+            "tenantQuotaSet"
+        )
     }
 
     /// Removes a tenant's quota; `true` if there was one.
     pub async fn tenant_quota_clear(&self, tenant_id: &str) -> Result<bool> {
         validate::tenant_id(tenant_id)?;
         let request = Request::TenantQuotaClear(tenant_id.to_owned());
-        expect!(self.execute(request).await?, TenantQuotaClear, "tenantQuotaClear")
+        expect!(
+            self.execute(request).await?,
+            TenantQuotaClear,
+            "tenantQuotaClear"
+        )
     }
 
     /// Recomputes a tenant's storage use; returns it in bytes.
     pub async fn tenant_quota_recalc(&self, tenant_id: &str) -> Result<u64> {
         validate::tenant_id(tenant_id)?;
         let request = Request::TenantQuotaRecalc(tenant_id.to_owned());
-        expect!(self.execute(request).await?, TenantQuotaRecalc, "tenantQuotaRecalc")
+        expect!(
+            self.execute(request).await?,
+            TenantQuotaRecalc,
+            "tenantQuotaRecalc"
+        )
     }
 
-    /// Reopens a tenant's store; `true` when reloaded.
+    /// Drops the server's cached context of a tenant and reopens its store; `true` when
+    /// reopened. `false` when the store could not be reopened, e.g. because open sessions of
+    /// that tenant (this client's own, for its tenant) still hold it.
     pub async fn tenant_reload(&self, tenant_id: &str) -> Result<bool> {
         validate::tenant_id(tenant_id)?;
         let request = Request::TenantReload(tenant_id.to_owned());

@@ -93,12 +93,22 @@ fn timestamp_sort(sort: &str) -> Option<bool> {
         return None;
     }
     let single = !sort.contains(',');
-    let field = sort.split(':').next().unwrap_or("").trim().to_ascii_lowercase();
-    Some(single && matches!(field.as_str(), "created_at" | "createdat" | "updated_at" | "updatedat"))
+    let field = sort
+        .split(':')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    Some(
+        single
+            && matches!(
+                field.as_str(),
+                "created_at" | "createdat" | "updated_at" | "updatedat"
+            ),
+    )
 }
 
 async fn list_page(client: &Client, request: ListAggregates) -> Result<Page<Aggregate>> {
-    let take = request.take;
     let sorted = request.sort.as_deref().and_then(timestamp_sort);
     if sorted == Some(false) && request.cursor.is_some() {
         return Err(Error::invalid_input(
@@ -119,17 +129,13 @@ async fn list_page(client: &Client, request: ListAggregates) -> Result<Page<Aggr
         .transpose()
         .map_err(|e| Error::decode("resolved aggregates", e))?;
     let (next, repaired) = match sorted {
-        None => next_cursor(&items, reply.next_cursor, take, reply.aggregates_json.len()),
+        None => next_cursor(&items, reply.next_cursor.as_deref()),
         // The server never returns a cursor for sorted listings; timestamp sorts resume from
         // the `ts:<type>:<id>` shorthand of the last row.
         Some(true) => {
-            let (next, _) = next_cursor(&items, None, take, reply.aggregates_json.len());
-            let full = take.is_some_and(|t| items.len() as u64 >= t);
-            let next = if full || next.is_some() {
-                items.last().map(|a| format!("ts:{}:{}", a.aggregate_type, a.aggregate_id))
-            } else {
-                None
-            };
+            let next = items
+                .last()
+                .map(|a| format!("ts:{}:{}", a.aggregate_type, a.aggregate_id));
             (next, false)
         }
         Some(false) => (None, false),
@@ -197,15 +203,29 @@ awaitable!(Events, Page<Event>);
 async fn events_page(client: &Client, request: ListEvents) -> Result<Page<Event>> {
     validate::aggregate_type(&request.aggregate_type)?;
     validate::aggregate_id(&request.aggregate_id)?;
-    let take = request.take;
+    let (aggregate_type, aggregate_id) =
+        (request.aggregate_type.clone(), request.aggregate_id.clone());
     let reply = match client.execute(Request::ListEvents(request)).await? {
         Response::ListEvents(reply) => reply,
         other => return Err(unexpected("listEvents", &other)),
     };
-    let items: Vec<Event> = parse_list(&reply.events_json)?;
-    // Without `take` the server uses its page limit (1000 by default).
-    let take = Some(take.unwrap_or(1000));
-    let (next, repaired) = next_cursor(&items, reply.next_cursor, take, reply.events_json.len());
+    let mut items: Vec<Event> = parse_list(&reply.events_json)?;
+    // Server 3.19.4 resumes a cursor by key prefix, so past the end of `l-1` it returns the
+    // events of `l-10`, `l-11`, …: the first foreign row marks the end of this aggregate.
+    let own = items
+        .iter()
+        .position(|e| e.aggregate_type != aggregate_type || e.aggregate_id != aggregate_id);
+    let (next, repaired) = match own {
+        Some(end) => {
+            tracing::debug!(
+                dropped = items.len() - end,
+                "listEvents returned another aggregate's events"
+            );
+            items.truncate(end);
+            (None, false)
+        }
+        None => next_cursor(&items, reply.next_cursor.as_deref()),
+    };
     Ok(Page {
         items,
         next_cursor: next,

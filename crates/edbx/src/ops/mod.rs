@@ -7,10 +7,10 @@ mod read;
 mod snapshot;
 mod write;
 
+pub use admin::SchemaPublish;
 pub use list::{Events, List};
 pub use read::Get;
 pub use snapshot::{CreateSnapshot, ListSnapshots};
-pub use admin::SchemaPublish;
 pub use write::{Archive, EventWrite, NewEvent, PatchOp};
 
 use std::future::Future;

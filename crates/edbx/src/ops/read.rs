@@ -48,7 +48,11 @@ impl<'a> Get<'a> {
     async fn fetch(self) -> Result<Option<(String, Option<String>)>> {
         validate::aggregate_type(&self.request.aggregate_type)?;
         validate::aggregate_id(&self.request.aggregate_id)?;
-        match self.client.execute(Request::GetAggregate(self.request)).await? {
+        match self
+            .client
+            .execute(Request::GetAggregate(self.request))
+            .await?
+        {
             Response::GetAggregate(reply) if reply.found => {
                 Ok(Some((reply.aggregate_json, reply.resolved_json)))
             }
@@ -118,7 +122,11 @@ impl Client {
     }
 
     /// Aggregates whose schema reference fields point at this one.
-    pub async fn referrers(&self, aggregate_type: &str, aggregate_id: &str) -> Result<Vec<Referrer>> {
+    pub async fn referrers(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Vec<Referrer>> {
         let request = Request::ListReferrers(aggregate_ref(aggregate_type, aggregate_id)?);
         match self.execute(request).await? {
             Response::ListReferrers(json) => {

@@ -25,7 +25,11 @@ impl<'a> CreateSnapshot<'a> {
     async fn run(self) -> Result<Snapshot> {
         validate::aggregate_type(&self.request.aggregate_type)?;
         validate::aggregate_id(&self.request.aggregate_id)?;
-        match self.client.execute(Request::CreateSnapshot(self.request)).await? {
+        match self
+            .client
+            .execute(Request::CreateSnapshot(self.request))
+            .await?
+        {
             Response::CreateSnapshot(json) => parse_one(&json),
             other => Err(unexpected("createSnapshot", &other)),
         }
@@ -48,7 +52,11 @@ impl<'a> ListSnapshots<'a> {
     }
 
     /// Only snapshots of this aggregate (needs [`aggregate_type`](Self::aggregate_type)).
-    pub fn aggregate(mut self, aggregate_type: impl Into<String>, aggregate_id: impl Into<String>) -> Self {
+    pub fn aggregate(
+        mut self,
+        aggregate_type: impl Into<String>,
+        aggregate_id: impl Into<String>,
+    ) -> Self {
         self.request.aggregate_type = Some(aggregate_type.into());
         self.request.aggregate_id = Some(aggregate_id.into());
         self
@@ -66,11 +74,17 @@ impl<'a> ListSnapshots<'a> {
         }
         if let Some(id) = &self.request.aggregate_id {
             if self.request.aggregate_type.is_none() {
-                return Err(Error::invalid_input("an aggregate id needs an aggregate type"));
+                return Err(Error::invalid_input(
+                    "an aggregate id needs an aggregate type",
+                ));
             }
             validate::aggregate_id(id)?;
         }
-        match self.client.execute(Request::ListSnapshots(self.request)).await? {
+        match self
+            .client
+            .execute(Request::ListSnapshots(self.request))
+            .await?
+        {
             Response::ListSnapshots(json) => parse_list(&json),
             other => Err(unexpected("listSnapshots", &other)),
         }
@@ -102,7 +116,9 @@ impl Client {
     /// Fetches one snapshot by id; `None` if there is none.
     pub async fn get_snapshot(&self, snapshot_id: u64) -> Result<Option<Snapshot>> {
         match self.execute(Request::GetSnapshot(snapshot_id)).await? {
-            Response::GetSnapshot(reply) if reply.found => parse_one(&reply.snapshot_json).map(Some),
+            Response::GetSnapshot(reply) if reply.found => {
+                parse_one(&reply.snapshot_json).map(Some)
+            }
             Response::GetSnapshot(_) => Ok(None),
             other => Err(unexpected("getSnapshot", &other)),
         }

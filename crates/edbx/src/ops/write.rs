@@ -138,11 +138,17 @@ pub enum PatchOp {
 impl PatchOp {
     /// `{"op": "add", …}`.
     pub fn add(path: impl Into<String>, value: impl Into<Value>) -> Self {
-        Self::Add { path: path.into(), value: value.into() }
+        Self::Add {
+            path: path.into(),
+            value: value.into(),
+        }
     }
     /// `{"op": "replace", …}`.
     pub fn replace(path: impl Into<String>, value: impl Into<Value>) -> Self {
-        Self::Replace { path: path.into(), value: value.into() }
+        Self::Replace {
+            path: path.into(),
+            value: value.into(),
+        }
     }
     /// `{"op": "remove", …}`.
     pub fn remove(path: impl Into<String>) -> Self {
@@ -173,7 +179,13 @@ pub struct EventWrite<'a, T> {
 
 impl<'a, T> EventWrite<'a, T> {
     fn new(client: &'a Client, kind: WriteKind, event: NewEvent, error: Option<Error>) -> Self {
-        Self { client, kind, event, error, echo: PhantomData }
+        Self {
+            client,
+            kind,
+            event,
+            error,
+            echo: PhantomData,
+        }
     }
 
     /// Attaches a note (at most 128 characters).
@@ -199,7 +211,8 @@ impl<'a, T> EventWrite<'a, T> {
     }
 
     fn fail(&mut self, message: String) {
-        self.error.get_or_insert_with(|| Error::invalid_input(message));
+        self.error
+            .get_or_insert_with(|| Error::invalid_input(message));
     }
 
     async fn run(self) -> Result<Written<T>>
@@ -262,7 +275,12 @@ impl<'a, T: FromServerJson + 'a> std::future::IntoFuture for EventWrite<'a, T> {
 fn to_json(what: &str, value: &impl Serialize) -> (String, Option<Error>) {
     match serde_json::to_string(value) {
         Ok(json) => (json, None),
-        Err(e) => (String::new(), Some(Error::invalid_input(format!("{what} does not serialize: {e}")))),
+        Err(e) => (
+            String::new(),
+            Some(Error::invalid_input(format!(
+                "{what} does not serialize: {e}"
+            ))),
+        ),
     }
 }
 
@@ -360,7 +378,11 @@ impl<'a> Archive<'a> {
     async fn run(self) -> Result<Written<Aggregate>> {
         validate::aggregate_type(&self.request.aggregate_type)?;
         validate::aggregate_id(&self.request.aggregate_id)?;
-        match self.client.execute(Request::SetAggregateArchive(self.request)).await? {
+        match self
+            .client
+            .execute(Request::SetAggregateArchive(self.request))
+            .await?
+        {
             Response::SetAggregateArchive(json) => parse_echo(&json),
             other => Err(unexpected("setAggregateArchive", &other)),
         }

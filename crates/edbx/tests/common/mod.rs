@@ -14,10 +14,22 @@ pub struct Mode {
 }
 
 pub const ALL_MODES: [Mode; 4] = [
-    Mode { noise: true, verbose: true },
-    Mode { noise: false, verbose: true },
-    Mode { noise: true, verbose: false },
-    Mode { noise: false, verbose: false },
+    Mode {
+        noise: true,
+        verbose: true,
+    },
+    Mode {
+        noise: false,
+        verbose: true,
+    },
+    Mode {
+        noise: true,
+        verbose: false,
+    },
+    Mode {
+        noise: false,
+        verbose: false,
+    },
 ];
 
 /// Starts a real server for `mode`; panics loudly (naming the install command) if it cannot.

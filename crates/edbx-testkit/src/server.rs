@@ -362,7 +362,20 @@ impl TestServer {
     /// answered until [`resume`](TestServer::resume). For tests of timeouts and late replies.
     #[cfg(unix)]
     pub fn pause(&mut self) -> Result<()> {
-        self.send_signal(libc::SIGSTOP, "pause")
+        self.send_signal(libc::SIGSTOP, "pause")?;
+        // kill() only queues the signal: wait until every thread has actually stopped, so
+        // that a request sent next cannot be answered.
+        let pid = self.pid().unwrap_or_default();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !all_threads_stopped(pid) {
+            if Instant::now() > deadline {
+                return Err(TestkitError::Unexpected(format!(
+                    "the EventDBX server (pid {pid}) did not stop within 5 s of SIGSTOP"
+                )));
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        Ok(())
     }
 
     /// Lets a [`pause`](TestServer::pause)d server run again (SIGCONT).
@@ -774,4 +787,22 @@ mod tests {
             assert!(seen.insert(h));
         }
     }
+}
+
+/// Whether every thread of `pid` is in the stopped state (`T`) according to /proc. Where /proc
+/// is missing this cannot be known; it then reports stopped after the signal was sent.
+#[cfg(unix)]
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return true;
+    };
+    tasks.flatten().all(|task| {
+        std::fs::read_to_string(task.path().join("stat"))
+            // The state follows the parenthesised command name: "123 (dbx) T ...".
+            .map(|stat| {
+                stat.rsplit_once(')')
+                    .is_some_and(|(_, rest)| rest.trim_start().starts_with(['T', 't']))
+            })
+            .unwrap_or(true)
+    })
 }

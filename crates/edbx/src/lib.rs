@@ -99,22 +99,35 @@ mod send_sync {
     use super::*;
 
     fn assert_send_sync<T: Send + Sync>(_: &T) {}
-    fn assert_send<T: Send>(_: &T) {}
 
-    /// Compile-time proof that the client and the futures of its calls can cross threads.
+    /// Compile-time proof that the client, its values and the futures of its calls can be
+    /// shared across threads and held across `.await`s in multi-threaded runtimes.
     #[allow(dead_code, unused_must_use, clippy::let_underscore_future)]
-    fn futures_are_send(client: Client) {
+    fn futures_are_send_and_sync(client: Client) {
+        use std::future::IntoFuture;
         assert_send_sync(&client);
         assert_send_sync(&Config::new());
         assert_send_sync(&Error::invalid_input("x"));
-        assert_send(&std::future::IntoFuture::into_future(client.get("a", "b")));
-        assert_send(&std::future::IntoFuture::into_future(client.list()));
-        assert_send(&std::future::IntoFuture::into_future(
-            client.apply("a", "b", "c", &1),
-        ));
-        assert_send(&client.verify("a", "b"));
-        assert_send(&client.select("a", "b", &["x"]));
-        assert_send(&client.events("a", "b").stream());
-        assert_send(&Client::connect(Config::new()));
+        assert_send_sync(&Client::connect(Config::new()));
+        assert_send_sync(&client.get("a", "b").into_future());
+        assert_send_sync(&client.get("a", "b").resolved());
+        assert_send_sync(&client.list().into_future());
+        assert_send_sync(&client.list().stream());
+        assert_send_sync(&client.events("a", "b").into_future());
+        assert_send_sync(&client.events("a", "b").stream());
+        assert_send_sync(&client.create("a", "b", "c", &1).into_future());
+        assert_send_sync(&client.apply("a", "b", "c", &1).into_future());
+        assert_send_sync(&client.patch("a", "b", "c", &1).into_future());
+        assert_send_sync(&client.archive("a", "b").into_future());
+        assert_send_sync(&client.verify("a", "b"));
+        assert_send_sync(&client.select("a", "b", &["x"]));
+        assert_send_sync(&client.referrers("a", "b"));
+        assert_send_sync(&client.create_snapshot("a", "b").into_future());
+        assert_send_sync(&client.list_snapshots().into_future());
+        assert_send_sync(&client.get_snapshot(1));
+        assert_send_sync(&client.list_schemas());
+        assert_send_sync(&client.replace_schemas(&1));
+        assert_send_sync(&client.tenant_assign("t", "s"));
+        assert_send_sync(&client.tenant_schema_publish("t").into_future());
     }
 }

@@ -81,8 +81,8 @@ pub(crate) fn next_cursor<T: Cursored>(
     (Some(own), repaired)
 }
 
-type PageFuture<T> = Pin<Box<dyn Future<Output = Result<Page<T>>> + Send>>;
-type Fetch<T> = Box<dyn FnMut(Option<String>) -> PageFuture<T> + Send>;
+type PageFuture<T> = Pin<Box<dyn Future<Output = Result<Page<T>>> + Send + Sync>>;
+type Fetch<T> = Box<dyn FnMut(Option<String>) -> PageFuture<T> + Send + Sync>;
 
 enum StreamState<T> {
     Idle(Option<String>),

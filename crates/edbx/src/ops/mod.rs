@@ -17,7 +17,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 /// The boxed future a builder turns into when awaited.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + Sync + 'a>>;
 
 /// Implements `IntoFuture` for a builder by delegating to its `async fn run(self)`.
 macro_rules! awaitable {

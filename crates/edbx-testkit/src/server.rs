@@ -740,6 +740,24 @@ fn strip_ansi(s: &str) -> String {
     out
 }
 
+/// Whether every thread of `pid` is in the stopped state (`T`) according to /proc. Where /proc
+/// is missing this cannot be known; it then reports stopped after the signal was sent.
+#[cfg(unix)]
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return true;
+    };
+    tasks.flatten().all(|task| {
+        std::fs::read_to_string(task.path().join("stat"))
+            // The state follows the parenthesised command name: "123 (dbx) T ...".
+            .map(|stat| {
+                stat.rsplit_once(')')
+                    .is_some_and(|(_, rest)| rest.trim_start().starts_with(['T', 't']))
+            })
+            .unwrap_or(true)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -787,22 +805,4 @@ mod tests {
             assert!(seen.insert(h));
         }
     }
-}
-
-/// Whether every thread of `pid` is in the stopped state (`T`) according to /proc. Where /proc
-/// is missing this cannot be known; it then reports stopped after the signal was sent.
-#[cfg(unix)]
-fn all_threads_stopped(pid: u32) -> bool {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return true;
-    };
-    tasks.flatten().all(|task| {
-        std::fs::read_to_string(task.path().join("stat"))
-            // The state follows the parenthesised command name: "123 (dbx) T ...".
-            .map(|stat| {
-                stat.rsplit_once(')')
-                    .is_some_and(|(_, rest)| rest.trim_start().starts_with(['T', 't']))
-            })
-            .unwrap_or(true)
-    })
 }

@@ -10,6 +10,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::model::{Aggregate, Event, Resolved};
 
@@ -119,7 +120,24 @@ impl<T> std::fmt::Debug for PageStream<T> {
 }
 
 impl<T: Send + 'static> PageStream<T> {
-    pub(crate) fn new(start: Option<String>, fetch: Fetch<T>) -> Self {
+    /// Follows cursors from `start`: each page's request is `template` with the cursor set by
+    /// `set_cursor`, sent by `fetch`.
+    pub(crate) fn follow<R, Fut>(
+        client: Client,
+        template: R,
+        start: Option<String>,
+        set_cursor: fn(&mut R, Option<String>),
+        fetch: fn(Client, R) -> Fut,
+    ) -> Self
+    where
+        R: Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<Page<T>>> + Send + Sync + 'static,
+    {
+        let fetch: Fetch<T> = Box::new(move |cursor| {
+            let mut request = template.clone();
+            set_cursor(&mut request, cursor);
+            Box::pin(fetch(client.clone(), request))
+        });
         Self {
             fetch,
             state: StreamState::Idle(start),

@@ -66,17 +66,13 @@ impl<'a> List<'a> {
 
     /// Every matching aggregate, page by page, never skipping or repeating one.
     pub fn stream(self) -> PageStream<Aggregate> {
-        let client = self.client.clone();
-        let template = self.request;
-        let start = template.cursor.clone();
-        PageStream::new(
+        let start = self.request.cursor.clone();
+        PageStream::follow(
+            self.client.clone(),
+            self.request,
             start,
-            Box::new(move |cursor| {
-                let client = client.clone();
-                let mut request = template.clone();
-                request.cursor = cursor;
-                Box::pin(async move { list_page(&client, request).await })
-            }),
+            |request, cursor| request.cursor = cursor,
+            |client, request| async move { list_page(&client, request).await },
         )
     }
 
@@ -180,17 +176,13 @@ impl<'a> Events<'a> {
 
     /// Every event of the aggregate from the cursor on, in version order.
     pub fn stream(self) -> PageStream<Event> {
-        let client = self.client.clone();
-        let template = self.request;
-        let start = template.cursor.clone();
-        PageStream::new(
+        let start = self.request.cursor.clone();
+        PageStream::follow(
+            self.client.clone(),
+            self.request,
             start,
-            Box::new(move |cursor| {
-                let client = client.clone();
-                let mut request = template.clone();
-                request.cursor = cursor;
-                Box::pin(async move { events_page(&client, request).await })
-            }),
+            |request, cursor| request.cursor = cursor,
+            |client, request| async move { events_page(&client, request).await },
         )
     }
 

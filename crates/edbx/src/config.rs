@@ -122,6 +122,7 @@ pub struct Config {
     tenant_id: Option<String>,
     noise: bool,
     connect_timeout: Duration,
+    handshake_timeout: Duration,
     request_timeout: Duration,
     pool_size: usize,
     max_in_flight: usize,
@@ -140,8 +141,10 @@ impl Config {
     pub const DEFAULT_HOST: &'static str = "127.0.0.1";
     /// Default control port: `6363`.
     pub const DEFAULT_PORT: u16 = 6363;
-    /// Default time to open a connection, including hello and Noise handshake: 5 s.
+    /// Default time to open the TCP connection: 5 s.
     pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+    /// Default time for the hello and the Noise handshake once connected: 5 s.
+    pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
     /// Default deadline of a whole call: 10 s.
     pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
     /// Default number of connections: 4 (the server runs one request at a time per connection).
@@ -159,6 +162,7 @@ impl Config {
             tenant_id: None,
             noise: true,
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
+            handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
             request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
             pool_size: Self::DEFAULT_POOL_SIZE,
             max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
@@ -223,9 +227,15 @@ impl Config {
         self
     }
 
-    /// Time allowed to open one connection: TCP connect, hello and handshake.
+    /// Time allowed to open the TCP connection of one session.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// Time allowed for the hello and the Noise handshake of one session, once connected.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
         self
     }
 
@@ -278,6 +288,10 @@ impl Config {
     pub fn get_connect_timeout(&self) -> Duration {
         self.connect_timeout
     }
+    /// The handshake timeout.
+    pub fn get_handshake_timeout(&self) -> Duration {
+        self.handshake_timeout
+    }
     /// The per-call deadline.
     pub fn get_request_timeout(&self) -> Duration {
         self.request_timeout
@@ -313,14 +327,17 @@ impl Config {
         if self.retry.attempts == 0 {
             return fail("retry attempts must be at least 1 (1 = no retries)");
         }
-        if self.connect_timeout.is_zero() || self.request_timeout.is_zero() {
+        if self.connect_timeout.is_zero()
+            || self.handshake_timeout.is_zero()
+            || self.request_timeout.is_zero()
+        {
             return fail("timeouts must be greater than zero");
         }
         Ok(())
     }
 }
 
-/// `eventdbx://[token@]host[:port][/tenant][?noise=…&token=…&pool_size=…&timeout_ms=…&connect_timeout_ms=…&max_in_flight=…]`
+/// `eventdbx://[token@]host[:port][/tenant][?noise=…&token=…&pool_size=…&max_in_flight=…&timeout_ms=…&connect_timeout_ms=…&handshake_timeout_ms=…&retries=…]`
 impl FromStr for Config {
     type Err = Error;
 
@@ -375,6 +392,9 @@ impl FromStr for Config {
                 "timeout_ms" => config.request_timeout = Duration::from_millis(number(value)?),
                 "connect_timeout_ms" => {
                     config.connect_timeout = Duration::from_millis(number(value)?)
+                }
+                "handshake_timeout_ms" => {
+                    config.handshake_timeout = Duration::from_millis(number(value)?)
                 }
                 "retries" => config.retry.attempts = number(value)? as u32 + 1,
                 _ => return Err(bad(format!("unknown URL option {key:?}"))),
@@ -433,7 +453,7 @@ mod tests {
     #[test]
     fn url_form_parses_every_part() {
         let c: Config =
-            "eventdbx://tok@example.org:7001/acme?noise=false&pool_size=2&timeout_ms=250"
+            "eventdbx://tok@example.org:7001/acme?noise=false&pool_size=2&timeout_ms=250&handshake_timeout_ms=90"
                 .parse()
                 .unwrap();
         assert_eq!(c.get_host(), "example.org");
@@ -443,6 +463,7 @@ mod tests {
         assert!(!c.get_noise());
         assert_eq!(c.get_pool_size(), 2);
         assert_eq!(c.get_request_timeout(), Duration::from_millis(250));
+        assert_eq!(c.get_handshake_timeout(), Duration::from_millis(90));
 
         let v6: Config = "eventdbx://[::1]:6400".parse().unwrap();
         assert_eq!((v6.get_host(), v6.get_port()), ("::1", 6400));

@@ -126,22 +126,7 @@ impl Pool {
         if let Some(conn) = slot.live() {
             return Ok(conn);
         }
-        let session = tokio::time::timeout(
-            self.config.get_connect_timeout(),
-            conn::establish(&self.config),
-        )
-        .await
-        .map_err(|_| {
-            Error::new(
-                ErrorKind::Connect,
-                format!(
-                    "opening a session to {}:{} took longer than {:?}",
-                    self.config.get_host(),
-                    self.config.get_port(),
-                    self.config.get_connect_timeout()
-                ),
-            )
-        })??;
+        let session = conn::establish(&self.config).await?;
         let conn = conn::spawn(session, self.config.get_max_in_flight());
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::new(ErrorKind::Closed, "the client was closed"));

@@ -282,3 +282,48 @@ async fn noise_sessions_work_end_to_end_with_the_fake_peer() {
     assert_eq!(c.unwrap().unwrap().aggregate_id, "c");
     server.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_peer_that_never_answers_the_hello_hits_the_handshake_timeout() {
+    let (listener, addr) = listener().await;
+    let server = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 1024];
+        // Read the hello, then say nothing until the client gives up.
+        while stream.read(&mut buf).await.unwrap_or(0) > 0 {}
+    });
+    let started = std::time::Instant::now();
+    let err =
+        Client::connect(config(addr).handshake_timeout(std::time::Duration::from_millis(200)))
+            .await
+            .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Handshake, "{err}");
+    assert!(err.message().contains("took longer"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn nothing_listening_is_a_retryable_connect_error() {
+    let (listener, addr) = listener().await;
+    drop(listener);
+    let err = Client::connect(config(addr)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
+    assert!(err.is_retryable() && err.is_disconnected());
+    assert!(err.to_string().contains(&addr.port().to_string()), "{err}");
+}
+
+#[tokio::test]
+async fn the_token_never_appears_in_debug_output() {
+    let config = config("127.0.0.1:1".parse().unwrap());
+    assert!(!format!("{config:?}").contains(TOKEN));
+    let (listener, addr) = listener().await;
+    let server = tokio::spawn(async move {
+        let _session = Session::accept(&listener, granted(false)).await;
+    });
+    let client = Client::connect(self::config(addr)).await.unwrap();
+    assert!(!format!("{client:?}").contains(TOKEN));
+    let hello = ControlHello::new(TOKEN, "t").unwrap();
+    assert!(!format!("{hello:?}").contains(TOKEN));
+    server.await.unwrap();
+}

@@ -21,7 +21,7 @@ pub(crate) struct Established {
     pub decoder: FrameDecoder,
 }
 
-/// Opens one session. The caller bounds the time it may take.
+/// Opens one session within the configured connect and handshake timeouts.
 pub(crate) async fn establish(config: &Config) -> Result<Established> {
     let token = config
         .get_token()
@@ -30,14 +30,52 @@ pub(crate) async fn establish(config: &Config) -> Result<Established> {
         .with_no_noise(!config.get_noise());
 
     let addr = (config.get_host(), config.get_port());
-    let mut stream = TcpStream::connect(addr).await.map_err(|e| {
-        Error::new(
-            ErrorKind::Connect,
-            format!("cannot connect to {}:{}: {e}", addr.0, addr.1),
-        )
-        .with_source(e)
-    })?;
+    let connecting = tokio::time::timeout(config.get_connect_timeout(), TcpStream::connect(addr));
+    let stream = match connecting.await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            return Err(Error::new(
+                ErrorKind::Connect,
+                format!("cannot connect to {}:{}: {e}", addr.0, addr.1),
+            )
+            .with_source(e));
+        }
+        Err(_) => {
+            return Err(Error::new(
+                ErrorKind::Connect,
+                format!(
+                    "connecting to {}:{} took longer than {:?}",
+                    addr.0,
+                    addr.1,
+                    config.get_connect_timeout()
+                ),
+            ));
+        }
+    };
     set_nodelay(&stream);
+    match tokio::time::timeout(
+        config.get_handshake_timeout(),
+        open_session(stream, &hello, config),
+    )
+    .await
+    {
+        Ok(session) => session,
+        Err(_) => Err(Error::new(
+            ErrorKind::Handshake,
+            format!(
+                "the hello and handshake took longer than {:?}",
+                config.get_handshake_timeout()
+            ),
+        )),
+    }
+}
+
+/// Hello, then Noise unless plaintext was asked for and granted.
+async fn open_session(
+    mut stream: TcpStream,
+    hello: &ControlHello,
+    config: &Config,
+) -> Result<Established> {
     stream.write_all(&hello.to_bytes()).await.map_err(lost)?;
 
     let (response, leftover) = read_hello_response(&mut stream).await?;
@@ -63,7 +101,7 @@ pub(crate) async fn establish(config: &Config) -> Result<Established> {
             if !asked_noise {
                 tracing::debug!("server does not allow plaintext; using Noise");
             }
-            let noise = noise_handshake(&mut stream, &mut decoder, token.expose()).await?;
+            let noise = noise_handshake(&mut stream, &mut decoder, hello.token()).await?;
             Ok(Established {
                 stream,
                 noise: Some(noise),

@@ -183,11 +183,30 @@ impl NoiseSession {
     /// for a single write.
     pub fn encrypt_frame(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, WireError> {
         let mut out = Vec::with_capacity(4 + plaintext.len() + NOISE_TAG_LEN);
-        out.extend_from_slice(&[0; 4]);
-        let len = self.encrypt_append(plaintext, &mut out)?;
-        // encrypt_append bounds len by MAX_FRAME_LEN, so it fits the u32 header.
-        out[..4].copy_from_slice(&(len as u32).to_be_bytes());
+        self.encrypt_frame_into(plaintext, &mut out)?;
         Ok(out)
+    }
+
+    /// Appends the frame of the encrypted `plaintext` to `out` (see
+    /// [`encrypt_frame`](Self::encrypt_frame)); on error `out` is left as it was.
+    pub fn encrypt_frame_into(
+        &mut self,
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), WireError> {
+        let header_at = out.len();
+        out.extend_from_slice(&[0; 4]);
+        match self.encrypt_append(plaintext, out) {
+            Ok(len) => {
+                // encrypt_append bounds len by MAX_FRAME_LEN, so it fits the u32 header.
+                out[header_at..header_at + 4].copy_from_slice(&(len as u32).to_be_bytes());
+                Ok(())
+            }
+            Err(e) => {
+                out.truncate(header_at);
+                Err(e)
+            }
+        }
     }
 
     fn encrypt_append(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> Result<usize, WireError> {

@@ -206,9 +206,7 @@ impl Driver {
         }
         let before = self.out.len();
         let framed = match &mut self.noise {
-            Some(noise) => noise
-                .encrypt_frame(&job.message)
-                .map(|frame| self.out.extend_from_slice(&frame)),
+            Some(noise) => noise.encrypt_frame_into(&job.message, &mut self.out),
             None => encode_frame_into(&job.message, &mut self.out),
         };
         if let Err(e) = framed {

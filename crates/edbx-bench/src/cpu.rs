@@ -1,0 +1,60 @@
+//! The harness's own CPU time. The server is another process, so this is the client's cost alone
+//! (on loopback that includes the kernel's TCP work done in the client's system calls).
+
+use std::time::Duration;
+
+/// CPU time consumed by this process (all threads).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpuTime {
+    pub user: Duration,
+    pub system: Duration,
+}
+
+impl CpuTime {
+    pub fn total(self) -> Duration {
+        self.user + self.system
+    }
+
+    /// CPU spent since `earlier`.
+    pub fn since(self, earlier: CpuTime) -> CpuTime {
+        CpuTime {
+            user: self.user.saturating_sub(earlier.user),
+            system: self.system.saturating_sub(earlier.system),
+        }
+    }
+}
+
+/// User and system CPU time consumed by this process so far.
+pub fn process_cpu_time() -> CpuTime {
+    // SAFETY: getrusage only writes into the struct we pass; an all-zero rusage is valid.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_SELF with a valid, writable pointer.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return CpuTime::default();
+    }
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    CpuTime {
+        user: tv(usage.ru_utime),
+        system: tv(usage.ru_stime),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_work_shows_up_as_user_time() {
+        let before = process_cpu_time();
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < Duration::from_millis(50) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let spent = process_cpu_time().since(before);
+        assert!(spent.user >= Duration::from_millis(20), "{spent:?}");
+        assert!(spent.total() >= spent.user);
+    }
+}

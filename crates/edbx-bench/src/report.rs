@@ -1,0 +1,284 @@
+//! The markdown report: machine, results table, targets.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::contenders::Contender;
+use crate::stats::Summary;
+use crate::workload::Workload;
+
+/// One row of the table: the medians of one contender on one workload.
+pub struct Cell {
+    pub workload: Workload,
+    pub contender: Contender,
+    pub label: String,
+    pub summary: Summary,
+}
+
+pub struct Report<'a> {
+    pub machine: Vec<(String, String)>,
+    pub cells: &'a [Cell],
+    /// The Python client's row (it cannot connect).
+    pub python: (&'a str, String),
+    pub workloads: &'a [Workload],
+}
+
+impl Report<'_> {
+    fn cell(&self, workload: Workload, contender: Contender) -> Option<&Cell> {
+        self.cells
+            .iter()
+            .find(|c| c.workload == workload && c.contender == contender)
+    }
+
+    fn valid(&self, workload: Workload, contender: Contender) -> Option<&Summary> {
+        self.cell(workload, contender)
+            .map(|c| &c.summary)
+            .filter(|s| s.is_valid())
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str("### Machine\n\n");
+        for (key, value) in &self.machine {
+            let _ = writeln!(out, "- {key}: {value}");
+        }
+        out.push_str("\n### Results (medians over repetitions)\n\n");
+        out.push_str(
+            "| Workload | Client | ops/s | vs ceiling | p50 | p99 | client CPU/op | ops (all reps) | errors |\n\
+             |---|---|--:|--:|--:|--:|--:|--:|---|\n",
+        );
+        for &workload in self.workloads {
+            for cell in self.cells.iter().filter(|c| c.workload == workload) {
+                out.push_str(&self.row(cell));
+            }
+            if workload == Workload::Connect {
+                let (label, note) = &self.python;
+                let _ = writeln!(
+                    out,
+                    "| {} | {label} | — | — | — | — | — | — | {note} |",
+                    workload.label()
+                );
+            }
+        }
+        out.push_str("\n### Targets\n\n");
+        for line in self.targets() {
+            let _ = writeln!(out, "- {line}");
+        }
+        out
+    }
+
+    fn row(&self, cell: &Cell) -> String {
+        let s = &cell.summary;
+        let name = cell.workload.label();
+        if !s.is_valid() {
+            let why = s.first_error.as_deref().unwrap_or("no operation completed");
+            return format!(
+                "| {name} | {} | INVALID | | | | | {} | {} error(s): {} |\n",
+                cell.label,
+                s.total_ops,
+                s.errors,
+                why.replace('|', "\\|")
+            );
+        }
+        let vs_ceiling = match self.valid(cell.workload, Contender::Ceiling) {
+            Some(ceiling) if ceiling.ops_per_sec > 0.0 => {
+                format!("{:.0} %", 100.0 * s.ops_per_sec / ceiling.ops_per_sec)
+            }
+            _ => "—".to_owned(),
+        };
+        format!(
+            "| {name} | {} | {} | {vs_ceiling} | {} | {} | {} ({} user) | {} | 0 |\n",
+            cell.label,
+            thousands(s.ops_per_sec),
+            dur(s.p50),
+            dur(s.p99),
+            dur(s.cpu_per_op),
+            dur(s.user_cpu_per_op),
+            s.total_ops,
+        )
+    }
+
+    fn targets(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        let seq_get = Workload::Get { tasks: 1 };
+        let edbx = self.valid(seq_get, Contender::Edbx);
+        let ceiling = self.valid(seq_get, Contender::Ceiling);
+        let official = self.valid(seq_get, Contender::Official);
+        lines.push(match (edbx.and_then(|s| s.p50), ceiling.and_then(|s| s.p50)) {
+            (Some(e), Some(c)) => {
+                let ratio = e.as_secs_f64() / c.as_secs_f64();
+                format!(
+                    "Sequential get, edbx p50 within 10 % of the ceiling: {} — {} vs {} ({:+.1} %)",
+                    verdict(ratio <= 1.10),
+                    dur(Some(e)),
+                    dur(Some(c)),
+                    (ratio - 1.0) * 100.0
+                )
+            }
+            _ => "Sequential get, edbx p50 within 10 % of the ceiling: n/a (missing or invalid)".to_owned(),
+        });
+        lines.push(match (edbx, official) {
+            (Some(e), Some(o)) if o.ops_per_sec > 0.0 => {
+                let ratio = e.ops_per_sec / o.ops_per_sec;
+                format!(
+                    "Sequential get, edbx ≥ 50× the official client's ops/s: {} — {} vs {} ops/s ({ratio:.0}×)",
+                    verdict(ratio >= 50.0),
+                    thousands(e.ops_per_sec),
+                    thousands(o.ops_per_sec)
+                )
+            }
+            _ => "Sequential get, edbx ≥ 50× the official client: n/a (missing or invalid)".to_owned(),
+        });
+        let widest = self.workloads.iter().map(|w| w.tasks()).max().unwrap_or(1);
+        for workload in [
+            Workload::Get { tasks: widest },
+            Workload::Apply { tasks: widest },
+        ] {
+            if widest <= 1 {
+                break;
+            }
+            let name = workload.label();
+            let edbx = self.valid(workload, Contender::Edbx);
+            let best_official = [Contender::Official, Contender::OfficialPerTask]
+                .into_iter()
+                .filter_map(|c| self.valid(workload, c).map(|s| (c, s.ops_per_sec)))
+                .max_by(|a, b| a.1.total_cmp(&b.1));
+            let ceiling = self.valid(workload, Contender::Ceiling);
+            lines.push(match (edbx, best_official) {
+                (Some(e), Some((c, o))) if o > 0.0 => {
+                    let ratio = e.ops_per_sec / o;
+                    format!(
+                        "{name}, edbx ≥ 10× the best official configuration: {} — {} vs {} ops/s ({}; {ratio:.1}×)",
+                        verdict(ratio >= 10.0),
+                        thousands(e.ops_per_sec),
+                        thousands(o),
+                        c.label(Default::default())
+                    )
+                }
+                _ => format!("{name}, edbx ≥ 10× the best official configuration: n/a (missing or invalid)"),
+            });
+            lines.push(match (edbx, ceiling) {
+                (Some(e), Some(c)) if c.ops_per_sec > 0.0 => {
+                    let ratio = e.ops_per_sec / c.ops_per_sec;
+                    format!(
+                        "{name}, edbx ≥ 90 % of the ceiling's throughput: {} — {} vs {} ops/s ({:.0} %)",
+                        verdict(ratio >= 0.90),
+                        thousands(e.ops_per_sec),
+                        thousands(c.ops_per_sec),
+                        ratio * 100.0
+                    )
+                }
+                _ => format!("{name}, edbx ≥ 90 % of the ceiling: n/a (missing or invalid)"),
+            });
+        }
+        let cpu: Vec<(String, Duration, Option<Duration>)> = self
+            .workloads
+            .iter()
+            .filter(|w| **w != Workload::Connect)
+            .filter_map(|&w| {
+                let s = self.valid(w, Contender::Edbx)?;
+                Some((w.label(), s.cpu_per_op?, s.user_cpu_per_op))
+            })
+            .collect();
+        if cpu.is_empty() {
+            lines.push("Client CPU per operation < 20 µs: n/a (no valid edbx run)".to_owned());
+        } else {
+            let worst = cpu.iter().map(|c| c.1).max().unwrap_or_default();
+            let each: Vec<String> = cpu
+                .iter()
+                .map(|(w, total, user)| format!("{w} {} ({} user)", dur(Some(*total)), dur(*user)))
+                .collect();
+            lines.push(format!(
+                "Client CPU per operation < 20 µs (edbx, every workload, user + system): {} — {}",
+                verdict(worst < Duration::from_micros(20)),
+                each.join(", ")
+            ));
+        }
+        lines
+    }
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "**met**" } else { "**missed**" }
+}
+
+/// `12,345` (no decimals above 100, one decimal below).
+pub fn thousands(value: f64) -> String {
+    if value < 100.0 {
+        return format!("{value:.1}");
+    }
+    let digits = format!("{:.0}", value);
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// `312 µs`, `1.25 ms`, `44.1 ms`, `1.20 s`.
+pub fn dur(d: Option<Duration>) -> String {
+    let Some(d) = d else { return "—".to_owned() };
+    let us = d.as_secs_f64() * 1e6;
+    if us < 10.0 {
+        format!("{us:.1} µs")
+    } else if us < 1_000.0 {
+        format!("{us:.0} µs")
+    } else if us < 10_000.0 {
+        format!("{:.2} ms", us / 1e3)
+    } else if us < 1_000_000.0 {
+        format!("{:.1} ms", us / 1e3)
+    } else {
+        format!("{:.2} s", us / 1e6)
+    }
+}
+
+/// CPU, cores, kernel and memory of this machine.
+pub fn machine_facts() -> Vec<(String, String)> {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let cpuinfo = read("/proc/cpuinfo");
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')))
+        .map(|(_, m)| m.trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned());
+    let processors = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
+    let usable = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = read("/proc/sys/kernel/osrelease").trim().to_owned();
+    let mem = read("/proc/meminfo")
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| format!("{:.1} GiB", kb as f64 / 1_048_576.0))
+        .unwrap_or_else(|| "unknown".to_owned());
+    vec![
+        ("CPU".to_owned(), model),
+        (
+            "cores".to_owned(),
+            format!("{processors} logical (usable by this process: {usable})"),
+        ),
+        ("kernel".to_owned(), format!("Linux {kernel}")),
+        ("memory".to_owned(), mem),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn number_and_duration_formats() {
+        assert_eq!(thousands(2706.4), "2,706");
+        assert_eq!(thousands(1_234_567.0), "1,234,567");
+        assert_eq!(thousands(22.71), "22.7");
+        assert_eq!(dur(Some(Duration::from_micros(360))), "360 µs");
+        assert_eq!(dur(Some(Duration::from_micros(44_080))), "44.1 ms");
+        assert_eq!(dur(Some(Duration::from_nanos(7_240))), "7.2 µs");
+        assert_eq!(dur(None), "—");
+    }
+}

@@ -145,12 +145,18 @@ impl Driver {
     async fn run(mut self, mut reader: OwnedReadHalf, mut writer: OwnedWriteHalf) {
         let mut buf = vec![0u8; READ_CHUNK];
         let mut accepting = true;
+        // QUICKACK is a syscall: arm it only when a reply is due and the kernel may have left
+        // quick-ACK mode since (after each read, and after new requests go out).
+        let mut arm_quickack = true;
         let failure = loop {
             if !accepting && self.pending.is_empty() && self.out_pos == self.out.len() {
                 // Every handle is gone and every reply delivered: close quietly.
                 return;
             }
-            quickack(reader.as_ref());
+            if arm_quickack && !self.pending.is_empty() {
+                quickack(reader.as_ref());
+                arm_quickack = false;
+            }
             let can_take = accepting
                 && self.pending.len() < self.max_in_flight
                 && self.out.len() - self.out_pos < OUTPUT_HIGH_WATER;
@@ -159,6 +165,7 @@ impl Driver {
                 read = reader.read(&mut buf) => match read {
                     Ok(0) => break Error::new(ErrorKind::Disconnected, "server closed the connection"),
                     Ok(n) => {
+                        arm_quickack = true;
                         if let Err(e) = self.on_bytes(&buf[..n]) {
                             break e;
                         }
@@ -180,6 +187,7 @@ impl Driver {
                 job = self.rx.recv(), if can_take => match job {
                     None => accepting = false,
                     Some(job) => {
+                        arm_quickack = true;
                         self.enqueue(job);
                         // Batch whatever else is waiting into the same write.
                         while self.pending.len() < self.max_in_flight

@@ -387,3 +387,59 @@ async fn ids_that_prefix_each_other_page_correctly() {
         .collect();
     assert_eq!(ids, ["l-1", "l-10", "l-11", "l-2"]);
 }
+
+#[tokio::test]
+async fn sorted_listings_page_by_timestamp_and_refuse_what_cannot_be_paged() {
+    let server = server(ALL_MODES[0]);
+    let client = client(&server, true).await;
+    for id in ["s-1", "s-2", "s-3", "s-4", "s-5"] {
+        client
+            .create("sorted", id, "created", &json!({"id": id}))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let newest = client.list().sort("created_at:desc").take(2).await.unwrap();
+    let ids: Vec<&str> = newest
+        .items
+        .iter()
+        .map(|a| a.aggregate_id.as_str())
+        .collect();
+    assert_eq!(ids, ["s-5", "s-4"]);
+    assert_eq!(newest.next_cursor.as_deref(), Some("ts:sorted:s-4"));
+
+    let all: Vec<String> = client
+        .list()
+        .sort("created_at:desc")
+        .take(2)
+        .stream()
+        .collect_all()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.aggregate_id)
+        .collect();
+    assert_eq!(all, ["s-5", "s-4", "s-3", "s-2", "s-1"]);
+
+    let by_id = client
+        .list()
+        .sort("aggregate_id:desc")
+        .take(10)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = by_id
+        .items
+        .iter()
+        .map(|a| a.aggregate_id.as_str())
+        .collect();
+    assert_eq!(ids, ["s-5", "s-4", "s-3", "s-2", "s-1"]);
+    assert_eq!(by_id.next_cursor, None);
+    let err = client
+        .list()
+        .sort("aggregate_id:desc")
+        .stream()
+        .collect_all()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+}

@@ -38,7 +38,8 @@ impl<'a> List<'a> {
     }
 
     /// Sort directives, e.g. `created_at:desc` or `aggregate_id:asc, updated_at:desc`. Only a
-    /// single `created_at` or `updated_at` key can be paged past its first page.
+    /// single `created_at` or `updated_at` key can be paged past its first page (the server
+    /// gives other sorts no cursor); [`stream`](Self::stream) refuses the others.
     pub fn sort(mut self, sort: impl Into<String>) -> Self {
         self.request.sort = Some(sort.into());
         self
@@ -72,7 +73,17 @@ impl<'a> List<'a> {
             self.request,
             start,
             |request, cursor| request.cursor = cursor,
-            |client, request| async move { list_page(&client, request).await },
+            |client, request| async move {
+                if request.sort.as_deref().and_then(timestamp_sort) == Some(false) {
+                    // The server returns no cursor for such a sort and accepts none: a stream
+                    // would silently stop after the first page.
+                    return Err(Error::invalid_input(
+                        "a listing sorted by anything but a single created_at or updated_at key \
+                         cannot be streamed; request one page with a large take instead",
+                    ));
+                }
+                list_page(&client, request).await
+            },
         )
     }
 

@@ -53,11 +53,14 @@
 //! * **Pagination.** The server silently shortens list pages to ~7.5 KiB and returns a cursor
 //!   that skips the rows it dropped. Every [`Page`] carries a cursor rebuilt from its last row,
 //!   and [`PageStream`]s follow those, so no row is skipped or repeated.
+//! * **Blocking use.** [`blocking::Client`] runs the same client on a runtime of its own for code
+//!   without one.
 //! * **Verbose responses.** When the server runs with `verbose_responses = false`, writes still
 //!   succeed and return [`Written::NoEcho`].
 
 #![warn(missing_docs)]
 
+pub mod blocking;
 mod client;
 mod config;
 mod conn;

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use common::{ALL_MODES, config, server};
+use common::{ALL_MODES, TestServer, config, server};
 use edbx::{Client, ErrorKind};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -66,8 +66,9 @@ impl Proxy {
     }
 }
 
-#[tokio::test]
-async fn a_corrupted_reply_to_a_read_is_retried_on_a_fresh_connection() {
+/// A server, a proxy in front of it, a one-connection client through the proxy, and one
+/// aggregate `doc/a` at version 1.
+async fn proxied() -> (TestServer, Proxy, Client) {
     let server = server(ALL_MODES[0]);
     let proxy = Proxy::start(server.addr()).await;
     let client = Client::connect(
@@ -82,6 +83,12 @@ async fn a_corrupted_reply_to_a_read_is_retried_on_a_fresh_connection() {
         .create("doc", "a", "created", &json!({"v": 1}))
         .await
         .unwrap();
+    (server, proxy, client)
+}
+
+#[tokio::test]
+async fn a_corrupted_reply_to_a_read_is_retried_on_a_fresh_connection() {
+    let (_server, proxy, client) = proxied().await;
 
     proxy.corrupt_next.store(true, Ordering::SeqCst);
     let doc = client.get("doc", "a").await.unwrap().unwrap();
@@ -96,20 +103,7 @@ async fn a_corrupted_reply_to_a_read_is_retried_on_a_fresh_connection() {
 
 #[tokio::test]
 async fn a_corrupted_reply_to_a_write_is_outcome_unknown_and_the_write_landed_once() {
-    let server = server(ALL_MODES[0]);
-    let proxy = Proxy::start(server.addr()).await;
-    let client = Client::connect(
-        config(&server)
-            .host("127.0.0.1")
-            .port(proxy.addr.port())
-            .pool_size(1),
-    )
-    .await
-    .unwrap();
-    client
-        .create("doc", "a", "created", &json!({"v": 1}))
-        .await
-        .unwrap();
+    let (_server, proxy, client) = proxied().await;
 
     proxy.corrupt_next.store(true, Ordering::SeqCst);
     let err = client

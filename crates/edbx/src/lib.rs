@@ -22,7 +22,8 @@
 //!
 //! let mut events = client.events("orders", "ord_123").stream();
 //! while let Some(event) = events.next().await {
-//!     println!("v{} {}", event?.version, "…");
+//!     let event = event?;
+//!     println!("v{} {}", event.version, event.event_type);
 //! }
 //! # Ok(()) }
 //! ```

@@ -7,8 +7,26 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::{ALL_MODES, client, config, server};
-use edbx::{Client, ErrorKind, RetryOptions};
+use edbx::{Client, ErrorKind, Event, RetryOptions};
 use serde_json::json;
+
+/// Every event of one aggregate, through the cursor-following stream.
+async fn all_events(client: &Client, aggregate_type: &str, aggregate_id: &str) -> Vec<Event> {
+    client
+        .events(aggregate_type, aggregate_id)
+        .stream()
+        .collect_all()
+        .await
+        .unwrap()
+}
+
+/// The `seq` payload field of each event, in order.
+fn seqs(events: &[Event]) -> Vec<i64> {
+    events
+        .iter()
+        .map(|e| e.payload["seq"].as_i64().unwrap())
+        .collect()
+}
 
 #[tokio::test]
 async fn listing_40_large_aggregates_returns_each_exactly_once() {
@@ -72,17 +90,8 @@ async fn event_pages_cut_by_the_server_lose_nothing() {
             .await
             .unwrap();
     }
-    let events = client
-        .events("ledger", "l-1")
-        .stream()
-        .collect_all()
-        .await
-        .unwrap();
-    let seqs: Vec<i64> = events
-        .iter()
-        .map(|e| e.payload["seq"].as_i64().unwrap())
-        .collect();
-    assert_eq!(seqs, (0..30).collect::<Vec<_>>());
+    let events = all_events(&client, "ledger", "l-1").await;
+    assert_eq!(seqs(&events), (0..30).collect::<Vec<_>>());
     let versions: Vec<u64> = events.iter().map(|e| e.version).collect();
     assert_eq!(versions, (1..=30).collect::<Vec<_>>());
 }
@@ -117,17 +126,8 @@ async fn sixty_four_tasks_through_one_client_write_exactly_once() {
     );
     for task in 0..64 {
         let id = format!("c-{task}");
-        let events = client
-            .events("counter", &id)
-            .stream()
-            .collect_all()
-            .await
-            .unwrap();
-        let seqs: Vec<i64> = events
-            .iter()
-            .map(|e| e.payload["seq"].as_i64().unwrap())
-            .collect();
-        assert_eq!(seqs, (0..10).collect::<Vec<_>>(), "aggregate {id}");
+        let events = all_events(&client, "counter", &id).await;
+        assert_eq!(seqs(&events), (0..10).collect::<Vec<_>>(), "aggregate {id}");
         assert_eq!(
             client.get("counter", &id).await.unwrap().unwrap().version,
             10

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace against the real EventDBX server, installing what is missing
-# first (Debian packages when run as root, the pinned server into its cache folder).
+# Runs every test against the real EventDBX server: the Rust workspace (cargo test), then the
+# Python package built as a wheel and installed into a fresh virtual environment (pytest).
+# Installs what is missing first (scripts/ensure-tools.sh says what and why).
+# Arguments go to cargo test.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/ensure-tools.sh
-exec cargo test --workspace "$@"
+echo "== cargo test --workspace" >&2
+cargo test --workspace "$@"
+echo "== Python package (pytest against the installed wheel)" >&2
+scripts/test-python.sh

@@ -47,6 +47,36 @@ pub struct NoiseSession {
     state: State,
     pattern: String,
     handshake_hash: Option<Vec<u8>>,
+    remote_static: Option<Vec<u8>>,
+}
+
+/// Keys and prologue of a Noise session, for [`NoiseSession::with_keys`]. Every field is
+/// optional; the server's pattern needs only `psk` (and an empty prologue).
+#[derive(Clone, Copy, Default)]
+pub struct NoiseKeys<'a> {
+    /// The pre-shared key, for patterns with a `psk` modifier.
+    pub psk: Option<&'a [u8; 32]>,
+    /// Bytes both sides mix into the handshake; they must agree (the server uses none).
+    pub prologue: &'a [u8],
+    /// This side's static private key (generated when the pattern needs one and none is given).
+    pub local_private_key: Option<&'a [u8]>,
+    /// The peer's static public key, for patterns that know it in advance (`K`, `IK`, …).
+    pub remote_public_key: Option<&'a [u8]>,
+}
+
+impl std::fmt::Debug for NoiseKeys<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Key material is never printed.
+        f.debug_struct("NoiseKeys")
+            .field("psk", &self.psk.map(|_| "<redacted>"))
+            .field("prologue_len", &self.prologue.len())
+            .field(
+                "local_private_key",
+                &self.local_private_key.map(|_| "<redacted>"),
+            )
+            .field("remote_public_key", &self.remote_public_key)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for NoiseSession {
@@ -78,16 +108,52 @@ impl NoiseSession {
         initiator: bool,
         psk: Option<&[u8; 32]>,
     ) -> Result<Self, WireError> {
+        Self::with_keys(
+            pattern,
+            initiator,
+            NoiseKeys {
+                psk,
+                ..NoiseKeys::default()
+            },
+        )
+    }
+
+    /// A session with any pattern `snow` supports and explicit keys and prologue (see
+    /// [`NoiseKeys`]). A pattern that needs a local static key and gets none has one generated.
+    ///
+    /// ```
+    /// use edbx_wire::{NoiseKeys, NoiseSession, SERVER_NOISE_PATTERN, noise_psk};
+    ///
+    /// let psk = noise_psk("token");
+    /// let keys = NoiseKeys { psk: Some(&psk), prologue: b"demo", ..NoiseKeys::default() };
+    /// let mut client = NoiseSession::with_keys(SERVER_NOISE_PATTERN, true, keys).unwrap();
+    /// let mut server = NoiseSession::with_keys(SERVER_NOISE_PATTERN, false, keys).unwrap();
+    /// server.read_message(&client.write_message(&[]).unwrap()).unwrap();
+    /// client.read_message(&server.write_message(&[]).unwrap()).unwrap();
+    /// assert!(client.is_handshake_finished());
+    /// ```
+    pub fn with_keys(
+        pattern: &str,
+        initiator: bool,
+        keys: NoiseKeys<'_>,
+    ) -> Result<Self, WireError> {
         let params = pattern
             .parse()
             .map_err(|e| WireError::InvalidInput(format!("noise pattern {pattern:?}: {e}")))?;
-        let mut builder = snow::Builder::new(params);
-        let keypair;
-        if needs_local_static(pattern, initiator) {
-            keypair = builder.generate_keypair()?;
-            builder = builder.local_private_key(&keypair.private)?;
+        let mut builder = snow::Builder::new(params).prologue(keys.prologue)?;
+        let generated;
+        match keys.local_private_key {
+            Some(key) => builder = builder.local_private_key(key)?,
+            None if needs_local_static(pattern, initiator) => {
+                generated = builder.generate_keypair()?;
+                builder = builder.local_private_key(&generated.private)?;
+            }
+            None => {}
         }
-        if let Some(psk) = psk {
+        if let Some(remote) = keys.remote_public_key {
+            builder = builder.remote_public_key(remote)?;
+        }
+        if let Some(psk) = keys.psk {
             let position = psk_position(pattern).ok_or_else(|| {
                 WireError::InvalidInput(format!("noise pattern {pattern:?} takes no psk"))
             })?;
@@ -102,6 +168,7 @@ impl NoiseSession {
             state: State::Handshake(Box::new(state)),
             pattern: pattern.to_owned(),
             handshake_hash: None,
+            remote_static: None,
         })
     }
 
@@ -130,6 +197,12 @@ impl NoiseSession {
     /// The handshake hash (channel binding), available once the handshake is finished.
     pub fn handshake_hash(&self) -> Option<&[u8]> {
         self.handshake_hash.as_deref()
+    }
+
+    /// The peer's static public key, once the handshake revealed it (patterns with a remote
+    /// static key only; `None` for the server's `NNpsk0`).
+    pub fn remote_static(&self) -> Option<&[u8]> {
+        self.remote_static.as_deref()
     }
 
     /// Writes the next handshake message carrying `payload` (empty for the server's pattern).
@@ -167,6 +240,7 @@ impl NoiseSession {
                 unreachable!("state checked above");
             };
             self.handshake_hash = Some(hs.get_handshake_hash().to_vec());
+            self.remote_static = hs.get_remote_static().map(<[u8]>::to_vec);
             self.state = State::Transport(Box::new(hs.into_transport_mode()?));
         }
         Ok(len)

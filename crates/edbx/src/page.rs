@@ -151,6 +151,28 @@ impl<T: Send + 'static> PageStream<T> {
         std::future::poll_fn(|cx| self.poll_next_row(cx)).await
     }
 
+    /// The rows of the next page (what is left of the current one first), or `None` at the end.
+    /// For callers that hand rows on in batches, e.g. language bindings.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: edbx::Client) -> edbx::Result<()> {
+    /// let mut pages = client.list().take(100).stream();
+    /// while let Some(rows) = pages.next_page().await {
+    ///     println!("{} aggregates", rows?.len());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn next_page(&mut self) -> Option<Result<Vec<T>>> {
+        if self.buffered.is_empty() {
+            let first = match self.next().await? {
+                Ok(row) => row,
+                Err(e) => return Some(Err(e)),
+            };
+            self.buffered.push_front(first);
+        }
+        Some(Ok(self.buffered.drain(..).collect()))
+    }
+
     /// Reads every remaining row.
     pub async fn collect_all(mut self) -> Result<Vec<T>> {
         let mut rows = Vec::new();

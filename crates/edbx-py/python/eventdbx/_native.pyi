@@ -1,0 +1,189 @@
+"""Type stubs of ``eventdbx._native``, the Rust half of the package (crates/edbx-py/src).
+
+Every call of :class:`NativeClient` and :class:`NativePageStream` runs blocking (GIL released)
+by default, or returns an awaitable of the running asyncio loop with ``asynchronous=True``.
+Errors are raised as the classes of :mod:`eventdbx.errors`.
+"""
+
+from typing import Any, Awaitable, List, Literal, Optional, Tuple, TypedDict, overload
+
+SERVER_NOISE_PATTERN: str
+XX_NOISE_PATTERN: str
+PROTOCOL_VERSION: int
+CORE_VERSION: str
+
+Target = Tuple[str, Optional[str], Optional[str]]
+
+class ClientOptions(TypedDict):
+    host: str
+    port: int
+    token: str
+    tenant_id: Optional[str]
+    use_noise: bool
+    connect_timeout: float
+    read_timeout: float
+    retry_attempts: int
+    retry_initial_delay_ms: int
+    retry_max_delay_ms: int
+    pool_size: int
+    max_in_flight: int
+
+class NativeClient:
+    @overload
+    @staticmethod
+    def connect(options: ClientOptions, asynchronous: Literal[False] = False) -> NativeClient: ...
+    @overload
+    @staticmethod
+    def connect(options: ClientOptions, asynchronous: Literal[True]) -> Awaitable[NativeClient]: ...
+    def close(self) -> None: ...
+    @property
+    def open_connections(self) -> int: ...
+    @property
+    def encrypted(self) -> bool: ...
+    # Writes: the server's JSON echo, or None when it sent none.
+    def create_aggregate(
+        self,
+        aggregate_type: str,
+        aggregate_id: str,
+        event_type: str,
+        payload_json: str,
+        note: Optional[str] = None,
+        metadata_json: Optional[str] = None,
+        publish_targets: Optional[List[Target]] = None,
+        asynchronous: bool = False,
+    ) -> Any: ...
+    def append_event(
+        self,
+        aggregate_type: str,
+        aggregate_id: str,
+        event_type: str,
+        payload_json: str,
+        note: Optional[str] = None,
+        metadata_json: Optional[str] = None,
+        publish_targets: Optional[List[Target]] = None,
+        asynchronous: bool = False,
+    ) -> Any: ...
+    def patch_event(
+        self,
+        aggregate_type: str,
+        aggregate_id: str,
+        event_type: str,
+        patch_json: str,
+        note: Optional[str] = None,
+        metadata_json: Optional[str] = None,
+        publish_targets: Optional[List[Target]] = None,
+        asynchronous: bool = False,
+    ) -> Any: ...
+    def set_archive(
+        self,
+        aggregate_type: str,
+        aggregate_id: str,
+        archived: bool,
+        note: Optional[str] = None,
+        asynchronous: bool = False,
+    ) -> Any: ...
+    # Reads. Pages are (rows_json, next_cursor).
+    def list_aggregates(
+        self,
+        cursor: Optional[str] = None,
+        take: Optional[int] = None,
+        filter: Optional[str] = None,
+        sort: Optional[str] = None,
+        include_archived: bool = False,
+        archived_only: bool = False,
+        asynchronous: bool = False,
+    ) -> Any: ...
+    def list_events(
+        self,
+        aggregate_type: str,
+        aggregate_id: str,
+        cursor: Optional[str] = None,
+        take: Optional[int] = None,
+        asynchronous: bool = False,
+    ) -> Any: ...
+    def stream_aggregates(
+        self,
+        cursor: Optional[str] = None,
+        take: Optional[int] = None,
+        filter: Optional[str] = None,
+        sort: Optional[str] = None,
+        include_archived: bool = False,
+        archived_only: bool = False,
+    ) -> NativePageStream: ...
+    def stream_events(
+        self,
+        aggregate_type: str,
+        aggregate_id: str,
+        cursor: Optional[str] = None,
+        take: Optional[int] = None,
+    ) -> NativePageStream: ...
+    def get_aggregate(self, aggregate_type: str, aggregate_id: str, asynchronous: bool = False) -> Any: ...
+    def select_aggregate(
+        self, aggregate_type: str, aggregate_id: str, fields: List[str], asynchronous: bool = False
+    ) -> Any: ...
+    def verify_aggregate(self, aggregate_type: str, aggregate_id: str, asynchronous: bool = False) -> Any: ...
+    def create_snapshot(
+        self, aggregate_type: str, aggregate_id: str, comment: Optional[str] = None, asynchronous: bool = False
+    ) -> Any: ...
+    def list_snapshots(
+        self,
+        aggregate_type: Optional[str] = None,
+        aggregate_id: Optional[str] = None,
+        version: Optional[int] = None,
+        asynchronous: bool = False,
+    ) -> Any: ...
+    def get_snapshot(self, snapshot_id: int, asynchronous: bool = False) -> Any: ...
+    def list_schemas(self, asynchronous: bool = False) -> Any: ...
+    def replace_schemas(self, schemas_json: str, asynchronous: bool = False) -> Any: ...
+    def tenant_assign(self, tenant_id: str, shard_id: str, asynchronous: bool = False) -> Any: ...
+    def tenant_unassign(self, tenant_id: str, asynchronous: bool = False) -> Any: ...
+    def tenant_quota_set(self, tenant_id: str, max_storage_mb: int, asynchronous: bool = False) -> Any: ...
+    def tenant_quota_clear(self, tenant_id: str, asynchronous: bool = False) -> Any: ...
+    def tenant_quota_recalc(self, tenant_id: str, asynchronous: bool = False) -> Any: ...
+    def tenant_reload(self, tenant_id: str, asynchronous: bool = False) -> Any: ...
+    def tenant_schema_publish(
+        self,
+        tenant_id: str,
+        reason: Optional[str] = None,
+        actor: Optional[str] = None,
+        labels: Optional[List[str]] = None,
+        activate: bool = False,
+        force: bool = False,
+        reload: bool = False,
+        asynchronous: bool = False,
+    ) -> Any: ...
+
+class NativePageStream:
+    @overload
+    def next_page(self, asynchronous: Literal[False] = False) -> Optional[List[str]]: ...
+    @overload
+    def next_page(self, asynchronous: Literal[True]) -> Awaitable[Optional[List[str]]]: ...
+
+class NativeNoise:
+    def __init__(
+        self,
+        pattern: str,
+        initiator: bool,
+        psk: Optional[bytes] = None,
+        prologue: bytes = b"",
+        local_static: Optional[bytes] = None,
+        remote_static: Optional[bytes] = None,
+    ) -> None: ...
+    @property
+    def pattern(self) -> str: ...
+    @property
+    def handshake_finished(self) -> bool: ...
+    @property
+    def handshake_hash(self) -> Optional[bytes]: ...
+    @property
+    def remote_static(self) -> Optional[bytes]: ...
+    def write_message(self, payload: bytes) -> bytes: ...
+    def read_message(self, message: bytes) -> bytes: ...
+    def encrypt(self, plaintext: bytes) -> bytes: ...
+    def decrypt(self, ciphertext: bytes) -> bytes: ...
+
+def build_hello(protocol_version: int, token: str, tenant_id: str, no_noise: bool = False) -> bytes: ...
+def parse_hello(data: bytes) -> Tuple[int, str, str, bool]: ...
+def noise_psk(token: str) -> bytes: ...
+def config_from_env() -> dict: ...
+

@@ -1,0 +1,600 @@
+"""Every operation, written once for both clients.
+
+Each method checks its arguments the way the official package 0.1.8 does, picks the native call
+and says how to wrap its result; ``_call`` (defined by :class:`eventdbx.EventDBXClient` and
+:class:`eventdbx.AsyncEventDBXClient`) runs it blocking or returns a coroutine. So the blocking
+and asyncio clients cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Union
+
+from . import _native
+from .types import (
+    AggregateSortOption,
+    GetAggregateResult,
+    GetSnapshotResult,
+    ListAggregatesResult,
+    ListEventsResult,
+    ListSnapshotsResult,
+    PublishTarget,
+    RetryOptions,
+    SelectAggregateResult,
+    TenantAssignResult,
+    TenantQuotaResult,
+    TenantSchemaPublishResult,
+    publish_target_tuples,
+    sort_text,
+)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 6363
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 15.0
+DEFAULT_POOL_SIZE = 4
+DEFAULT_MAX_IN_FLIGHT = 32
+
+Targets = Optional[Sequence[Union[PublishTarget, Mapping[str, Any]]]]
+Sort = Union[str, List[AggregateSortOption], None]
+
+
+def _required(**values: Any) -> None:
+    missing = [name for name, value in values.items() if not value]
+    if missing:
+        raise ValueError(" and ".join(missing) + " must be provided")
+
+
+def _page(json_text: str, cursor: Optional[str], cls: type) -> Any:
+    return cls(json_text, cursor, cursor is not None)
+
+
+def _found(cls: type) -> Callable[[Optional[str]], Any]:
+    return lambda text: cls(text is not None, text)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _events_filter(filter_expr: Optional[str]) -> None:
+    if filter_expr is not None:
+        # Server 3.19.4 never reads the events filter: sending it would return every event as if
+        # it had matched. Refuse instead of answering wrongly.
+        raise ValueError(
+            "filter_expr is not supported for events: server 3.19.4 ignores it and would return "
+            "every event; filter the events you read instead"
+        )
+
+
+def client_options(
+    *,
+    token: str,
+    tenant_id: Optional[str],
+    host: Optional[str],
+    port: Optional[int],
+    protocol_version: int,
+    connect_timeout: float,
+    read_timeout: float,
+    use_noise: bool,
+    transport: Any,
+    retry: Union[RetryOptions, Mapping[str, Any], None],
+    pool_size: int,
+    max_in_flight: int,
+) -> dict:
+    """Checks the constructor's arguments and returns the native client's options.
+
+    ``host`` and ``port`` left out fall back to ``EVENTDBX_HOST`` and ``EVENTDBX_PORT``, then
+    to ``127.0.0.1:6363``.
+    """
+    if host is None:
+        host = os.environ.get("EVENTDBX_HOST", "").strip() or DEFAULT_HOST
+    if port is None:
+        env_port = os.environ.get("EVENTDBX_PORT", "").strip()
+        try:
+            port = int(env_port) if env_port else DEFAULT_PORT
+        except ValueError:
+            raise ValueError(f"EVENTDBX_PORT must be a port number, got {env_port!r}") from None
+    if transport is not None:
+        raise TypeError(
+            "transport= is not supported: this client owns its pooled, encrypted connections"
+        )
+    if not token:
+        raise ValueError("token must be provided")
+    if tenant_id is not None and not tenant_id:
+        raise ValueError("tenant_id must be provided")
+    if protocol_version != _native.PROTOCOL_VERSION:
+        raise ValueError(
+            f"protocol_version {protocol_version!r} is not supported; EventDBX speaks version "
+            f"{_native.PROTOCOL_VERSION}"
+        )
+    if not isinstance(port, int) or not 0 < port < 65536:
+        raise ValueError(f"port must be between 1 and 65535, got {port!r}")
+    for name, value in (("pool_size", pool_size), ("max_in_flight", max_in_flight)):
+        if not isinstance(value, int) or not 1 <= value <= 4096:
+            raise ValueError(f"{name} must be between 1 and 4096, got {value!r}")
+    for name, seconds in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
+        if not isinstance(seconds, (int, float)) or not 0 < seconds < 10**9:
+            raise ValueError(f"{name} must be a positive number of seconds, got {seconds!r}")
+    if not use_noise:
+        warnings.warn(
+            "Disabling Noise is intended for testing only: tokens and data then cross the "
+            "network in the clear (and only if the server allows plaintext)",
+            RuntimeWarning,
+            stacklevel=5,
+        )
+    retry_options = RetryOptions.from_config(retry)
+    return {
+        "host": host,
+        "port": port,
+        "token": token,
+        "tenant_id": tenant_id,
+        "use_noise": bool(use_noise),
+        "connect_timeout": float(connect_timeout),
+        "read_timeout": float(read_timeout),
+        "retry_attempts": retry_options.attempts,
+        "retry_initial_delay_ms": retry_options.initial_delay_ms,
+        "retry_max_delay_ms": retry_options.max_delay_ms,
+        "pool_size": pool_size,
+        "max_in_flight": max_in_flight,
+    }
+
+
+def env_options(overrides: Mapping[str, Any]) -> dict:
+    """Constructor keywords from the ``EVENTDBX_*`` variables, under ``overrides``."""
+    options = dict(_native.config_from_env())
+    options.update(overrides)
+    if "token" not in options:
+        raise ValueError("no token: set EVENTDBX_TOKEN or pass token=")
+    if "tenant_id" not in options:
+        raise ValueError("no tenant: set EVENTDBX_TENANT_ID or pass tenant_id=")
+    return options
+
+
+class _Operations:
+    """The operations of the official package, shared by the blocking and asyncio clients."""
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        tenant_id: str,
+        host: Optional[str] = None,
+        port: Optional[int] = None,
+        protocol_version: int = 1,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+        use_noise: bool = True,
+        transport: Any = None,
+        retry: Union[RetryOptions, Mapping[str, Any], None] = None,
+        verbose: bool = True,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    ) -> None:
+        if not tenant_id:
+            raise ValueError("tenant_id must be provided")
+        self._closed = False
+        self._native: Any = None
+        self._options = client_options(
+            token=token,
+            tenant_id=tenant_id,
+            host=host,
+            port=port,
+            protocol_version=protocol_version,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            use_noise=use_noise,
+            transport=transport,
+            retry=retry,
+            pool_size=pool_size,
+            max_in_flight=max_in_flight,
+        )
+        self._verbose = verbose
+        self._start()
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Any:
+        """A client configured from ``EVENTDBX_HOST``, ``EVENTDBX_PORT``, ``EVENTDBX_TOKEN``,
+        ``EVENTDBX_TENANT_ID`` and ``EVENTDBX_NO_NOISE``; keyword arguments take precedence."""
+        return cls(**env_options(overrides))
+
+    def _start(self) -> None:
+        """Called at the end of construction (the blocking client connects here)."""
+
+    def _call(self, method: str, args: tuple, wrap: Callable[[Any], Any]) -> Any:
+        raise NotImplementedError
+
+    def _written(self, echo: Optional[str]) -> Union[str, bool]:
+        # 0.1.8 returns True when verbose=False; the server sends no echo when it runs with
+        # verbose_responses = false.
+        return echo if self._verbose and echo is not None else True
+
+    def __repr__(self) -> str:
+        options = self._options
+        return (
+            f"{type(self).__name__}(host={options['host']!r}, port={options['port']!r}, "
+            f"tenant_id={options['tenant_id']!r}, token=<redacted>, "
+            f"use_noise={options['use_noise']!r}, connected={self.connected!r})"
+        )
+
+    @property
+    def connected(self) -> bool:
+        raise NotImplementedError
+
+    # ----- writes -----------------------------------------------------------------------
+
+    def apply(
+        self,
+        *,
+        aggregate_type: str,
+        aggregate_id: str,
+        event_type: str,
+        payload_json: str,
+        note: Optional[str] = None,
+        metadata_json: Optional[str] = None,
+        publish_targets: Targets = None,
+        create: bool = False,
+    ) -> Union[str, bool]:
+        """Appends an event (creating the aggregate if it does not exist); with ``create=True``
+        creates a new aggregate instead and fails if it exists.
+
+        Returns the server's JSON echo, or ``True`` when it sends none (``verbose=False``, or a
+        server with ``verbose_responses = false``).
+        """
+        method = "create_aggregate" if create else "append_event"
+        return self._event_write(
+            method, aggregate_type, aggregate_id, event_type, payload_json, note, metadata_json,
+            publish_targets,
+        )
+
+    def create_aggregate(
+        self,
+        *,
+        aggregate_type: str,
+        aggregate_id: str,
+        event_type: str,
+        payload_json: str,
+        note: Optional[str] = None,
+        metadata_json: Optional[str] = None,
+        publish_targets: Targets = None,
+    ) -> Union[str, bool]:
+        """Creates an aggregate with its first event and fails if it exists; returns the
+        aggregate JSON or ``True``."""
+        return self._event_write(
+            "create_aggregate", aggregate_type, aggregate_id, event_type, payload_json, note,
+            metadata_json, publish_targets,
+        )
+
+    create = create_aggregate
+
+    def send_event(
+        self,
+        *,
+        aggregate_type: str,
+        aggregate_id: str,
+        event_type: str,
+        payload_json: str,
+        note: Optional[str] = None,
+        metadata_json: Optional[str] = None,
+        publish_targets: Targets = None,
+    ) -> Union[str, bool]:
+        """Appends an event; returns the stored event's JSON or ``True``."""
+        return self._event_write(
+            "append_event", aggregate_type, aggregate_id, event_type, payload_json, note,
+            metadata_json, publish_targets,
+        )
+
+    def patch_event(
+        self,
+        *,
+        aggregate_type: str,
+        aggregate_id: str,
+        event_type: str,
+        patches: Sequence[Mapping[str, Any]],
+        note: Optional[str] = None,
+        metadata_json: Optional[str] = None,
+        publish_targets: Targets = None,
+    ) -> Union[str, bool]:
+        """Appends an event computed from RFC 6902 operations (``add``, ``replace``,
+        ``remove``) on the current state; returns the event JSON or ``True``."""
+        if not patches:
+            raise ValueError("patches must contain at least one entry")
+        return self._event_write(
+            "patch_event", aggregate_type, aggregate_id, event_type, json.dumps(list(patches)),
+            note, metadata_json, publish_targets,
+        )
+
+    patch = patch_event
+
+    def _event_write(
+        self,
+        method: str,
+        aggregate_type: str,
+        aggregate_id: str,
+        event_type: str,
+        body_json: str,
+        note: Optional[str],
+        metadata_json: Optional[str],
+        publish_targets: Targets,
+    ) -> Any:
+        _required(aggregate_type=aggregate_type, aggregate_id=aggregate_id, event_type=event_type)
+        targets = publish_target_tuples(publish_targets)  # type: ignore[arg-type]
+        args = (aggregate_type, aggregate_id, event_type, body_json, note, metadata_json, targets)
+        return self._call(method, args, self._written)
+
+    def archive(
+        self,
+        *,
+        aggregate_type: str,
+        aggregate_id: str,
+        note: Optional[str] = None,
+        comment: Optional[str] = None,
+    ) -> Union[str, bool]:
+        """Archives an aggregate (``comment`` is the older name of ``note``); returns the
+        aggregate JSON or ``True``."""
+        return self.set_aggregate_archive(
+            aggregate_type=aggregate_type,
+            aggregate_id=aggregate_id,
+            archived=True,
+            note=note,
+            comment=comment,
+        )
+
+    def restore(
+        self,
+        *,
+        aggregate_type: str,
+        aggregate_id: str,
+        note: Optional[str] = None,
+        comment: Optional[str] = None,
+    ) -> Union[str, bool]:
+        """Restores an archived aggregate; returns the aggregate JSON or ``True``."""
+        return self.set_aggregate_archive(
+            aggregate_type=aggregate_type,
+            aggregate_id=aggregate_id,
+            archived=False,
+            note=note,
+            comment=comment,
+        )
+
+    def set_aggregate_archive(
+        self,
+        *,
+        aggregate_type: str,
+        aggregate_id: str,
+        archived: bool,
+        note: Optional[str] = None,
+        comment: Optional[str] = None,
+    ) -> Union[str, bool]:
+        """Archives (``archived=True``) or restores an aggregate."""
+        _required(aggregate_type=aggregate_type, aggregate_id=aggregate_id)
+        if note is not None and comment is not None and note != comment:
+            raise ValueError("Provide either note or comment, not both")
+        final_note = note if note is not None else comment
+        args = (aggregate_type, aggregate_id, bool(archived), final_note)
+        return self._call("set_archive", args, self._written)
+
+    # ----- reads ------------------------------------------------------------------------
+
+    def list_aggregates(
+        self,
+        *,
+        cursor: Optional[str] = None,
+        take: Optional[int] = None,
+        filter_expr: Optional[str] = None,
+        sort: Sort = None,
+        include_archived: Optional[bool] = None,
+        archived_only: Optional[bool] = None,
+    ) -> ListAggregatesResult:
+        """One page of aggregates (``take`` is the page size, at least 1); ``iter_aggregates``
+        reads them all."""
+        args = (
+            cursor,
+            take,
+            filter_expr,
+            sort_text(sort),
+            bool(include_archived),
+            bool(archived_only),
+        )
+        return self._call(
+            "list_aggregates", args, lambda page: _page(*page, cls=ListAggregatesResult)
+        )
+
+    list = list_aggregates
+
+    def list_events(
+        self,
+        *,
+        aggregate_type: str,
+        aggregate_id: str,
+        cursor: Optional[str] = None,
+        take: Optional[int] = None,
+        filter_expr: Optional[str] = None,
+    ) -> ListEventsResult:
+        """One page of an aggregate's events; ``iter_events`` reads them all. ``filter_expr``
+        is refused: server 3.19.4 ignores it."""
+        _required(aggregate_type=aggregate_type, aggregate_id=aggregate_id)
+        _events_filter(filter_expr)
+        args = (aggregate_type, aggregate_id, cursor, take)
+        return self._call("list_events", args, lambda page: _page(*page, cls=ListEventsResult))
+
+    events = list_events
+
+    def get_aggregate(self, *, aggregate_type: str, aggregate_id: str) -> GetAggregateResult:
+        """The aggregate (``found=False`` when it does not exist; archived ones are found)."""
+        _required(aggregate_type=aggregate_type, aggregate_id=aggregate_id)
+        return self._call(
+            "get_aggregate", (aggregate_type, aggregate_id), _found(GetAggregateResult)
+        )
+
+    get = get_aggregate
+
+    def select_aggregate(
+        self, *, aggregate_type: str, aggregate_id: str, fields: List[str]
+    ) -> SelectAggregateResult:
+        """Fields of the aggregate's state by dot path (``address.city``, ``items.0``); paths
+        that resolve to nothing are ``null``."""
+        _required(aggregate_type=aggregate_type, aggregate_id=aggregate_id)
+        if not fields:
+            raise ValueError("fields must contain at least one entry")
+        if isinstance(fields, str):
+            raise TypeError("fields must be a list of field paths, not a string")
+        args = (aggregate_type, aggregate_id, [str(f) for f in fields])
+        return self._call("select_aggregate", args, _found(SelectAggregateResult))
+
+    select = select_aggregate
+
+    def verify_aggregate(self, *, aggregate_type: str, aggregate_id: str) -> str:
+        """The aggregate's stored Merkle root (64 hex characters)."""
+        _required(aggregate_type=aggregate_type, aggregate_id=aggregate_id)
+        return self._call("verify_aggregate", (aggregate_type, aggregate_id), _identity)
+
+    verify = verify_aggregate
+
+    def iter_aggregates(
+        self,
+        *,
+        cursor: Optional[str] = None,
+        take: Optional[int] = None,
+        filter_expr: Optional[str] = None,
+        sort: Sort = None,
+        include_archived: Optional[bool] = None,
+        archived_only: Optional[bool] = None,
+    ) -> Iterator[Dict[str, Any]]:
+        """Every matching aggregate as a dict, fetching pages (``take`` rows each) as the
+        iteration goes; no row is skipped or repeated even where the server shortens pages.
+        Only unsorted listings and a single ``created_at``/``updated_at`` sort can be paged.
+        (``async for`` on the asyncio client.)"""
+        args = (
+            cursor,
+            take,
+            filter_expr,
+            sort_text(sort),
+            bool(include_archived),
+            bool(archived_only),
+        )
+        return self._rows("stream_aggregates", args)
+
+    def iter_events(
+        self,
+        *,
+        aggregate_type: str,
+        aggregate_id: str,
+        cursor: Optional[str] = None,
+        take: Optional[int] = None,
+    ) -> Iterator[Dict[str, Any]]:
+        """Every event of the aggregate as a dict, in version order, from ``cursor`` on.
+        (``async for`` on the asyncio client.)"""
+        _required(aggregate_type=aggregate_type, aggregate_id=aggregate_id)
+        return self._rows("stream_events", (aggregate_type, aggregate_id, cursor, take))
+
+    def _rows(self, method: str, args: tuple) -> Any:
+        raise NotImplementedError
+
+    # ----- snapshots --------------------------------------------------------------------
+
+    def create_snapshot(
+        self, *, aggregate_type: str, aggregate_id: str, comment: Optional[str] = None
+    ) -> Union[str, bool]:
+        """Snapshots the aggregate's current state; returns the snapshot JSON (or ``True``
+        with ``verbose=False``)."""
+        _required(aggregate_type=aggregate_type, aggregate_id=aggregate_id)
+        args = (aggregate_type, aggregate_id, comment)
+        return self._call("create_snapshot", args, self._written)
+
+    def list_snapshots(
+        self,
+        *,
+        aggregate_type: Optional[str] = None,
+        aggregate_id: Optional[str] = None,
+        version: Optional[int] = None,
+    ) -> ListSnapshotsResult:
+        """Snapshots, all or those of one aggregate type, aggregate or version."""
+        args = (aggregate_type, aggregate_id, version)
+        return self._call("list_snapshots", args, ListSnapshotsResult)
+
+    def get_snapshot(self, *, snapshot_id: int) -> GetSnapshotResult:
+        """One snapshot by id (``found=False`` when there is none)."""
+        if snapshot_id is None or snapshot_id < 0:
+            raise ValueError("snapshot_id must be non-negative")
+        return self._call("get_snapshot", (snapshot_id,), _found(GetSnapshotResult))
+
+    # ----- schemas and tenants ----------------------------------------------------------
+
+    def list_schemas(self) -> str:
+        """The tenant's schemas as JSON text: aggregate type → schema."""
+        return self._call("list_schemas", (), _identity)
+
+    def replace_schemas(self, *, schemas_json: str) -> int:
+        """Replaces the tenant's whole schema set; returns how many schemas are stored."""
+        if not schemas_json:
+            raise ValueError("schemas_json must be provided")
+        return self._call("replace_schemas", (schemas_json,), int)
+
+    def tenant_assign(self, *, tenant_id: str, shard_id: str) -> TenantAssignResult:
+        """Assigns a tenant to a shard."""
+        _required(tenant_id=tenant_id, shard_id=shard_id)
+        return self._call(
+            "tenant_assign", (tenant_id, shard_id), lambda r: TenantAssignResult(*r)
+        )
+
+    def tenant_unassign(self, *, tenant_id: str) -> bool:
+        """Removes a tenant's shard assignment; ``True`` if there was one."""
+        return self._tenant_call("tenant_unassign", tenant_id, bool)
+
+    def tenant_quota_set(self, *, tenant_id: str, max_storage_mb: int) -> TenantQuotaResult:
+        """Sets a tenant's storage quota in MiB."""
+        _required(tenant_id=tenant_id)
+        if max_storage_mb < 0:
+            raise ValueError("max_storage_mb cannot be negative")
+        return self._call(
+            "tenant_quota_set",
+            (tenant_id, max_storage_mb),
+            lambda r: TenantQuotaResult(r[0], r[1], r[1] is not None),
+        )
+
+    def tenant_quota_clear(self, *, tenant_id: str) -> bool:
+        """Removes a tenant's quota; ``True`` if there was one."""
+        return self._tenant_call("tenant_quota_clear", tenant_id, bool)
+
+    def tenant_quota_recalc(self, *, tenant_id: str) -> int:
+        """Recomputes a tenant's storage use; returns it in bytes."""
+        return self._tenant_call("tenant_quota_recalc", tenant_id, int)
+
+    def tenant_reload(self, *, tenant_id: str) -> bool:
+        """Reopens a tenant's store; ``False`` when open sessions of that tenant (this client's
+        own included) still hold it."""
+        return self._tenant_call("tenant_reload", tenant_id, bool)
+
+    def _tenant_call(self, method: str, tenant_id: str, wrap: Callable[[Any], Any]) -> Any:
+        _required(tenant_id=tenant_id)
+        return self._call(method, (tenant_id,), wrap)
+
+    def tenant_schema_publish(
+        self,
+        *,
+        tenant_id: str,
+        reason: Optional[str] = None,
+        actor: Optional[str] = None,
+        labels: Optional[Sequence[str]] = None,
+        activate: bool = False,
+        force: bool = False,
+        reload: bool = False,
+    ) -> TenantSchemaPublishResult:
+        """Publishes the tenant's live schemas as a new version."""
+        _required(tenant_id=tenant_id)
+        args = (
+            tenant_id,
+            reason,
+            actor,
+            list(labels) if labels else None,
+            bool(activate),
+            bool(force),
+            bool(reload),
+        )
+        return self._call(
+            "tenant_schema_publish", args, lambda r: TenantSchemaPublishResult(*r)
+        )

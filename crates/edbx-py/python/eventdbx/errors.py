@@ -1,0 +1,177 @@
+"""Exceptions of the ``eventdbx`` package.
+
+Every failure of a call is an :class:`EventDBXError`. The three classes of the official package
+0.1.8 keep their names, bases and fields (:class:`EventDBXAPIError` with ``code`` and
+``message``, :class:`EventDBXConnectionError`, :class:`EventDBXHandshakeError`), so existing
+``except`` clauses keep working; the others say more precisely what happened:
+
+======================================  ========================================================
+class                                   raised when
+======================================  ========================================================
+:class:`EventDBXAPIError`               the server answered with an error (``code``, ``message``)
+:class:`EventDBXInputError`             the input would be refused; nothing was sent (a ``ValueError``)
+:class:`EventDBXConnectionError`        the connection failed or was lost; safe to call again when
+                                        ``retryable`` is true
+:class:`EventDBXHandshakeError`         the server refused the session (token, tenant) or the
+                                        Noise handshake failed
+:class:`EventDBXTimeoutError`           the call's deadline (``read_timeout``) passed (a ``TimeoutError``)
+:class:`EventDBXOutcomeUnknownError`    a write was sent but its reply never came: it may or may
+                                        not be applied. It is never sent again by the client;
+                                        read back before retrying.
+:class:`EventDBXProtocolError`          the peer broke the protocol (the connection is closed)
+======================================  ========================================================
+
+Every instance has ``kind`` (the Rust client's error kind, e.g. ``"timeout"``), ``retryable``
+(sending the same call again is safe) and ``outcome_unknown``. Messages never contain the token.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+__all__ = [
+    "EventDBXError",
+    "EventDBXAPIError",
+    "EventDBXInputError",
+    "EventDBXConnectionError",
+    "EventDBXHandshakeError",
+    "EventDBXTimeoutError",
+    "EventDBXOutcomeUnknownError",
+    "EventDBXProtocolError",
+]
+
+
+class EventDBXError(RuntimeError):
+    """Root of every error a call of this package raises."""
+
+    kind: str = "other"
+    retryable: bool = False
+    outcome_unknown: bool = False
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        kind: Optional[str] = None,
+        retryable: bool = False,
+        outcome_unknown: bool = False,
+    ) -> None:
+        super().__init__(message)
+        if kind is not None:
+            self.kind = kind
+        self.retryable = retryable
+        self.outcome_unknown = outcome_unknown
+
+    @property
+    def message(self) -> str:
+        """The description of the failure."""
+        return str(self.args[0]) if self.args else ""
+
+
+class EventDBXAPIError(EventDBXError):
+    """The server refused the request; ``code`` is its error code (e.g. ``aggregate_not_found``)."""
+
+    kind = "server"
+
+    def __init__(self, code: str, message: str) -> None:
+        RuntimeError.__init__(self, code, message)
+        self.code = code
+        self.retryable = False
+        self.outcome_unknown = False
+
+    @property
+    def message(self) -> str:  # type: ignore[override]
+        """The server's message."""
+        return str(self.args[1])
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+    def __repr__(self) -> str:
+        return f"EventDBXAPIError(code={self.code!r}, message={self.message!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, EventDBXAPIError):
+            return NotImplemented
+        return (self.code, self.message) == (other.code, other.message)
+
+    __hash__ = RuntimeError.__hash__
+
+
+class EventDBXInputError(EventDBXError, ValueError):
+    """The input would be refused by the server; nothing was sent."""
+
+    kind = "invalid_input"
+
+
+class EventDBXConnectionError(EventDBXError):
+    """The connection could not be opened or was lost (see ``retryable``)."""
+
+    kind = "disconnected"
+
+
+class EventDBXHandshakeError(EventDBXConnectionError):
+    """The server refused the session (token, tenant, version) or the Noise handshake failed."""
+
+    kind = "handshake"
+
+
+class EventDBXTimeoutError(EventDBXConnectionError, TimeoutError):
+    """The call's deadline (``read_timeout``) passed."""
+
+    kind = "timeout"
+
+
+class EventDBXOutcomeUnknownError(EventDBXConnectionError):
+    """A write was sent and no reply came: the server may or may not have applied it.
+
+    The client never sends such a write again by itself. Read the aggregate back (its version,
+    or the event) before deciding to retry.
+    """
+
+    kind = "outcome_unknown"
+
+
+class EventDBXProtocolError(EventDBXConnectionError):
+    """The peer sent bytes that break the protocol, or JSON of an unexpected shape."""
+
+    kind = "protocol"
+
+
+class _OutcomeUnknownTimeout(EventDBXOutcomeUnknownError, EventDBXTimeoutError):
+    """A write timed out after it was sent: both a timeout and an unknown outcome."""
+
+    kind = "timeout"
+
+
+_BY_KIND = {
+    "config": EventDBXInputError,
+    "invalid_input": EventDBXInputError,
+    "connect": EventDBXConnectionError,
+    "handshake": EventDBXHandshakeError,
+    "timeout": EventDBXTimeoutError,
+    "not_sent": EventDBXConnectionError,
+    "disconnected": EventDBXConnectionError,
+    "outcome_unknown": EventDBXOutcomeUnknownError,
+    "protocol": EventDBXProtocolError,
+    "decode": EventDBXProtocolError,
+    "closed": EventDBXConnectionError,
+}
+
+
+def _from_native(
+    kind: str,
+    message: str,
+    code: Optional[str],
+    outcome_unknown: bool,
+    retryable: bool,
+    timeout: bool,
+) -> EventDBXError:
+    """Builds the exception for an error of the Rust core (called from ``eventdbx._native``)."""
+    if kind == "server":
+        return EventDBXAPIError(code or "unknown", message)
+    if timeout and outcome_unknown:
+        cls: type[EventDBXError] = _OutcomeUnknownTimeout
+    else:
+        cls = _BY_KIND.get(kind, EventDBXError)
+    return cls(message, kind=kind, retryable=retryable, outcome_unknown=outcome_unknown)

@@ -1,0 +1,1 @@
+../../../../edbx-wire/schema/control.capnp

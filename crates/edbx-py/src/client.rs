@@ -1,0 +1,738 @@
+//! `NativeClient`: one `edbx::Client` (pooled, pipelined, thread-safe) and every operation, each
+//! written once and run blocking or as an awaitable. Results are plain values (JSON text, tuples)
+//! that the Python half wraps in the result classes of the official package.
+
+use std::future::Future;
+use std::time::Duration;
+
+use edbx::{Client, Config, ErrorKind, NewEvent, PublishTarget, RetryOptions, Written};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::errors::invalid_input;
+use crate::runtime::run;
+use crate::stream::NativePageStream;
+
+/// JSON text the server sent for one value.
+pub(crate) trait RawText {
+    fn raw_text(&self) -> String;
+}
+
+macro_rules! raw_text {
+    ($($ty:ty),*) => {$(
+        impl RawText for $ty {
+            fn raw_text(&self) -> String {
+                self.raw.as_ref().map(|r| r.get().to_owned()).unwrap_or_default()
+            }
+        }
+    )*};
+}
+raw_text!(edbx::Aggregate, edbx::Event, edbx::Snapshot);
+
+/// A JSON array of the rows' own texts.
+pub(crate) fn json_array<T: RawText>(rows: &[T]) -> String {
+    let mut out = String::with_capacity(2 + rows.len() * 256);
+    out.push('[');
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&row.raw_text());
+    }
+    out.push(']');
+    out
+}
+
+/// The server's echo of a write, or `None` when it sent none (`verbose_responses = false`).
+fn echo<T: RawText>(written: Written<T>) -> Option<String> {
+    written.echo().map(RawText::raw_text)
+}
+
+type Target = (String, Option<String>, Option<String>);
+
+fn targets(list: Option<Vec<Target>>) -> Vec<PublishTarget> {
+    list.unwrap_or_default()
+        .into_iter()
+        .map(|(plugin, mode, priority)| PublishTarget {
+            plugin,
+            mode,
+            priority,
+        })
+        .collect()
+}
+
+/// Adds the optional parts of an event write.
+fn decorate<'a, T>(
+    mut write: edbx::EventWrite<'a, T>,
+    note: Option<String>,
+    metadata_json: Option<String>,
+    publish_targets: Option<Vec<Target>>,
+) -> edbx::Result<edbx::EventWrite<'a, T>> {
+    if let Some(note) = note {
+        write = write.note(note);
+    }
+    if let Some(metadata) = metadata_json {
+        write = write.metadata(&edbx::raw_json(metadata)?);
+    }
+    for target in targets(publish_targets) {
+        write = write.publish_to(target);
+    }
+    Ok(write)
+}
+
+fn seconds(py: Python<'_>, name: &str, value: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            invalid_input(
+                py,
+                format!("{name} must be a positive number of seconds, got {value}"),
+            )
+        })
+}
+
+fn page_size(py: Python<'_>, take: Option<i64>) -> PyResult<Option<u64>> {
+    match take {
+        None => Ok(None),
+        Some(n) if n >= 1 => Ok(Some(n as u64)),
+        Some(n) => Err(invalid_input(
+            py,
+            format!("take is a page size and must be at least 1, got {n}"),
+        )),
+    }
+}
+
+/// Options of the official package's constructor, after its own checks.
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+pub(crate) struct ClientOptions {
+    host: String,
+    port: u16,
+    token: String,
+    tenant_id: Option<String>,
+    use_noise: bool,
+    connect_timeout: f64,
+    read_timeout: f64,
+    retry_attempts: u32,
+    retry_initial_delay_ms: u64,
+    retry_max_delay_ms: u64,
+    pool_size: usize,
+    max_in_flight: usize,
+}
+
+impl ClientOptions {
+    fn config(&self, py: Python<'_>) -> PyResult<Config> {
+        let connect = seconds(py, "connect_timeout", self.connect_timeout)?;
+        let mut config = Config::new()
+            .host(self.host.clone())
+            .port(self.port)
+            .token(self.token.clone())
+            .noise(self.use_noise)
+            .connect_timeout(connect)
+            .handshake_timeout(connect)
+            .request_timeout(seconds(py, "read_timeout", self.read_timeout)?)
+            .pool_size(self.pool_size)
+            .max_in_flight(self.max_in_flight)
+            .retry(RetryOptions {
+                attempts: self.retry_attempts.max(1),
+                initial_delay: Duration::from_millis(self.retry_initial_delay_ms),
+                max_delay: Duration::from_millis(self.retry_max_delay_ms),
+            });
+        if let Some(tenant) = self.tenant_id.as_deref().filter(|t| !t.trim().is_empty()) {
+            config = config.tenant_id(tenant);
+        }
+        Ok(config)
+    }
+}
+
+/// Connects, retrying a refused or unreachable server per the retry options (never a rejected
+/// token): the official package retries its first connection the same way.
+async fn connect_with_retry(config: Config) -> edbx::Result<Client> {
+    let retry = config.get_retry();
+    let mut attempt = 1;
+    loop {
+        match Client::connect(config.clone()).await {
+            Err(e) if e.kind() == ErrorKind::Connect && attempt < retry.attempts => {
+                let delay = retry
+                    .initial_delay
+                    .saturating_mul(1 << (attempt - 1).min(16))
+                    .min(retry.max_delay);
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
+/// The client of the `eventdbx` package: share one across threads and asyncio tasks.
+#[pyclass(frozen, module = "eventdbx._native")]
+pub(crate) struct NativeClient {
+    client: Client,
+}
+
+impl NativeClient {
+    /// Runs a call that takes only a tenant id.
+    fn tenant_call<'py, T, F, Fut>(
+        &self,
+        py: Python<'py>,
+        tenant_id: String,
+        asynchronous: bool,
+        call: F,
+    ) -> PyResult<Bound<'py, PyAny>>
+    where
+        F: FnOnce(Client, String) -> Fut,
+        Fut: Future<Output = edbx::Result<T>> + Send + 'static,
+        T: for<'a> IntoPyObject<'a> + Send + 'static,
+    {
+        run(py, asynchronous, call(self.client.clone(), tenant_id))
+    }
+}
+
+#[pymethods]
+impl NativeClient {
+    /// Opens the first connection (hello and handshake included) and returns the client.
+    #[staticmethod]
+    #[pyo3(signature = (options, asynchronous=false))]
+    fn connect<'py>(
+        py: Python<'py>,
+        options: ClientOptions,
+        asynchronous: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let config = options.config(py)?;
+        run(py, asynchronous, async move {
+            connect_with_retry(config)
+                .await
+                .map(|client| NativeClient { client })
+        })
+    }
+
+    /// Stops new calls; calls already made complete, then connections close.
+    fn close(&self) {
+        self.client.close();
+    }
+
+    /// Connections open right now.
+    #[getter]
+    fn open_connections(&self) -> usize {
+        self.client.open_connections()
+    }
+
+    /// Whether every open connection is Noise-encrypted.
+    #[getter]
+    fn encrypted(&self) -> bool {
+        self.client.is_encrypted()
+    }
+
+    // ----- writes: each returns the server's JSON echo, or None when it sent none -----
+
+    #[pyo3(signature = (aggregate_type, aggregate_id, event_type, payload_json, note=None, metadata_json=None, publish_targets=None, asynchronous=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn create_aggregate<'py>(
+        &self,
+        py: Python<'py>,
+        aggregate_type: String,
+        aggregate_id: String,
+        event_type: String,
+        payload_json: String,
+        note: Option<String>,
+        metadata_json: Option<String>,
+        publish_targets: Option<Vec<Target>>,
+        asynchronous: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client.clone();
+        run(py, asynchronous, async move {
+            let payload = edbx::raw_json(payload_json)?;
+            let write = client.create(&aggregate_type, &aggregate_id, &event_type, &payload);
+            decorate(write, note, metadata_json, publish_targets)?
+                .await
+                .map(echo)
+        })
+    }
+
+    #[pyo3(signature = (aggregate_type, aggregate_id, event_type, payload_json, note=None, metadata_json=None, publish_targets=None, asynchronous=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn append_event<'py>(
+        &self,
+        py: Python<'py>,
+        aggregate_type: String,
+        aggregate_id: String,
+        event_type: String,
+        payload_json: String,
+        note: Option<String>,
+        metadata_json: Option<String>,
+        publish_targets: Option<Vec<Target>>,
+        asynchronous: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client.clone();
+        let event = NewEvent {
+            note,
+            metadata_json,
+            publish_targets: targets(publish_targets),
+            ..NewEvent::new(aggregate_type, aggregate_id, event_type, payload_json)
+        };
+        run(py, asynchronous, async move {
+            client.send_event(event).await.map(echo)
+        })
+    }
+
+    #[pyo3(signature = (aggregate_type, aggregate_id, event_type, patch_json, note=None, metadata_json=None, publish_targets=None, asynchronous=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn patch_event<'py>(
+        &self,
+        py: Python<'py>,
+        aggregate_type: String,
+        aggregate_id: String,
+        event_type: String,
+        patch_json: String,
+        note: Option<String>,
+        metadata_json: Option<String>,
+        publish_targets: Option<Vec<Target>>,
+        asynchronous: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client.clone();
+        run(py, asynchronous, async move {
+            let operations = edbx::raw_json(patch_json)?;
+            let write = client.patch(&aggregate_type, &aggregate_id, &event_type, &operations);
+            decorate(write, note, metadata_json, publish_targets)?
+                .await
+                .map(echo)
+        })
+    }
+
+    #[pyo3(signature = (aggregate_type, aggregate_id, archived, note=None, asynchronous=false))]
+    fn set_archive<'py>(
+        &self,
+        py: Python<'py>,
+        aggregate_type: String,
+        aggregate_id: String,
+        archived: bool,
+        note: Option<String>,
+        asynchronous: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client.clone();
+        run(py, asynchronous, async move {
+            let mut call = if archived {
+                client.archive(&aggregate_type, &aggregate_id)
+            } else {
+                client.restore(&aggregate_type, &aggregate_id)
+            };
+            if let Some(note) = note {
+                call = call.comment(note);
+            }
+            call.await.map(echo)
+        })
+    }
+
+    // ----- reads -----
+
+    /// One page of aggregates: `(aggregates_json, next_cursor)`.
+    #[pyo3(signature = (cursor=None, take=None, filter=None, sort=None, include_archived=false, archived_only=false, asynchronous=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn list_aggregates<'py>(
+        &self,
+        py: Python<'py>,
+        cursor: Option<String>,
+        take: Option<i64>,
+        filter: Option<String>,
+        sort: Option<String>,
+        include_archived: bool,
+        archived_only: bool,
+        asynchronous: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let options = ListOptions {
+            cursor,
+            take: page_size(py, take)?,
+            filter,
+            sort,
+            include_archived,
+            archived_only,
+        };
+        let client = self.client.clone();
+        run(py, asynchronous, async move {
+            let page = options.apply(client.list()).await?;
+            Ok((json_array(&page.items), page.next_cursor))
+        })
+    }
+
+    /// One page of an aggregate's events: `(events_json, next_cursor)`.
+    #[pyo3(signature = (aggregate_type, aggregate_id, cursor=None, take=None, asynchronous=false))]
+    fn list_events<'py>(
+        &self,
+        py: Python<'py>,
+        aggregate_type: String,
+        aggregate_id: String,
+        cursor: Option<String>,
+        take: Option<i64>,
+        asynchronous: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let take = page_size(py, take)?;
+        let client = self.client.clone();
+        run(py, asynchronous, async move {
+            let mut events = client.events(&aggregate_type, &aggregate_id);
+            if let Some(cursor) = cursor {
+                events = events.cursor(cursor);
+            }
+            if let Some(take) = take {
+                events = events.take(take);
+            }
+            let page = events.await?;
+            Ok((json_array(&page.items), page.next_cursor))
+        })
+    }
+
+    /// Every matching aggregate, page by page (see `NativePageStream`).
+    #[pyo3(signature = (cursor=None, take=None, filter=None, sort=None, include_archived=false, archived_only=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn stream_aggregates(
+        &self,
+        py: Python<'_>,
+        cursor: Option<String>,
+        take: Option<i64>,
+        filter: Option<String>,
+        sort: Option<String>,
+        include_archived: bool,
+        archived_only: bool,
+    ) -> PyResult<NativePageStream> {
+        let options = ListOptions {
+            cursor,
+            take: page_size(py, take)?,
+            filter,
+            sort,
+            include_archived,
+            archived_only,
+        };
+        Ok(NativePageStream::aggregates(
+            options.apply(self.client.list()).stream(),
+        ))
+    }
+
+    /// Every event of an aggregate from the cursor on, page by page.
+    #[pyo3(signature = (aggregate_type, aggregate_id, cursor=None, take=None))]
+    fn stream_events(
+        &self,
+        py: Python<'_>,
+        aggregate_type: String,
+        aggregate_id: String,
+        cursor: Option<String>,
+        take: Option<i64>,
+    ) -> PyResult<NativePageStream> {
+        let take = page_size(py, take)?;
+        let mut events = self.client.events(&aggregate_type, &aggregate_id);
+        if let Some(cursor) = cursor {
+            events = events.cursor(cursor);
+        }
+        if let Some(take) = take {
+            events = events.take(take);
+        }
+        Ok(NativePageStream::events(events.stream()))
+    }
+
+    /// The aggregate's JSON, or `None` if there is none.
+    #[pyo3(signature = (aggregate_type, aggregate_id, asynchronous=false))]
+    fn get_aggregate<'py>(
+        &self,
+        py: Python<'py>,
+        aggregate_type: String,
+        aggregate_id: String,
+        asynchronous: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client.clone();
+        run(py, asynchronous, async move {
+            let found = client.get(&aggregate_type, &aggregate_id).await?;
+            Ok(found.map(|aggregate| aggregate.raw_text()))
+        })
+    }
+
+    /// The selection's JSON, or `None` if the aggregate does not exist.
+    #[pyo3(signature = (aggregate_type, aggregate_id, fields, asynchronous=false))]
+    fn select_aggregate<'py>(
+        &self,
+        py: Python<'py>,
+        aggregate_type: String,
+        aggregate_id: String,
+        fields: Vec<String>,
+        asynchronous: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client.clone();
+        run(py, asynchronous, async move {
+            let selection = client
+                .select(&aggregate_type, &aggregate_id, &fields)
+                .await?;
+            Ok(selection.map(|map| serde_json::Value::Object(map).to_string()))
+        })
+    }
+
+    /// The aggregate's Merkle root.
+    #[pyo3(signature = (aggregate_type, aggregate_id, asynchronous=false))]
+    fn verify_aggregate<'py>(
+        &self,
+        py: Python<'py>,
+        aggregate_type: String,
+        aggregate_id: String,
+        asynchronous: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client.clone();
+        run(py, asynchronous, async move {
+            client.verify(&aggregate_type, &aggregate_id).await
+        })
+    }
+
+    // ----- snapshots -----
+
+    #[pyo3(signature = (aggregate_type, aggregate_id, comment=None, asynchronous=false))]
+    fn create_snapshot<'py>(
+        &self,
+        py: Python<'py>,
+        aggregate_type: String,
+        aggregate_id: String,
+        comment: Option<String>,
+        asynchronous: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client.clone();
+        run(py, asynchronous, async move {
+            let mut call = client.create_snapshot(&aggregate_type, &aggregate_id);
+            if let Some(comment) = comment {
+                call = call.comment(comment);
+            }
+            Ok(call.await?.raw_text())
+        })
+    }
+
+    #[pyo3(signature = (aggregate_type=None, aggregate_id=None, version=None, asynchronous=false))]
+    fn list_snapshots<'py>(
+        &self,
+        py: Python<'py>,
+        aggregate_type: Option<String>,
+        aggregate_id: Option<String>,
+        version: Option<u64>,
+        asynchronous: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if aggregate_id.is_some() && aggregate_type.is_none() {
+            return Err(invalid_input(py, "an aggregate id needs an aggregate type"));
+        }
+        let client = self.client.clone();
+        run(py, asynchronous, async move {
+            let mut call = client.list_snapshots();
+            match (aggregate_type, aggregate_id) {
+                (Some(t), Some(id)) => call = call.aggregate(t, id),
+                (Some(t), None) => call = call.aggregate_type(t),
+                _ => {}
+            }
+            if let Some(version) = version {
+                call = call.version(version);
+            }
+            Ok(json_array(&call.await?))
+        })
+    }
+
+    #[pyo3(signature = (snapshot_id, asynchronous=false))]
+    fn get_snapshot<'py>(
+        &self,
+        py: Python<'py>,
+        snapshot_id: u64,
+        asynchronous: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client.clone();
+        run(py, asynchronous, async move {
+            Ok(client
+                .get_snapshot(snapshot_id)
+                .await?
+                .map(|s| s.raw_text()))
+        })
+    }
+
+    // ----- schemas and tenants -----
+
+    #[pyo3(signature = (asynchronous=false))]
+    fn list_schemas<'py>(
+        &self,
+        py: Python<'py>,
+        asynchronous: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client.clone();
+        run(py, asynchronous, async move {
+            Ok(serde_json::Value::Object(client.list_schemas().await?).to_string())
+        })
+    }
+
+    #[pyo3(signature = (schemas_json, asynchronous=false))]
+    fn replace_schemas<'py>(
+        &self,
+        py: Python<'py>,
+        schemas_json: String,
+        asynchronous: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client.clone();
+        run(py, asynchronous, async move {
+            let schemas = edbx::raw_json(schemas_json)?;
+            client.replace_schemas(&schemas).await
+        })
+    }
+
+    /// `(changed, shard_id)`.
+    #[pyo3(signature = (tenant_id, shard_id, asynchronous=false))]
+    fn tenant_assign<'py>(
+        &self,
+        py: Python<'py>,
+        tenant_id: String,
+        shard_id: String,
+        asynchronous: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client.clone();
+        run(py, asynchronous, async move {
+            let reply = client.tenant_assign(&tenant_id, &shard_id).await?;
+            Ok((reply.changed, reply.shard_id))
+        })
+    }
+
+    #[pyo3(signature = (tenant_id, asynchronous=false))]
+    fn tenant_unassign<'py>(
+        &self,
+        py: Python<'py>,
+        tenant_id: String,
+        asynchronous: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.tenant_call(py, tenant_id, asynchronous, |client, tenant| async move {
+            client.tenant_unassign(&tenant).await
+        })
+    }
+
+    /// `(changed, quota_mb)`.
+    #[pyo3(signature = (tenant_id, max_storage_mb, asynchronous=false))]
+    fn tenant_quota_set<'py>(
+        &self,
+        py: Python<'py>,
+        tenant_id: String,
+        max_storage_mb: u64,
+        asynchronous: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client.clone();
+        run(py, asynchronous, async move {
+            let reply = client.tenant_quota_set(&tenant_id, max_storage_mb).await?;
+            Ok((reply.changed, reply.quota_mb))
+        })
+    }
+
+    #[pyo3(signature = (tenant_id, asynchronous=false))]
+    fn tenant_quota_clear<'py>(
+        &self,
+        py: Python<'py>,
+        tenant_id: String,
+        asynchronous: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.tenant_call(py, tenant_id, asynchronous, |client, tenant| async move {
+            client.tenant_quota_clear(&tenant).await
+        })
+    }
+
+    #[pyo3(signature = (tenant_id, asynchronous=false))]
+    fn tenant_quota_recalc<'py>(
+        &self,
+        py: Python<'py>,
+        tenant_id: String,
+        asynchronous: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.tenant_call(py, tenant_id, asynchronous, |client, tenant| async move {
+            client.tenant_quota_recalc(&tenant).await
+        })
+    }
+
+    #[pyo3(signature = (tenant_id, asynchronous=false))]
+    fn tenant_reload<'py>(
+        &self,
+        py: Python<'py>,
+        tenant_id: String,
+        asynchronous: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.tenant_call(py, tenant_id, asynchronous, |client, tenant| async move {
+            client.tenant_reload(&tenant).await
+        })
+    }
+
+    /// `(version_id, activated, skipped)`.
+    #[pyo3(signature = (tenant_id, reason=None, actor=None, labels=None, activate=false, force=false, reload=false, asynchronous=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn tenant_schema_publish<'py>(
+        &self,
+        py: Python<'py>,
+        tenant_id: String,
+        reason: Option<String>,
+        actor: Option<String>,
+        labels: Option<Vec<String>>,
+        activate: bool,
+        force: bool,
+        reload: bool,
+        asynchronous: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client.clone();
+        run(py, asynchronous, async move {
+            let mut call = client
+                .tenant_schema_publish(&tenant_id)
+                .activate(activate)
+                .force(force)
+                .reload(reload);
+            if let Some(reason) = reason {
+                call = call.reason(reason);
+            }
+            if let Some(actor) = actor {
+                call = call.actor(actor);
+            }
+            for label in labels.unwrap_or_default() {
+                call = call.label(label);
+            }
+            let reply = call.await?;
+            Ok((reply.version_id, reply.activated, reply.skipped))
+        })
+    }
+}
+
+/// The options of a listing of aggregates.
+struct ListOptions {
+    cursor: Option<String>,
+    take: Option<u64>,
+    filter: Option<String>,
+    sort: Option<String>,
+    include_archived: bool,
+    archived_only: bool,
+}
+
+impl ListOptions {
+    fn apply(self, mut list: edbx::List<'_>) -> edbx::List<'_> {
+        list = list
+            .include_archived(self.include_archived)
+            .archived_only(self.archived_only);
+        if let Some(cursor) = self.cursor {
+            list = list.cursor(cursor);
+        }
+        if let Some(take) = self.take {
+            list = list.take(take);
+        }
+        if let Some(filter) = self.filter {
+            list = list.filter(filter);
+        }
+        if let Some(sort) = self.sort {
+            list = list.sort(sort);
+        }
+        list
+    }
+}
+
+/// `EVENTDBX_HOST`, `_PORT`, `_TOKEN`, `_TENANT_ID` and `_NO_NOISE`, read the way the Rust client
+/// reads them, as constructor keywords (absent variables are left out).
+#[pyfunction]
+pub(crate) fn config_from_env(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let config = Config::from_env().map_err(|e| crate::errors::to_py_err(py, e))?;
+    let out = PyDict::new(py);
+    out.set_item("host", config.get_host())?;
+    out.set_item("port", config.get_port())?;
+    if let Some(token) = config.get_token() {
+        out.set_item("token", token.expose())?;
+    }
+    if let Some(tenant) = config.get_tenant_id() {
+        out.set_item("tenant_id", tenant)?;
+    }
+    out.set_item("use_noise", config.get_noise())?;
+    Ok(out)
+}

@@ -1,0 +1,118 @@
+"""The asyncio client: the same operations as coroutines, checked by reading back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from eventdbx import (
+    AsyncEventDBXClient,
+    EventDBXAPIError,
+    EventDBXConnectionError,
+    EventDBXHandshakeError,
+    GetAggregateResult,
+)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_every_operation_as_a_coroutine(mode_server, uid):
+    async def main() -> None:
+        use_noise = not mode_server.plaintext_allowed
+        kwargs = mode_server.kwargs(use_noise=use_noise)
+        if use_noise:
+            client = AsyncEventDBXClient(**kwargs)
+        else:
+            with pytest.warns(RuntimeWarning):
+                client = AsyncEventDBXClient(**kwargs)
+        assert not client.connected
+        async with client:
+            assert client.connected
+            created = await client.create(
+                aggregate_type="orders", aggregate_id=uid, event_type="created",
+                payload_json=json.dumps({"total": 42.15}),
+            )
+            assert (created is True) == (not mode_server.verbose)
+            await client.apply(
+                aggregate_type="orders", aggregate_id=uid, event_type="paid",
+                payload_json='{"status": "paid"}', note="till",
+            )
+            await client.send_event(
+                aggregate_type="orders", aggregate_id=uid, event_type="noted", payload_json='{"n": 1}'
+            )
+            got = await client.get(aggregate_type="orders", aggregate_id=uid)
+            assert isinstance(got, GetAggregateResult)
+            assert got.aggregate["state"] == {"total": "42.15", "status": "paid", "n": "1"}
+            selection = await client.select(aggregate_type="orders", aggregate_id=uid, fields=["total"])
+            assert selection.selection == {"total": 42.15}
+            root = await client.verify(aggregate_type="orders", aggregate_id=uid)
+            assert root == got.aggregate["merkle_root"]
+            await client.patch(
+                aggregate_type="orders", aggregate_id=uid, event_type="fixed",
+                patches=[{"op": "replace", "path": "/total", "value": 40}],
+            )
+            page = await client.events(aggregate_type="orders", aggregate_id=uid, take=2)
+            assert [e["version"] for e in page.events] == [1, 2]
+            rest = [e["version"] async for e in client.iter_events(aggregate_type="orders", aggregate_id=uid, cursor=page.next_cursor)]
+            assert rest == [3, 4]
+            listed = await client.list(filter_expr=f"aggregate_id = '{uid}'")
+            assert [a["aggregate_id"] for a in listed.aggregates] == [uid]
+            streamed = [a["aggregate_id"] async for a in client.iter_aggregates(filter_expr=f"aggregate_id = '{uid}'")]
+            assert streamed == [uid]
+            await client.archive(aggregate_type="orders", aggregate_id=uid, note="done")
+            assert (await client.get(aggregate_type="orders", aggregate_id=uid)).aggregate["archived"]
+            await client.restore(aggregate_type="orders", aggregate_id=uid)
+            snapshot = json.loads(await client.create_snapshot(aggregate_type="orders", aggregate_id=uid))
+            assert snapshot["version"] == 4
+            fetched = await client.get_snapshot(snapshot_id=int(snapshot["snapshot_id"]))
+            assert fetched.snapshot["state"]["total"] == "40"
+            assert len((await client.list_snapshots(aggregate_type="orders", aggregate_id=uid)).snapshots) == 1
+            assert isinstance(json.loads(await client.list_schemas()), dict)
+            assert (await client.tenant_quota_recalc(tenant_id="other")) >= 0
+            with pytest.raises(EventDBXAPIError) as missing:
+                await client.verify(aggregate_type="orders", aggregate_id=uid + "x")
+            assert missing.value.code == "aggregate_not_found"
+        assert not client.connected
+        with pytest.raises(EventDBXConnectionError):
+            await client.get(aggregate_type="orders", aggregate_id=uid)
+
+    run(main())
+
+
+def test_lazy_connect_and_rejected_token(server, uid):
+    async def main() -> None:
+        client = AsyncEventDBXClient(**server.kwargs())
+        # The first call opens the connection.
+        assert (await client.get(aggregate_type="orders", aggregate_id=uid)).found is False
+        assert client.connected
+        await client.close()
+        with pytest.raises(EventDBXHandshakeError) as refused:
+            await AsyncEventDBXClient(**server.kwargs(token=server.token[:-4] + "AAAA")).connect()
+        assert server.token not in str(refused.value)
+
+    run(main())
+
+
+def test_cancelled_call_leaves_the_connection_usable(own_server, uid):
+    async def main() -> None:
+        async with AsyncEventDBXClient(**own_server.kwargs(pool_size=1)) as client:
+            await client.create(aggregate_type="orders", aggregate_id=uid, event_type="created", payload_json="{}")
+            own_server.command("pause")
+            try:
+                slow = asyncio.ensure_future(client.get(aggregate_type="orders", aggregate_id=uid))
+                await asyncio.sleep(0.2)
+                slow.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await slow
+            finally:
+                own_server.command("resume")
+            # The late reply of the cancelled read is discarded; this call gets its own.
+            got = await client.select(aggregate_type="orders", aggregate_id=uid, fields=["x"])
+            assert got.selection == {"x": None}
+            assert (await client.get(aggregate_type="orders", aggregate_id=uid)).aggregate["version"] == 1
+
+    run(main())

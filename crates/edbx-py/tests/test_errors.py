@@ -1,0 +1,188 @@
+"""Failures a user meets: rejected tokens, bad input (refused before sending), servers that stop,
+hang or die mid-call. Each raises a typed exception and loses or duplicates nothing."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import socket
+import threading
+import time
+
+import pytest
+
+from eventdbx import (
+    EventDBXAPIError,
+    EventDBXClient,
+    EventDBXConnectionError,
+    EventDBXError,
+    EventDBXHandshakeError,
+    EventDBXInputError,
+    EventDBXOutcomeUnknownError,
+    EventDBXTimeoutError,
+    RetryOptions,
+)
+
+
+def test_rejected_token_is_a_handshake_error_without_the_token(server):
+    forged = server.token[:-6] + "AAAAAA"
+    with pytest.raises(EventDBXHandshakeError) as refused:
+        EventDBXClient(**server.kwargs(token=forged))
+    assert isinstance(refused.value, EventDBXConnectionError)
+    assert "invalid control token" in str(refused.value)
+    assert forged not in str(refused.value) and forged not in repr(refused.value)
+    assert refused.value.retryable is False
+
+
+def test_token_without_permission_is_an_api_error(server, uid):
+    reader = server.mint("test", "reader", "aggregate.read")
+    with EventDBXClient(**server.kwargs(token=reader)) as client:
+        assert client.get(aggregate_type="orders", aggregate_id=uid).found is False
+        with pytest.raises(EventDBXAPIError) as denied:
+            client.apply(aggregate_type="orders", aggregate_id=uid, event_type="x", payload_json="{}")
+        assert denied.value.code == "unauthorized"
+        assert denied.value.outcome_unknown is False
+        assert reader not in str(denied.value)
+
+
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        ({"aggregate_type": "Orders!"}, "aggregate_type"),
+        ({"aggregate_id": "x" * 200}, "aggregate_id"),
+        ({"event_type": "has space"}, "event_type"),
+        ({"payload_json": "{not json"}, "JSON"),
+        ({"payload_json": json.dumps({"blob": "x" * 70_000})}, "bytes"),
+        ({"metadata_json": '{"no_at": 1}'}, "metadata"),
+        ({"note": "n" * 500}, "note"),
+        ({"publish_targets": [{"plugin": "p", "priority": "urgent"}]}, "priority"),
+    ],
+)
+def test_bad_input_is_refused_before_sending(server, uid, change, fragment):
+    args = dict(aggregate_type="orders", aggregate_id=uid, event_type="created", payload_json="{}")
+    args.update(change)
+    with EventDBXClient(**server.kwargs()) as client:
+        with pytest.raises(EventDBXInputError) as refused:
+            client.apply(**args)
+        assert isinstance(refused.value, ValueError)
+        assert fragment.lower() in str(refused.value).lower()
+        assert refused.value.kind == "invalid_input"
+        # Nothing reached the server.
+        assert client.get(aggregate_type="orders", aggregate_id=uid).found is False
+
+
+def test_missing_arguments_are_value_errors_as_in_0_1_8(server):
+    with EventDBXClient(**server.kwargs()) as client:
+        with pytest.raises(ValueError, match="aggregate_type"):
+            client.get(aggregate_type="", aggregate_id="x")
+        with pytest.raises(ValueError, match="fields"):
+            client.select(aggregate_type="a", aggregate_id="x", fields=[])
+        with pytest.raises(ValueError, match="ignores"):
+            client.events(aggregate_type="a", aggregate_id="x", filter_expr="version > 1")
+        with pytest.raises(ValueError, match="snapshot_id"):
+            client.get_snapshot(snapshot_id=-1)
+        with pytest.raises(TypeError):
+            client.get("a", "x")  # keyword-only, as in 0.1.8
+
+
+def test_refused_port_fails_fast_and_retries_as_configured():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    start = time.monotonic()
+    with pytest.raises(EventDBXConnectionError) as refused:
+        EventDBXClient(token="t", tenant_id="x", port=port)
+    assert refused.value.kind == "connect" and refused.value.retryable
+    assert time.monotonic() - start < 2
+
+    start = time.monotonic()
+    with pytest.raises(EventDBXConnectionError):
+        EventDBXClient(
+            token="t", tenant_id="x", port=port,
+            retry={"attempts": 3, "initialDelayMs": 200, "maxDelayMs": 300},
+        )
+    # Two waits between three attempts: 200 ms, then 300 ms (capped).
+    assert time.monotonic() - start >= 0.45
+
+
+def test_write_to_a_hung_server_times_out_with_unknown_outcome_and_is_not_resent(own_server, uid):
+    with EventDBXClient(**own_server.kwargs(read_timeout=1.0, retry=RetryOptions(attempts=5))) as client:
+        client.create(aggregate_type="orders", aggregate_id=uid, event_type="created", payload_json="{}")
+        own_server.command("pause")
+        try:
+            with pytest.raises(EventDBXTimeoutError) as late:
+                client.apply(aggregate_type="orders", aggregate_id=uid, event_type="paid", payload_json="{}")
+        finally:
+            own_server.command("resume")
+        error = late.value
+        assert isinstance(error, EventDBXOutcomeUnknownError) and isinstance(error, TimeoutError)
+        assert error.outcome_unknown and not error.retryable
+        # The server applies the write it had received, once; the client did not send it again.
+        deadline = time.monotonic() + 5
+        while client.get(aggregate_type="orders", aggregate_id=uid).aggregate["version"] < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.3)
+        versions = [e["version"] for e in client.iter_events(aggregate_type="orders", aggregate_id=uid)]
+        assert versions == [1, 2]
+
+
+def test_read_from_a_hung_server_times_out_and_can_be_sent_again(own_server, uid):
+    with EventDBXClient(**own_server.kwargs(read_timeout=0.5)) as client:
+        own_server.command("pause")
+        try:
+            with pytest.raises(EventDBXTimeoutError) as late:
+                client.get(aggregate_type="orders", aggregate_id=uid)
+        finally:
+            own_server.command("resume")
+        assert not late.value.outcome_unknown
+        assert client.get(aggregate_type="orders", aggregate_id=uid).found is False
+
+
+def test_server_killed_mid_write_then_restarted(own_server, uid):
+    with EventDBXClient(**own_server.kwargs(read_timeout=10.0)) as client:
+        client.create(aggregate_type="orders", aggregate_id=uid, event_type="created", payload_json="{}")
+        own_server.command("pause")
+        outcome: dict = {}
+
+        def write() -> None:
+            try:
+                client.apply(aggregate_type="orders", aggregate_id=uid, event_type="paid", payload_json="{}")
+                outcome["result"] = "applied"
+            except EventDBXError as e:
+                outcome["error"] = e
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        time.sleep(0.3)
+        own_server.command("kill")
+        writer.join(timeout=10)
+        error = outcome.get("error")
+        assert isinstance(error, EventDBXOutcomeUnknownError), outcome
+        assert error.kind == "outcome_unknown" and not error.retryable
+
+        with pytest.raises(EventDBXConnectionError) as down:
+            client.get(aggregate_type="orders", aggregate_id=uid)
+        assert down.value.retryable
+
+        own_server.command("restart")
+        # The client reconnects by itself; the write was never sent twice.
+        versions = [e["version"] for e in client.iter_events(aggregate_type="orders", aggregate_id=uid)]
+        assert versions in ([1], [1, 2])
+
+
+def test_closed_client_refuses_calls(server):
+    client = EventDBXClient(**server.kwargs())
+    client.close()
+    client.close()  # idempotent
+    with pytest.raises(EventDBXConnectionError, match="closed"):
+        client.get(aggregate_type="orders", aggregate_id="x")
+
+
+def test_exceptions_pickle_and_compare():
+    api = EventDBXAPIError("aggregate_not_found", "aggregate not found")
+    assert pickle.loads(pickle.dumps(api)) == api
+    assert str(api) == "aggregate_not_found: aggregate not found"
+    timeout = EventDBXTimeoutError("slow", kind="timeout", retryable=True)
+    copy = pickle.loads(pickle.dumps(timeout))
+    assert (type(copy), copy.kind, copy.retryable, str(copy)) == (EventDBXTimeoutError, "timeout", True, "slow")

@@ -84,6 +84,10 @@ struct Args {
     /// Override edbx's requests in flight per connection (investigations only).
     #[arg(long)]
     edbx_max_in_flight: Option<usize>,
+    /// Python interpreter with this workspace's Python package installed, for the Python
+    /// contenders (scripts/bench.sh builds one). Without it they are left out.
+    #[arg(long, env = "EDBX_BENCH_PYTHON")]
+    python: Option<std::path::PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -132,6 +136,15 @@ fn workloads(args: &Args) -> Vec<Workload> {
     list
 }
 
+/// `Python 3.11.7`, as the interpreter reports itself.
+fn python_version(python: &std::path::Path) -> String {
+    std::process::Command::new(python)
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|e| format!("{} ({e})", python.display()))
+}
+
 fn bench(args: &Args) -> Result<String, String> {
     if cfg!(debug_assertions) {
         eprintln!("warning: a debug build; run with --release for meaningful numbers");
@@ -144,10 +157,23 @@ fn bench(args: &Args) -> Result<String, String> {
     };
     let workloads = workloads(args);
     let contenders: Vec<Contender> = if args.contenders.is_empty() {
-        Contender::ALL.to_vec()
+        let all = Contender::ALL.into_iter();
+        match args.python {
+            Some(_) => all.collect(),
+            None => {
+                eprintln!(
+                    "note: no --python interpreter, so the Python contenders are left out \
+                     (scripts/bench.sh runs them)"
+                );
+                all.filter(|c| !c.is_python()).collect()
+            }
+        }
     } else {
         args.contenders.clone()
     };
+    if args.python.is_none() && contenders.iter().any(|c| c.is_python()) {
+        return Err("the Python contenders need --python (or run scripts/bench.sh)".into());
+    }
     let tuning = EdbxTuning {
         pool_size: args.edbx_pool_size,
         max_in_flight: args.edbx_max_in_flight,
@@ -179,6 +205,7 @@ fn bench(args: &Args) -> Result<String, String> {
         plan: &plan,
         runtime: &runtime,
         edbx: tuning,
+        python: args.python.as_deref(),
     };
 
     eprintln!(
@@ -187,6 +214,7 @@ fn bench(args: &Args) -> Result<String, String> {
     );
     contenders::edbx::preload(&env).map_err(|e| format!("preload: {e}"))?;
     let python = contenders::python::probe(&target);
+    let python_overhead = env.python.map(|_| contenders::python_edbx::overhead(&env));
 
     let started = Instant::now();
     let mut runs: HashMap<(usize, Contender), Vec<Run>> = HashMap::new();
@@ -242,8 +270,15 @@ fn bench(args: &Args) -> Result<String, String> {
     machine.push((
         "contenders".to_owned(),
         format!(
-            "edbx {} (this workspace), eventdbx-client 1.2.1, ceiling = blocking loop over edbx-wire",
-            env!("CARGO_PKG_VERSION")
+            "edbx {} (this workspace), eventdbx-client 1.2.1, ceiling = blocking loop over edbx-wire{}",
+            env!("CARGO_PKG_VERSION"),
+            match &args.python {
+                Some(python) => format!(
+                    ", python edbx = this workspace's Python package (release wheel) run by {}",
+                    python_version(python)
+                ),
+                None => String::new(),
+            }
         ),
     ));
     machine.push((
@@ -269,6 +304,7 @@ fn bench(args: &Args) -> Result<String, String> {
         machine,
         cells: &cells,
         python: (contenders::python::LABEL, python),
+        python_overhead,
         workloads: &workloads,
     };
     drop(server);

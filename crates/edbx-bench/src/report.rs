@@ -20,6 +20,8 @@ pub struct Report<'a> {
     pub cells: &'a [Cell],
     /// The Python client's row (it cannot connect).
     pub python: (&'a str, String),
+    /// The Python package's cost of one call without I/O, when its contenders ran.
+    pub python_overhead: Option<Result<Duration, String>>,
     pub workloads: &'a [Workload],
 }
 
@@ -171,6 +173,7 @@ impl Report<'_> {
                 _ => format!("{name}, edbx ≥ 90 % of the ceiling: n/a (missing or invalid)"),
             });
         }
+        lines.extend(self.python_targets());
         let cpu: Vec<(String, Duration, Option<Duration>)> = self
             .workloads
             .iter()
@@ -197,6 +200,84 @@ impl Report<'_> {
         lines
     }
 }
+
+impl Report<'_> {
+    /// The Python package against the Rust client it wraps.
+    fn python_targets(&self) -> Vec<String> {
+        let Some(overhead) = &self.python_overhead else {
+            return Vec::new();
+        };
+        let mut lines = Vec::new();
+        let seq_get = Workload::Get { tasks: 1 };
+        let rust = self.valid(seq_get, Contender::Edbx);
+        let python = self.valid(seq_get, Contender::PyThreads);
+        lines.push(match (python, rust) {
+            (Some(p), Some(r)) if r.ops_per_sec > 0.0 => {
+                let ratio = p.ops_per_sec / r.ops_per_sec;
+                format!(
+                    "Sequential get from Python ≥ 85 % of the Rust client's ops/s: {} — {} vs {} ops/s ({:.0} %)",
+                    verdict(ratio >= 0.85),
+                    thousands(p.ops_per_sec),
+                    thousands(r.ops_per_sec),
+                    ratio * 100.0
+                )
+            }
+            _ => "Sequential get from Python ≥ 85 % of the Rust client: n/a (missing or invalid)".to_owned(),
+        });
+        lines.push(match python {
+            Some(p) => {
+                let ratio = p.ops_per_sec / PATCHED_PYTHON_0_1_8_GET_OPS;
+                format!(
+                    "Sequential get from Python ≥ 100× the patched official Python client 0.1.8 \
+                     ({PATCHED_PYTHON_0_1_8_GET_OPS} ops/s, measured by hand with its three bugs \
+                     patched; unpatched it cannot connect): {} — {} ops/s ({ratio:.0}×)",
+                    verdict(ratio >= 100.0),
+                    thousands(p.ops_per_sec)
+                )
+            }
+            None => "Sequential get from Python ≥ 100× patched 0.1.8: n/a (missing or invalid)"
+                .to_owned(),
+        });
+        let get16 = Workload::Get { tasks: 16 };
+        lines.push(
+            match (self.valid(get16, Contender::PyThreads), self.valid(get16, Contender::Edbx)) {
+                (Some(p), Some(r)) if r.ops_per_sec > 0.0 => {
+                    let ratio = p.ops_per_sec / r.ops_per_sec;
+                    format!(
+                        "get from 16 Python threads sharing one client ≥ 70 % of 16 Rust tasks: {} — {} vs {} ops/s ({:.0} %)",
+                        verdict(ratio >= 0.70),
+                        thousands(p.ops_per_sec),
+                        thousands(r.ops_per_sec),
+                        ratio * 100.0
+                    )
+                }
+                _ => "get from 16 Python threads ≥ 70 % of 16 Rust tasks: n/a (missing or invalid)".to_owned(),
+            },
+        );
+        let p50_gap = match (python.and_then(|p| p.p50), rust.and_then(|r| r.p50)) {
+            (Some(p), Some(r)) => format!(
+                "; sequential get p50 {} from Python vs {} from Rust ({} more per call)",
+                dur(Some(p)),
+                dur(Some(r)),
+                dur(Some(p.saturating_sub(r)))
+            ),
+            _ => String::new(),
+        };
+        lines.push(match overhead {
+            Ok(per_call) => format!(
+                "Python binding overhead per call: {} for a call that crosses into Rust and back \
+                 without I/O (arguments, GIL release, runtime round trip, raising the refusal){p50_gap}",
+                dur(Some(*per_call))
+            ),
+            Err(e) => format!("Python binding overhead per call: not measured ({e})"),
+        });
+        lines
+    }
+}
+
+/// Sequential gets per second of the official Python client 0.1.8 with its hello framing, hello
+/// reading and Noise prologue patched by hand (issue 7); it cannot connect unpatched.
+const PATCHED_PYTHON_0_1_8_GET_OPS: f64 = 22.5;
 
 fn verdict(met: bool) -> &'static str {
     if met { "**met**" } else { "**missed**" }

@@ -6,11 +6,12 @@ use std::future::Future;
 use std::time::Duration;
 
 use edbx::{Client, Config, ErrorKind, NewEvent, PublishTarget, RetryOptions, Written};
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::errors::invalid_input;
-use crate::runtime::run;
+use crate::runtime::Home;
 use crate::stream::NativePageStream;
 
 /// JSON text the server sent for one value.
@@ -170,6 +171,7 @@ async fn connect_with_retry(config: Config) -> edbx::Result<Client> {
 #[pyclass(frozen, module = "eventdbx._native")]
 pub(crate) struct NativeClient {
     client: Client,
+    home: Home,
 }
 
 impl NativeClient {
@@ -186,7 +188,8 @@ impl NativeClient {
         Fut: Future<Output = edbx::Result<T>> + Send + 'static,
         T: for<'a> IntoPyObject<'a> + Send + 'static,
     {
-        run(py, asynchronous, call(self.client.clone(), tenant_id))
+        self.home
+            .run(py, asynchronous, call(self.client.clone(), tenant_id))
     }
 }
 
@@ -201,10 +204,20 @@ impl NativeClient {
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let config = options.config(py)?;
-        run(py, asynchronous, async move {
-            connect_with_retry(config)
-                .await
-                .map(|client| NativeClient { client })
+        let home = if asynchronous {
+            Home::Shared
+        } else {
+            Home::blocking().map_err(|e| {
+                PyRuntimeError::new_err(format!("cannot start a tokio runtime: {e}"))
+            })?
+        };
+        let client_home = home.clone();
+        home.run(py, asynchronous, async move {
+            let client = connect_with_retry(config).await?;
+            Ok(NativeClient {
+                client,
+                home: client_home,
+            })
         })
     }
 
@@ -242,7 +255,7 @@ impl NativeClient {
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let client = self.client.clone();
-        run(py, asynchronous, async move {
+        self.home.run(py, asynchronous, async move {
             let payload = edbx::raw_json(payload_json)?;
             let write = client.create(&aggregate_type, &aggregate_id, &event_type, &payload);
             decorate(write, note, metadata_json, publish_targets)?
@@ -272,7 +285,7 @@ impl NativeClient {
             publish_targets: targets(publish_targets),
             ..NewEvent::new(aggregate_type, aggregate_id, event_type, payload_json)
         };
-        run(py, asynchronous, async move {
+        self.home.run(py, asynchronous, async move {
             client.send_event(event).await.map(echo)
         })
     }
@@ -292,7 +305,7 @@ impl NativeClient {
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let client = self.client.clone();
-        run(py, asynchronous, async move {
+        self.home.run(py, asynchronous, async move {
             let operations = edbx::raw_json(patch_json)?;
             let write = client.patch(&aggregate_type, &aggregate_id, &event_type, &operations);
             decorate(write, note, metadata_json, publish_targets)?
@@ -312,7 +325,7 @@ impl NativeClient {
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let client = self.client.clone();
-        run(py, asynchronous, async move {
+        self.home.run(py, asynchronous, async move {
             let mut call = if archived {
                 client.archive(&aggregate_type, &aggregate_id)
             } else {
@@ -350,7 +363,7 @@ impl NativeClient {
             archived_only,
         };
         let client = self.client.clone();
-        run(py, asynchronous, async move {
+        self.home.run(py, asynchronous, async move {
             let page = options.apply(client.list()).await?;
             Ok((json_array(&page.items), page.next_cursor))
         })
@@ -369,7 +382,7 @@ impl NativeClient {
     ) -> PyResult<Bound<'py, PyAny>> {
         let take = page_size(py, take)?;
         let client = self.client.clone();
-        run(py, asynchronous, async move {
+        self.home.run(py, asynchronous, async move {
             let mut events = client.events(&aggregate_type, &aggregate_id);
             if let Some(cursor) = cursor {
                 events = events.cursor(cursor);
@@ -404,6 +417,7 @@ impl NativeClient {
             archived_only,
         };
         Ok(NativePageStream::aggregates(
+            self.home.clone(),
             options.apply(self.client.list()).stream(),
         ))
     }
@@ -426,7 +440,7 @@ impl NativeClient {
         if let Some(take) = take {
             events = events.take(take);
         }
-        Ok(NativePageStream::events(events.stream()))
+        Ok(NativePageStream::events(self.home.clone(), events.stream()))
     }
 
     /// The aggregate's JSON, or `None` if there is none.
@@ -439,7 +453,7 @@ impl NativeClient {
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let client = self.client.clone();
-        run(py, asynchronous, async move {
+        self.home.run(py, asynchronous, async move {
             let found = client.get(&aggregate_type, &aggregate_id).await?;
             Ok(found.map(|aggregate| aggregate.raw_text()))
         })
@@ -456,7 +470,7 @@ impl NativeClient {
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let client = self.client.clone();
-        run(py, asynchronous, async move {
+        self.home.run(py, asynchronous, async move {
             let selection = client
                 .select(&aggregate_type, &aggregate_id, &fields)
                 .await?;
@@ -474,7 +488,7 @@ impl NativeClient {
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let client = self.client.clone();
-        run(py, asynchronous, async move {
+        self.home.run(py, asynchronous, async move {
             client.verify(&aggregate_type, &aggregate_id).await
         })
     }
@@ -491,7 +505,7 @@ impl NativeClient {
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let client = self.client.clone();
-        run(py, asynchronous, async move {
+        self.home.run(py, asynchronous, async move {
             let mut call = client.create_snapshot(&aggregate_type, &aggregate_id);
             if let Some(comment) = comment {
                 call = call.comment(comment);
@@ -513,7 +527,7 @@ impl NativeClient {
             return Err(invalid_input(py, "an aggregate id needs an aggregate type"));
         }
         let client = self.client.clone();
-        run(py, asynchronous, async move {
+        self.home.run(py, asynchronous, async move {
             let mut call = client.list_snapshots();
             match (aggregate_type, aggregate_id) {
                 (Some(t), Some(id)) => call = call.aggregate(t, id),
@@ -535,7 +549,7 @@ impl NativeClient {
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let client = self.client.clone();
-        run(py, asynchronous, async move {
+        self.home.run(py, asynchronous, async move {
             Ok(client
                 .get_snapshot(snapshot_id)
                 .await?
@@ -552,7 +566,7 @@ impl NativeClient {
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let client = self.client.clone();
-        run(py, asynchronous, async move {
+        self.home.run(py, asynchronous, async move {
             Ok(serde_json::Value::Object(client.list_schemas().await?).to_string())
         })
     }
@@ -565,7 +579,7 @@ impl NativeClient {
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let client = self.client.clone();
-        run(py, asynchronous, async move {
+        self.home.run(py, asynchronous, async move {
             let schemas = edbx::raw_json(schemas_json)?;
             client.replace_schemas(&schemas).await
         })
@@ -581,7 +595,7 @@ impl NativeClient {
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let client = self.client.clone();
-        run(py, asynchronous, async move {
+        self.home.run(py, asynchronous, async move {
             let reply = client.tenant_assign(&tenant_id, &shard_id).await?;
             Ok((reply.changed, reply.shard_id))
         })
@@ -609,7 +623,7 @@ impl NativeClient {
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let client = self.client.clone();
-        run(py, asynchronous, async move {
+        self.home.run(py, asynchronous, async move {
             let reply = client.tenant_quota_set(&tenant_id, max_storage_mb).await?;
             Ok((reply.changed, reply.quota_mb))
         })
@@ -667,7 +681,7 @@ impl NativeClient {
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let client = self.client.clone();
-        run(py, asynchronous, async move {
+        self.home.run(py, asynchronous, async move {
             let mut call = client
                 .tenant_schema_publish(&tenant_id)
                 .activate(activate)

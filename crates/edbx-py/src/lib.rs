@@ -5,6 +5,7 @@
 //! `NativeClient` exists once and runs either blocking (the GIL released,
 //! Ctrl-C honoured) or as an asyncio awaitable, chosen by its `asynchronous` argument.
 
+mod bridge;
 mod client;
 mod errors;
 mod hello;
@@ -17,7 +18,11 @@ use pyo3::prelude::*;
 /// The native module.
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
-    runtime::init();
+    // Results of asyncio calls must stop reaching Python before the interpreter finalizes.
+    module
+        .py()
+        .import("atexit")?
+        .call_method1("register", (wrap_pyfunction!(bridge::close_gate, module)?,))?;
     module.add_class::<client::NativeClient>()?;
     module.add_class::<stream::NativePageStream>()?;
     module.add_class::<noise::NativeNoise>()?;

@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use tokio::sync::Mutex;
 
 use crate::client::RawText;
-use crate::runtime::run;
+use crate::runtime::Home;
 
 enum Rows {
     Aggregates(PageStream<Aggregate>),
@@ -35,20 +35,22 @@ impl Rows {
 #[pyclass(frozen, module = "eventdbx._native")]
 pub(crate) struct NativePageStream {
     rows: Arc<Mutex<Rows>>,
+    home: Home,
 }
 
 impl NativePageStream {
-    pub(crate) fn aggregates(stream: PageStream<Aggregate>) -> Self {
-        Self::new(Rows::Aggregates(stream))
+    pub(crate) fn aggregates(home: Home, stream: PageStream<Aggregate>) -> Self {
+        Self::new(home, Rows::Aggregates(stream))
     }
 
-    pub(crate) fn events(stream: PageStream<Event>) -> Self {
-        Self::new(Rows::Events(stream))
+    pub(crate) fn events(home: Home, stream: PageStream<Event>) -> Self {
+        Self::new(home, Rows::Events(stream))
     }
 
-    fn new(rows: Rows) -> Self {
+    fn new(home: Home, rows: Rows) -> Self {
         Self {
             rows: Arc::new(Mutex::new(rows)),
+            home,
         }
     }
 }
@@ -59,7 +61,7 @@ impl NativePageStream {
     #[pyo3(signature = (asynchronous=false))]
     fn next_page<'py>(&self, py: Python<'py>, asynchronous: bool) -> PyResult<Bound<'py, PyAny>> {
         let rows = self.rows.clone();
-        run(py, asynchronous, async move {
+        self.home.run(py, asynchronous, async move {
             rows.lock().await.next_page().await
         })
     }

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -116,3 +118,25 @@ def test_cancelled_call_leaves_the_connection_usable(own_server, uid):
             assert (await client.get(aggregate_type="orders", aggregate_id=uid)).aggregate["version"] == 1
 
     run(main())
+
+
+def test_interpreter_exits_cleanly_after_many_concurrent_calls(server, uid, tmp_path):
+    """Results handed to asyncio from the runtime's threads never race the interpreter's exit."""
+    script = tmp_path / "burst.py"
+    script.write_text(
+        "import asyncio, sys\n"
+        "from eventdbx import AsyncEventDBXClient\n"
+        "async def main():\n"
+        "    client = AsyncEventDBXClient(token=sys.argv[1], tenant_id='default', port=int(sys.argv[2]))\n"
+        "    await asyncio.gather(*(client.get(aggregate_type='orders', aggregate_id=f'x{i}') for i in range(300)))\n"
+        "    await asyncio.gather(*(client.apply(aggregate_type='orders', aggregate_id=sys.argv[3], event_type='e', payload_json='{}') for i in range(20)))\n"
+        "asyncio.run(main())\n"
+    )
+    for _ in range(5):
+        done = subprocess.run(
+            [sys.executable, str(script), server.token, str(server.port), uid],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]

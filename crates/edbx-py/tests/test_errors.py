@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import pickle
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -186,3 +189,39 @@ def test_exceptions_pickle_and_compare():
     timeout = EventDBXTimeoutError("slow", kind="timeout", retryable=True)
     copy = pickle.loads(pickle.dumps(timeout))
     assert (type(copy), copy.kind, copy.retryable, str(copy)) == (EventDBXTimeoutError, "timeout", True, "slow")
+
+
+def test_ctrl_c_interrupts_a_blocking_call(own_server, tmp_path):
+    """A call waiting on a hung server gives way to Ctrl-C within a fraction of a second."""
+    script = tmp_path / "hang.py"
+    script.write_text(
+        "import sys, time\n"
+        "from eventdbx import EventDBXClient\n"
+        "client = EventDBXClient(token=sys.argv[1], tenant_id='default', port=int(sys.argv[2]), read_timeout=60)\n"
+        "print('ready', flush=True)\n"
+        "sys.stdin.readline()\n"
+        "started = time.monotonic()\n"
+        "try:\n"
+        "    client.get(aggregate_type='orders', aggregate_id='x')\n"
+        "except KeyboardInterrupt:\n"
+        "    print(f'interrupted after {time.monotonic() - started:.2f}', flush=True)\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, str(script), own_server.token, str(own_server.port)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout.readline().strip() == "ready"
+    own_server.command("pause")
+    try:
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        time.sleep(0.5)
+        child.send_signal(signal.SIGINT)
+        out = child.stdout.read()
+        child.wait(timeout=10)
+    finally:
+        own_server.command("resume")
+    assert out.startswith("interrupted after"), out
+    assert float(out.split()[-1]) < 2.0

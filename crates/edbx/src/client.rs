@@ -117,11 +117,19 @@ impl Client {
         let mutation = request.is_mutation();
         let retry = config.get_retry();
         let mut attempt = 1;
+        // A request that was never written because its connection had died meanwhile (found
+        // out only now, e.g. by a blocking client whose connections idle undriven) goes to
+        // another connection once, without using up the caller's retries.
+        let mut resend_unsent = true;
         loop {
             let outcome = self.attempt(id, &message, mutation, deadline).await;
             match outcome {
                 Ok(Response::Error(e)) => return Err(Error::server(&e.code, &e.message)),
                 Ok(response) => return Ok(response),
+                Err(e) if e.kind() == ErrorKind::NotSent && resend_unsent => {
+                    tracing::debug!("resending {} on another connection: {e}", request.name());
+                    resend_unsent = false;
+                }
                 Err(e) if e.is_retryable() && attempt < retry.attempts => {
                     let delay = retry.delay(attempt, id ^ u64::from(attempt));
                     if Instant::now() + delay >= deadline {

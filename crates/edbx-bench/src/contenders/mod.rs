@@ -4,6 +4,9 @@ pub mod ceiling;
 pub mod edbx;
 pub mod official;
 pub mod python;
+pub mod python_edbx;
+
+use std::path::Path;
 
 use clap::ValueEnum;
 
@@ -24,6 +27,9 @@ pub struct Env<'a> {
     pub plan: &'a Plan,
     pub runtime: &'a tokio::runtime::Runtime,
     pub edbx: EdbxTuning,
+    /// An interpreter with this workspace's Python package installed, for the Python
+    /// contenders.
+    pub python: Option<&'a Path>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
@@ -36,15 +42,26 @@ pub enum Contender {
     OfficialPerTask,
     /// A blocking loop over edbx-wire, one thread and one connection per task.
     Ceiling,
+    /// This workspace's Python package: OS threads sharing one `EventDBXClient`.
+    PyThreads,
+    /// This workspace's Python package: asyncio tasks sharing one `AsyncEventDBXClient`.
+    PyAsyncio,
 }
 
 impl Contender {
-    pub const ALL: [Contender; 4] = [
+    pub const ALL: [Contender; 6] = [
         Contender::Edbx,
         Contender::Official,
         Contender::OfficialPerTask,
         Contender::Ceiling,
+        Contender::PyThreads,
+        Contender::PyAsyncio,
     ];
+
+    /// Whether this contender runs in Python (and needs `--python`).
+    pub fn is_python(self) -> bool {
+        matches!(self, Contender::PyThreads | Contender::PyAsyncio)
+    }
 
     pub fn label(self, tuning: EdbxTuning) -> String {
         match self {
@@ -59,6 +76,8 @@ impl Contender {
             Contender::Official => "official 1.2.1, shared client".to_owned(),
             Contender::OfficialPerTask => "official 1.2.1, client per task".to_owned(),
             Contender::Ceiling => "ceiling (raw edbx-wire)".to_owned(),
+            Contender::PyThreads => "python edbx, threads sharing one client".to_owned(),
+            Contender::PyAsyncio => "python edbx, asyncio tasks sharing one client".to_owned(),
         }
     }
 
@@ -69,6 +88,8 @@ impl Contender {
             Contender::Official => "offs",
             Contender::OfficialPerTask => "offt",
             Contender::Ceiling => "ceil",
+            Contender::PyThreads => "pyth",
+            Contender::PyAsyncio => "pyas",
         }
     }
 
@@ -77,6 +98,8 @@ impl Contender {
     pub fn runs(self, workload: Workload) -> bool {
         match self {
             Contender::OfficialPerTask => workload.tasks() > 1,
+            Contender::PyThreads => workload != Workload::Connect && workload.tasks() <= 16,
+            Contender::PyAsyncio => workload != Workload::Connect && workload.tasks() >= 16,
             _ => true,
         }
     }
@@ -89,6 +112,12 @@ impl Contender {
             Contender::Official => official::run(env, workload, run_tag, false),
             Contender::OfficialPerTask => official::run(env, workload, run_tag, true),
             Contender::Ceiling => ceiling::run(env, workload, run_tag),
+            Contender::PyThreads => {
+                python_edbx::run(env, workload, run_tag, python_edbx::Mode::Threads)
+            }
+            Contender::PyAsyncio => {
+                python_edbx::run(env, workload, run_tag, python_edbx::Mode::Asyncio)
+            }
         };
         outcome.unwrap_or_else(|e| Run {
             errors: 1,

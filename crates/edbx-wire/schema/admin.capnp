@@ -3,7 +3,7 @@
 # Written for edbx; wire-compatible with the server's definitions (same ordinals, field types and
 # therefore the same layouts). Imported by control.capnp, whose request and response unions carry
 # these structs. Regenerate the Rust code after editing:
-#   EDBX_REGEN=1 cargo test -p edbx-wire --test generated_fresh
+#   EDBX_REGEN=1 cargo test -p edbx-wire --test it generated_fresh
 
 @0xfc3a7d6b0abae067;
 

@@ -6,7 +6,7 @@
 # interface; the file id, comments and declaration order are ours.
 #
 # After editing, refresh the checked-in Rust code:
-#   EDBX_REGEN=1 cargo test -p edbx-wire --test generated_fresh
+#   EDBX_REGEN=1 cargo test -p edbx-wire --test it generated_fresh
 
 @0xe67b412a29134e47;
 

@@ -4,7 +4,7 @@
 //! never edited by hand: after changing a schema, refresh them with
 //!
 //! ```text
-//! EDBX_REGEN=1 cargo test -p edbx-wire --test generated_fresh
+//! EDBX_REGEN=1 cargo test -p edbx-wire --test it generated_fresh
 //! ```
 //!
 //! Without `EDBX_REGEN` that same test fails whenever these files no longer match the schemas.

@@ -1,12 +1,10 @@
 //! The README's first command runs `examples/quickstart.rs`; run the compiled example the way a
 //! user would, against servers in every mode and with the embedded server.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{ALL_MODES, server};
+use crate::common::{ALL_MODES, server};
 
 const STEPS: [&str; 10] = [
     "create", "apply", "list", "events", "get", "select", "verify", "patch", "archive", "restore",

@@ -1,14 +1,12 @@
 //! Opening sessions against the real server: Noise, plaintext negotiation, rejected tokens.
 
-mod common;
-
-use common::{ALL_MODES, ServerOptions, TestServer, client, config};
+use crate::common::{ALL_MODES, ServerOptions, TestServer, client, config};
 use edbx::{Client, ErrorKind, ServerCode};
 use serde_json::json;
 
 #[tokio::test]
 async fn noise_session_with_the_bootstrap_token() {
-    let server = common::server(ALL_MODES[0]);
+    let server = crate::common::server(ALL_MODES[0]);
     let client = client(&server, true).await;
     assert!(client.is_encrypted());
     assert!(client.get("orders", "none").await.unwrap().is_none());
@@ -16,7 +14,7 @@ async fn noise_session_with_the_bootstrap_token() {
 
 #[tokio::test]
 async fn a_rejected_token_is_a_typed_handshake_error_with_the_servers_message() {
-    let server = common::server(ALL_MODES[0]);
+    let server = crate::common::server(ALL_MODES[0]);
     let err = Client::connect(config(&server).token("not-a-jwt"))
         .await
         .unwrap_err();
@@ -27,7 +25,7 @@ async fn a_rejected_token_is_a_typed_handshake_error_with_the_servers_message() 
 
 #[tokio::test]
 async fn a_token_padded_with_whitespace_still_keys_noise() {
-    let server = common::server(ALL_MODES[0]);
+    let server = crate::common::server(ALL_MODES[0]);
     let padded = format!("  {}\n", server.token());
     let client = Client::connect(config(&server).token(padded))
         .await
@@ -38,7 +36,7 @@ async fn a_token_padded_with_whitespace_still_keys_noise() {
 #[tokio::test]
 async fn plaintext_only_when_asked_and_granted() {
     // Server allows plaintext, client asks: plaintext.
-    let open = common::server(ALL_MODES[1]);
+    let open = crate::common::server(ALL_MODES[1]);
     let plain = client(&open, false).await;
     assert!(!plain.is_encrypted());
     plain
@@ -50,7 +48,7 @@ async fn plaintext_only_when_asked_and_granted() {
     assert!(noisy.is_encrypted());
     assert!(noisy.get("doc", "p").await.unwrap().is_some());
     // Server refuses plaintext, client asks: Noise anyway, and it works.
-    let strict = common::server(ALL_MODES[0]);
+    let strict = crate::common::server(ALL_MODES[0]);
     let asked = client(&strict, false).await;
     assert!(asked.is_encrypted());
     asked
@@ -96,7 +94,7 @@ async fn tenants_are_checked_at_the_hello() {
 
 #[tokio::test]
 async fn per_call_tokens_are_authorized_by_the_server() {
-    let server = common::server(ALL_MODES[0]);
+    let server = crate::common::server(ALL_MODES[0]);
     let client = client(&server, true).await;
     client
         .create("doc", "a", "created", &json!({"v": 1}))

@@ -5,7 +5,7 @@
 //! fails when the checked-in copy differs. To refresh the checked-in copy instead, run
 //!
 //! ```text
-//! EDBX_REGEN=1 cargo test -p edbx-wire --test generated_fresh
+//! EDBX_REGEN=1 cargo test -p edbx-wire --test it generated_fresh
 //! ```
 //!
 //! The test needs the `capnp` schema compiler (`apt-get install capnproto`); without it the test
@@ -18,7 +18,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const REFRESH: &str = "EDBX_REGEN=1 cargo test -p edbx-wire --test generated_fresh";
+const REFRESH: &str = "EDBX_REGEN=1 cargo test -p edbx-wire --test it generated_fresh";
 const INSTALL: &str = "apt-get install capnproto";
 const TOOL_VERSION_LINE: &str = "// capnp binary version:";
 

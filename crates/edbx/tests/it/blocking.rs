@@ -1,8 +1,6 @@
 //! The blocking front, from plain threads, against the real server.
 
-mod common;
-
-use common::{ALL_MODES, config, server};
+use crate::common::{ALL_MODES, config, server};
 use edbx::blocking::Client;
 use serde_json::json;
 

@@ -1,12 +1,10 @@
 //! The connection engine against the real server: truncated pages, concurrency, pipelining,
 //! timeouts, lost connections.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{ALL_MODES, client, config, server};
+use crate::common::{ALL_MODES, client, config, server};
 use edbx::{Client, ErrorKind, Event, RetryOptions};
 use serde_json::json;
 

@@ -1,9 +1,7 @@
 //! Every operation against the real server, in Noise and plaintext sessions, with verbose
 //! responses on and off. Each write is checked by reading the stored result back.
 
-mod common;
-
-use common::{ALL_MODES, Mode, client, server};
+use crate::common::{ALL_MODES, Mode, client, server};
 use edbx::{ErrorKind, NewEvent, PatchOp, PublishTarget, ServerCode, Written};
 use serde_json::{Value, json};
 

@@ -1,13 +1,11 @@
 //! Faults injected between the client and the real server by a loopback proxy that corrupts the
 //! server's bytes or cuts connections.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use common::{ALL_MODES, TestServer, config, server};
+use crate::common::{ALL_MODES, TestServer, config, server};
 use edbx::{Client, ErrorKind};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

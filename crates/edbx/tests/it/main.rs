@@ -1,0 +1,11 @@
+//! Integration tests of `edbx`, one binary (one link) for all of them: real servers started by
+//! `edbx-testkit`, fake peers, and a fault-injecting proxy.
+
+mod blocking;
+mod common;
+mod engine;
+mod fake_peer;
+mod faults;
+mod handshake;
+mod operations;
+mod quickstart;

@@ -240,7 +240,7 @@ impl NativeClient {
 
     // ----- writes: each returns the server's JSON echo, or None when it sent none -----
 
-    #[pyo3(signature = (aggregate_type, aggregate_id, event_type, payload_json, note=None, metadata_json=None, publish_targets=None, asynchronous=false))]
+    #[pyo3(signature = (aggregate_type, aggregate_id, event_type, payload_json, note=None, metadata_json=None, publish_targets=None, allow_unlistable=false, asynchronous=false))]
     #[allow(clippy::too_many_arguments)]
     fn create_aggregate<'py>(
         &self,
@@ -252,6 +252,7 @@ impl NativeClient {
         note: Option<String>,
         metadata_json: Option<String>,
         publish_targets: Option<Vec<Target>>,
+        allow_unlistable: bool,
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let client = self.client.clone();
@@ -259,12 +260,13 @@ impl NativeClient {
             let payload = edbx::raw_json(payload_json)?;
             let write = client.create(&aggregate_type, &aggregate_id, &event_type, &payload);
             decorate(write, note, metadata_json, publish_targets)?
+                .allow_unlistable(allow_unlistable)
                 .await
                 .map(echo)
         })
     }
 
-    #[pyo3(signature = (aggregate_type, aggregate_id, event_type, payload_json, note=None, metadata_json=None, publish_targets=None, asynchronous=false))]
+    #[pyo3(signature = (aggregate_type, aggregate_id, event_type, payload_json, note=None, metadata_json=None, publish_targets=None, allow_unlistable=false, asynchronous=false))]
     #[allow(clippy::too_many_arguments)]
     fn append_event<'py>(
         &self,
@@ -276,6 +278,7 @@ impl NativeClient {
         note: Option<String>,
         metadata_json: Option<String>,
         publish_targets: Option<Vec<Target>>,
+        allow_unlistable: bool,
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let client = self.client.clone();
@@ -286,11 +289,15 @@ impl NativeClient {
             ..NewEvent::new(aggregate_type, aggregate_id, event_type, payload_json)
         };
         self.home.run(py, asynchronous, async move {
-            client.send_event(event).await.map(echo)
+            client
+                .send_event(event)
+                .allow_unlistable(allow_unlistable)
+                .await
+                .map(echo)
         })
     }
 
-    #[pyo3(signature = (aggregate_type, aggregate_id, event_type, patch_json, note=None, metadata_json=None, publish_targets=None, asynchronous=false))]
+    #[pyo3(signature = (aggregate_type, aggregate_id, event_type, patch_json, note=None, metadata_json=None, publish_targets=None, allow_unlistable=false, asynchronous=false))]
     #[allow(clippy::too_many_arguments)]
     fn patch_event<'py>(
         &self,
@@ -302,6 +309,7 @@ impl NativeClient {
         note: Option<String>,
         metadata_json: Option<String>,
         publish_targets: Option<Vec<Target>>,
+        allow_unlistable: bool,
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let client = self.client.clone();
@@ -309,6 +317,7 @@ impl NativeClient {
             let operations = edbx::raw_json(patch_json)?;
             let write = client.patch(&aggregate_type, &aggregate_id, &event_type, &operations);
             decorate(write, note, metadata_json, publish_targets)?
+                .allow_unlistable(allow_unlistable)
                 .await
                 .map(echo)
         })
@@ -340,7 +349,7 @@ impl NativeClient {
 
     // ----- reads -----
 
-    /// One page of aggregates: `(aggregates_json, next_cursor)`.
+    /// One page of aggregates: `(aggregates_json, next_cursor, complete)`.
     #[pyo3(signature = (cursor=None, take=None, filter=None, sort=None, include_archived=false, archived_only=false, asynchronous=false))]
     #[allow(clippy::too_many_arguments)]
     fn list_aggregates<'py>(
@@ -365,11 +374,11 @@ impl NativeClient {
         let client = self.client.clone();
         self.home.run(py, asynchronous, async move {
             let page = options.apply(client.list()).await?;
-            Ok((json_array(&page.items), page.next_cursor))
+            Ok((json_array(&page.items), page.next_cursor, page.complete))
         })
     }
 
-    /// One page of an aggregate's events: `(events_json, next_cursor)`.
+    /// One page of an aggregate's events: `(events_json, next_cursor, complete)`.
     #[pyo3(signature = (aggregate_type, aggregate_id, cursor=None, take=None, asynchronous=false))]
     fn list_events<'py>(
         &self,
@@ -391,7 +400,7 @@ impl NativeClient {
                 events = events.take(take);
             }
             let page = events.await?;
-            Ok((json_array(&page.items), page.next_cursor))
+            Ok((json_array(&page.items), page.next_cursor, page.complete))
         })
     }
 

@@ -23,6 +23,7 @@ fn kind_name(kind: ErrorKind) -> &'static str {
         ErrorKind::Protocol => "protocol",
         ErrorKind::Decode => "decode",
         ErrorKind::Closed => "closed",
+        ErrorKind::ReplyTooLarge => "reply_too_large",
         _ => "other",
     }
 }
@@ -37,6 +38,7 @@ pub(crate) fn to_py_err(py: Python<'_>, error: edbx::Error) -> PyErr {
         error.outcome_unknown(),
         error.is_retryable(),
         error.is_timeout(),
+        error.is_auth(),
     );
     build(py, args).unwrap_or_else(|import_failure| {
         // Only a broken installation gets here; keep the message anyway.
@@ -49,11 +51,19 @@ pub(crate) fn to_py_err(py: Python<'_>, error: edbx::Error) -> PyErr {
 /// The exception for input refused before anything was sent (a `ValueError`).
 pub(crate) fn invalid_input(py: Python<'_>, message: impl Into<String>) -> PyErr {
     let message = message.into();
-    let args = ("invalid_input", message.clone(), None, false, false, false);
+    let args = (
+        "invalid_input",
+        message.clone(),
+        None,
+        false,
+        false,
+        false,
+        false,
+    );
     build(py, args).unwrap_or_else(|_| pyo3::exceptions::PyValueError::new_err(message))
 }
 
-type Args = (&'static str, String, Option<String>, bool, bool, bool);
+type Args = (&'static str, String, Option<String>, bool, bool, bool, bool);
 
 fn build(py: Python<'_>, args: Args) -> PyResult<PyErr> {
     let factory = FACTORY.get_or_try_init(py, || -> PyResult<Py<PyAny>> {

@@ -22,6 +22,7 @@ from eventdbx import (
     EventDBXHandshakeError,
     EventDBXInputError,
     EventDBXOutcomeUnknownError,
+    EventDBXReplyTooLargeError,
     EventDBXTimeoutError,
     RetryOptions,
 )
@@ -32,6 +33,7 @@ def test_rejected_token_is_a_handshake_error_without_the_token(server):
     with pytest.raises(EventDBXHandshakeError) as refused:
         EventDBXClient(**server.kwargs(token=forged))
     assert isinstance(refused.value, EventDBXConnectionError)
+    assert refused.value.auth
     assert "invalid control token" in str(refused.value)
     assert forged not in str(refused.value) and forged not in repr(refused.value)
     assert refused.value.retryable is False
@@ -44,7 +46,7 @@ def test_token_without_permission_is_an_api_error(server, uid):
         with pytest.raises(EventDBXAPIError) as denied:
             client.apply(aggregate_type="orders", aggregate_id=uid, event_type="x", payload_json="{}")
         assert denied.value.code == "unauthorized"
-        assert denied.value.outcome_unknown is False
+        assert denied.value.auth and denied.value.outcome_unknown is False
         assert reader not in str(denied.value)
 
 
@@ -72,6 +74,27 @@ def test_bad_input_is_refused_before_sending(server, uid, change, fragment):
         assert refused.value.kind == "invalid_input"
         # Nothing reached the server.
         assert client.get(aggregate_type="orders", aggregate_id=uid).found is False
+
+
+def test_rows_the_server_could_not_list_are_refused_unless_allowed(server, uid):
+    big = json.dumps({"blob": "x" * 7_200})
+    with EventDBXClient(**server.kwargs()) as client:
+        with pytest.raises(EventDBXInputError, match="7605") as refused:
+            client.apply(aggregate_type="doc", aggregate_id=uid, event_type="added", payload_json=big)
+        assert "allow_unlistable" in str(refused.value)
+        assert client.get(aggregate_type="doc", aggregate_id=uid).found is False
+        with pytest.raises(EventDBXInputError, match="JSON object"):
+            client.apply(aggregate_type="doc", aggregate_id=uid, event_type="e", payload_json="[1, 2]")
+
+        client.apply(
+            aggregate_type="doc", aggregate_id=uid, event_type="added", payload_json=big,
+            allow_unlistable=True,
+        )
+        # The server cannot list it: a distinct, non-retryable error naming where.
+        with pytest.raises(EventDBXReplyTooLargeError) as too_large:
+            client.events(aggregate_type="doc", aggregate_id=uid)
+        assert not too_large.value.retryable and f"a:doc:{uid}:0" in str(too_large.value)
+        assert client.get(aggregate_type="doc", aggregate_id=uid).aggregate["version"] == 1
 
 
 def test_missing_arguments_are_value_errors_as_in_0_1_8(server):

@@ -234,6 +234,8 @@ def test_list_filters_sorts_and_pages(mode_server, uid):
         same = client.list(take=10, filter_expr=mine, sort="aggregate_id:desc")
         assert same.aggregates_json == desc.aggregates_json
 
+        assert desc.complete and not first.complete
+
         everything = list(client.iter_aggregates(filter_expr=mine, take=2))
         assert [a["aggregate_id"] for a in everything] == [f"{uid}-{i}" for i in range(5)]
         by_time = list(client.iter_aggregates(filter_expr=mine, take=2, sort="created_at:asc"))

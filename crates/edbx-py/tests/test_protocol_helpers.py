@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from eventdbx import EventDBXHandshakeError, EventDBXClient
+from eventdbx import EventDBXClient, EventDBXConnectionError, EventDBXHandshakeError
 from eventdbx.control_schema import (
     ControlHello,
     MissingDependencyError,
@@ -106,7 +106,8 @@ def test_hello_bytes_are_what_the_client_sends():
     thread = threading.Thread(target=accept)
     thread.start()
     try:
-        with pytest.raises(EventDBXHandshakeError):
+        # A peer that never answers the hello: a retryable connection failure, not a refusal.
+        with pytest.raises(EventDBXConnectionError) as stalled:
             EventDBXClient(
                 token="my-token", tenant_id="tenant-7", port=listener.getsockname()[1],
                 connect_timeout=0.5,
@@ -114,6 +115,7 @@ def test_hello_bytes_are_what_the_client_sends():
     finally:
         thread.join()
         listener.close()
+    assert stalled.value.retryable and not isinstance(stalled.value, EventDBXHandshakeError)
     expected = build_control_hello(protocol_version=1, token="my-token", tenant_id="tenant-7")
     assert bytes(received) == expected.to_bytes()
 

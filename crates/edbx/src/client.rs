@@ -7,6 +7,7 @@ use edbx_wire::{MAX_FRAME_LEN, MAX_NOISE_PLAINTEXT_LEN, Request, Response, encod
 use tokio::time::Instant;
 
 use crate::config::{Config, Token};
+use crate::conn::JobState;
 use crate::error::{Error, ErrorKind, Result};
 use crate::pool::Pool;
 
@@ -70,6 +71,17 @@ impl Client {
         }
     }
 
+    /// The token this handle sends.
+    pub(crate) fn token(&self) -> &Token {
+        &self.token
+    }
+
+    /// Requests queued or waiting for their reply on this client's connections: a diagnostic
+    /// (0 once every call has ended, also calls that were cancelled).
+    pub fn pending_requests(&self) -> usize {
+        self.pool.live_connections().map(|c| c.load()).sum()
+    }
+
     /// The configuration this client was built from.
     pub fn config(&self) -> &Config {
         self.pool.config()
@@ -130,8 +142,14 @@ impl Client {
                     tracing::debug!("resending {} on another connection: {e}", request.name());
                     resend_unsent = false;
                 }
+                // The server closed the connection with this read's reply due: on 3.19.4 that is
+                // what a reply over its frame limit does. Try once more alone, so that it takes
+                // no other caller's request down with it if it happens again.
+                Err(e) if e.closed_while_due() => {
+                    return self.attempt_alone(id, &message, deadline, e).await;
+                }
                 Err(e) if e.is_retryable() && attempt < retry.attempts => {
-                    let delay = retry.delay(attempt, id ^ u64::from(attempt));
+                    let delay = retry.delay(attempt);
                     if Instant::now() + delay >= deadline {
                         return Err(e);
                     }
@@ -151,30 +169,17 @@ impl Client {
         mutation: bool,
         deadline: Instant,
     ) -> Result<Response> {
-        let timed_out = |written: bool| {
-            let after = self.pool.config().get_request_timeout();
-            let what = match (written, mutation) {
-                (false, _) => "the request was not sent",
-                (true, false) => "the request was sent; its late reply will be discarded",
-                (true, true) => "the write was sent and may or may not be applied",
-            };
-            let mut err = Error::new(
-                ErrorKind::Timeout,
-                format!("no reply within {after:?}: {what}"),
-            );
-            if written && mutation {
-                err = err.mark_outcome_unknown();
-            }
-            err
-        };
         let sent =
             match tokio::time::timeout_at(deadline, self.pool.send(id, message.clone(), mutation))
                 .await
             {
                 Ok(sent) => sent?,
-                Err(_) => return Err(timed_out(false)),
+                Err(_) => return Err(self.timed_out(false, mutation)),
             };
-        match tokio::time::timeout_at(deadline, sent.reply).await {
+        // Dropping this call (a caller's timeout, `select!`, an aborted task) withdraws the
+        // request if it was not written yet.
+        let withdraw = Withdraw(sent.state);
+        let reply = match tokio::time::timeout_at(deadline, sent.reply).await {
             Ok(Ok(reply)) => reply,
             Ok(Err(_)) => Err(Error::new(
                 if mutation {
@@ -184,8 +189,66 @@ impl Client {
                 },
                 "the connection task ended without answering",
             )),
-            Err(_) => Err(timed_out(!sent.state.try_cancel())),
+            Err(_) => Err(self.timed_out(!withdraw.0.try_cancel(), mutation)),
+        };
+        drop(withdraw);
+        reply
+    }
+
+    /// The error of a call whose deadline passed.
+    fn timed_out(&self, written: bool, mutation: bool) -> Error {
+        let after = self.pool.config().get_request_timeout();
+        match (written, mutation) {
+            (false, _) => Error::new(
+                ErrorKind::Timeout,
+                format!("no reply within {after:?}: the request was not sent; safe to retry"),
+            ),
+            (true, false) => Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "no reply within {after:?}: the request was sent; its late reply will be \
+                     discarded"
+                ),
+            )
+            .mark_written(),
+            (true, true) => Error::written_write_timed_out(format!(
+                "no reply within {after:?}: the write was sent and may or may not be applied"
+            )),
         }
+    }
+
+    /// Sends a read once more on a connection of its own, after the server closed the pooled
+    /// one instead of answering it.
+    async fn attempt_alone(
+        &self,
+        id: u64,
+        message: &Arc<[u8]>,
+        deadline: Instant,
+        first: Error,
+    ) -> Result<Response> {
+        let alone = tokio::time::timeout_at(deadline, self.pool.send_alone(id, message.clone()));
+        match alone.await {
+            Ok(Ok(Response::Error(e))) => Err(Error::server(&e.code, &e.message)),
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(again)) if again.closed_while_due() => Err(Error::new(
+                ErrorKind::ReplyTooLarge,
+                "the server closed the connection instead of answering, also when the request \
+                 was sent again alone; server 3.19.4 does that when the reply exceeds its frame \
+                 limit (a listed row over ~7.5 KiB of JSON, or an aggregate over ~32 KiB for get)",
+            )
+            .with_shared_source(Arc::new(first))),
+            Ok(Err(other)) => Err(other),
+            Err(_) => Err(self.timed_out(true, false)),
+        }
+    }
+}
+
+/// Withdraws a request that was not written yet when the call is dropped.
+struct Withdraw(Arc<JobState>);
+
+impl Drop for Withdraw {
+    fn drop(&mut self) {
+        self.0.try_cancel();
     }
 }
 

@@ -27,6 +27,60 @@ impl Token {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// The length of the token's `group` and `user` claims together — what the server records
+    /// as the writer of each event — or a generous guess when this is not a JWT whose claims
+    /// can be read.
+    pub(crate) fn actor_len(&self) -> usize {
+        const GUESS: usize = 64;
+        let claims = self
+            .0
+            .split('.')
+            .nth(1)
+            .and_then(base64url_decode)
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok());
+        let field = |name: &str| {
+            claims
+                .as_ref()
+                .and_then(|c| c.get(name))
+                .and_then(serde_json::Value::as_str)
+                .map(str::len)
+        };
+        match (field("group"), field("user")) {
+            (Some(group), Some(user)) => group + user,
+            _ => GUESS,
+        }
+    }
+}
+
+/// Decodes unpadded base64url (a JWT segment).
+fn base64url_decode(text: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let bytes = text.trim_end_matches('=').as_bytes();
+    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+    for chunk in bytes.chunks(4) {
+        let mut acc = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            acc |= value(c)? << (18 - 6 * i);
+        }
+        let decoded = acc.to_be_bytes();
+        match chunk.len() {
+            4 => out.extend_from_slice(&decoded[1..4]),
+            3 => out.extend_from_slice(&decoded[1..3]),
+            2 => out.push(decoded[1]),
+            _ => return None,
+        }
+    }
+    Some(out)
 }
 
 impl fmt::Debug for Token {
@@ -81,16 +135,18 @@ impl RetryOptions {
         }
     }
 
-    /// The delay before retry number `retry` (1-based), with ±25 % jitter so that many clients
-    /// do not retry in lockstep.
-    pub(crate) fn delay(&self, retry: u32, jitter_seed: u64) -> Duration {
-        let base = self
-            .initial_delay
+    /// The delay before retry number `retry` (1-based): doubling from `initial_delay` up to
+    /// `max_delay`, then spread randomly over 75 %..125 % so that many clients do not retry in
+    /// lockstep.
+    pub(crate) fn delay(&self, retry: u32) -> Duration {
+        crate::jitter::spread(self.base_delay(retry), 0.75, 1.25)
+    }
+
+    /// The delay before retry number `retry`, before jitter.
+    pub(crate) fn base_delay(&self, retry: u32) -> Duration {
+        self.initial_delay
             .saturating_mul(1u32 << retry.saturating_sub(1).min(16))
-            .min(self.max_delay);
-        // A cheap spread from the seed: 75 %..125 % of the base delay.
-        let percent = 75 + (jitter_seed % 51);
-        base * percent as u32 / 100
+            .min(self.max_delay)
     }
 }
 
@@ -127,6 +183,7 @@ pub struct Config {
     pool_size: usize,
     max_in_flight: usize,
     retry: RetryOptions,
+    tcp_keepalive: Option<Duration>,
 }
 
 impl Default for Config {
@@ -151,6 +208,16 @@ impl Config {
     pub const DEFAULT_POOL_SIZE: usize = 4;
     /// Default requests in flight per connection: 32.
     pub const DEFAULT_MAX_IN_FLIGHT: usize = 32;
+    /// Default TCP keepalive: probe a connection after 30 s without traffic.
+    pub const DEFAULT_TCP_KEEPALIVE: Duration = Duration::from_secs(30);
+    /// Largest pool: 256 connections.
+    pub const MAX_POOL_SIZE: usize = 256;
+    /// Most requests in flight on one connection: 4096.
+    pub const MAX_IN_FLIGHT: usize = 4096;
+    /// Most tries of one call (the first included): 100.
+    pub const MAX_RETRY_ATTEMPTS: u32 = 100;
+    /// Longest timeout or retry delay: one day.
+    pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 
     /// A configuration with every default: `127.0.0.1:6363`, no token (set one), server's
     /// default tenant, Noise on.
@@ -167,6 +234,7 @@ impl Config {
             pool_size: Self::DEFAULT_POOL_SIZE,
             max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
             retry: RetryOptions::default(),
+            tcp_keepalive: Some(Self::DEFAULT_TCP_KEEPALIVE),
         }
     }
 
@@ -246,13 +314,23 @@ impl Config {
         self
     }
 
-    /// Number of connections (at least 1).
+    /// TCP keepalive: after this long without traffic the kernel probes the server and fails
+    /// the connection if it is gone (`None` turns it off). Requests waiting for a reply are
+    /// watched separately: a connection whose oldest request waits 1.5× the request timeout
+    /// is closed and replaced.
+    pub fn tcp_keepalive(mut self, idle: Option<Duration>) -> Self {
+        self.tcp_keepalive = idle;
+        self
+    }
+
+    /// Number of connections (1 to [`MAX_POOL_SIZE`](Self::MAX_POOL_SIZE)).
     pub fn pool_size(mut self, size: usize) -> Self {
         self.pool_size = size;
         self
     }
 
-    /// Requests written to one connection before their replies arrive (at least 1).
+    /// Requests written to one connection before their replies arrive (1 to
+    /// [`MAX_IN_FLIGHT`](Self::MAX_IN_FLIGHT)).
     pub fn max_in_flight(mut self, limit: usize) -> Self {
         self.max_in_flight = limit;
         self
@@ -308,105 +386,203 @@ impl Config {
     pub fn get_retry(&self) -> RetryOptions {
         self.retry
     }
+    /// The TCP keepalive idle time, if on.
+    pub fn get_tcp_keepalive(&self) -> Option<Duration> {
+        self.tcp_keepalive
+    }
 
     /// Checks the settings before any connection is made.
     pub(crate) fn validate(&self) -> Result<()> {
-        let fail = |msg: &str| Err(Error::new(ErrorKind::Config, msg));
+        let fail = |msg: String| Err(Error::new(ErrorKind::Config, msg));
         if self.host.trim().is_empty() {
-            return fail("host is empty");
+            return fail("host is empty".into());
         }
         if self.token.as_ref().is_none_or(|t| t.expose().is_empty()) {
-            return fail("no token: set Config::token or EVENTDBX_TOKEN");
+            return fail("no token: set Config::token or EVENTDBX_TOKEN".into());
         }
-        if self.pool_size == 0 {
-            return fail("pool_size must be at least 1");
+        if !(1..=Self::MAX_POOL_SIZE).contains(&self.pool_size) {
+            return fail(format!(
+                "pool_size must be between 1 and {}, got {}",
+                Self::MAX_POOL_SIZE,
+                self.pool_size
+            ));
         }
-        if self.max_in_flight == 0 {
-            return fail("max_in_flight must be at least 1");
+        if !(1..=Self::MAX_IN_FLIGHT).contains(&self.max_in_flight) {
+            return fail(format!(
+                "max_in_flight must be between 1 and {}, got {}",
+                Self::MAX_IN_FLIGHT,
+                self.max_in_flight
+            ));
         }
-        if self.retry.attempts == 0 {
-            return fail("retry attempts must be at least 1 (1 = no retries)");
+        if !(1..=Self::MAX_RETRY_ATTEMPTS).contains(&self.retry.attempts) {
+            return fail(format!(
+                "retry attempts must be between 1 (no retries) and {}, got {}",
+                Self::MAX_RETRY_ATTEMPTS,
+                self.retry.attempts
+            ));
         }
-        if self.connect_timeout.is_zero()
-            || self.handshake_timeout.is_zero()
-            || self.request_timeout.is_zero()
+        for (name, value) in [
+            ("connect_timeout", self.connect_timeout),
+            ("handshake_timeout", self.handshake_timeout),
+            ("request_timeout", self.request_timeout),
+        ] {
+            if value.is_zero() || value > Self::MAX_TIMEOUT {
+                return fail(format!(
+                    "{name} must be greater than zero and at most {:?}, got {value:?}",
+                    Self::MAX_TIMEOUT
+                ));
+            }
+        }
+        for (name, value) in [
+            ("retry initial_delay", self.retry.initial_delay),
+            ("retry max_delay", self.retry.max_delay),
+        ] {
+            if value > Self::MAX_TIMEOUT {
+                return fail(format!(
+                    "{name} must be at most {:?}, got {value:?}",
+                    Self::MAX_TIMEOUT
+                ));
+            }
+        }
+        if let Some(idle) = self.tcp_keepalive
+            && (idle < Duration::from_secs(1) || idle > Self::MAX_TIMEOUT)
         {
-            return fail("timeouts must be greater than zero");
+            return fail(format!(
+                "tcp_keepalive must be between 1 s and {:?}, got {idle:?}",
+                Self::MAX_TIMEOUT
+            ));
         }
         Ok(())
     }
 }
 
-/// `eventdbx://[token@]host[:port][/tenant][?noise=…&token=…&pool_size=…&max_in_flight=…&timeout_ms=…&connect_timeout_ms=…&handshake_timeout_ms=…&retries=…]`
+/// `eventdbx://[token@]host[:port][/tenant][?noise=…&token=…&tenant=…&pool_size=…&max_in_flight=…&timeout_ms=…&connect_timeout_ms=…&handshake_timeout_ms=…&keepalive_ms=…&retries=…]`
+///
+/// Parsed as an RFC 3986 URI: the token, tenant and option values are percent-decoded, IPv6
+/// hosts are written in brackets (`eventdbx://[::1]:6363`), and every number is checked
+/// against the limits of [`Config::validate`](Config) when the client connects.
 impl FromStr for Config {
     type Err = Error;
 
     fn from_str(url: &str) -> Result<Self> {
         let bad = |msg: String| Error::new(ErrorKind::Config, msg);
-        let rest = url
-            .strip_prefix("eventdbx://")
-            .ok_or_else(|| bad("URL must start with eventdbx://".into()))?;
-        let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let uri = fluent_uri::Uri::parse(url)
+            .map_err(|e| bad(format!("not a valid URL ({e}): {}", quoted(url))))?;
+        if !uri.scheme().as_str().eq_ignore_ascii_case("eventdbx") {
+            return Err(bad(format!(
+                "URL must start with eventdbx://, got {}",
+                quoted(url)
+            )));
+        }
+        let authority = uri
+            .authority()
+            .ok_or_else(|| bad("URL has no host: eventdbx://host[:port]".into()))?;
         let mut config = Config::new();
-        let host_port = match authority.rsplit_once('@') {
-            Some((token, host_port)) => {
-                if !token.is_empty() {
-                    config.token = Some(Token::new(token));
-                }
-                host_port
+        if let Some(userinfo) = authority.userinfo() {
+            let token = decode("token", userinfo)?;
+            if !token.is_empty() {
+                config.token = Some(Token::new(token));
             }
-            None => authority,
-        };
-        let (host, port) = match host_port.rsplit_once(':') {
-            Some((host, port)) if !host.ends_with(']') || host.starts_with('[') => {
-                (host, Some(port))
-            }
-            _ => (host_port, None),
-        };
+        }
+        let host = authority.host();
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
         if !host.is_empty() {
-            config.host = host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_owned();
+            config.host = host.to_owned();
         }
-        if let Some(port) = port {
-            config.port = parse_port(port)?;
+        match authority.port_to_u16() {
+            Ok(Some(port)) => config.port = port,
+            Ok(None) => {}
+            Err(_) => {
+                let port = authority.port().map(|p| p.as_str()).unwrap_or_default();
+                return Err(bad(format!("invalid port {}", quoted(port))));
+            }
         }
-        let tenant = path.trim_matches('/');
+        let tenant = decode("tenant", uri.path())?;
+        let tenant = tenant.trim_matches('/');
         if !tenant.is_empty() {
             config.tenant_id = Some(tenant.to_owned());
         }
+        let Some(query) = uri.query() else {
+            return Ok(config);
+        };
         for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let (key, value) = pair
+                .split_once('=')
+                .unwrap_or((pair, fluent_uri::pct_enc::EStr::EMPTY));
+            let key = decode("option name", key)?;
+            let value = decode("option value", value)?;
             let number = |v: &str| {
-                v.parse::<u64>()
-                    .map_err(|_| bad(format!("URL option {key} expects a number, got {v:?}")))
+                v.parse::<u64>().map_err(|_| {
+                    bad(format!(
+                        "URL option {} expects a whole number, got {}",
+                        quoted(&key),
+                        quoted(v)
+                    ))
+                })
             };
-            match key {
-                "noise" => config.noise = parse_bool("noise", value)?,
+            let millis = |v: &str| number(v).map(Duration::from_millis);
+            match key.as_str() {
+                "noise" => config.noise = parse_bool("noise", &value)?,
                 "token" => config.token = Some(Token::new(value)),
-                "tenant" | "tenant_id" => config.tenant_id = Some(value.to_owned()),
-                "pool_size" => config.pool_size = number(value)? as usize,
-                "max_in_flight" => config.max_in_flight = number(value)? as usize,
-                "timeout_ms" => config.request_timeout = Duration::from_millis(number(value)?),
-                "connect_timeout_ms" => {
-                    config.connect_timeout = Duration::from_millis(number(value)?)
+                "tenant" | "tenant_id" => config.tenant_id = Some(value),
+                "pool_size" => {
+                    config.pool_size = usize::try_from(number(&value)?).unwrap_or(usize::MAX)
                 }
-                "handshake_timeout_ms" => {
-                    config.handshake_timeout = Duration::from_millis(number(value)?)
+                "max_in_flight" => {
+                    config.max_in_flight = usize::try_from(number(&value)?).unwrap_or(usize::MAX)
                 }
-                "retries" => config.retry.attempts = number(value)? as u32 + 1,
-                _ => return Err(bad(format!("unknown URL option {key:?}"))),
+                "timeout_ms" => config.request_timeout = millis(&value)?,
+                "connect_timeout_ms" => config.connect_timeout = millis(&value)?,
+                "handshake_timeout_ms" => config.handshake_timeout = millis(&value)?,
+                "keepalive_ms" => {
+                    config.tcp_keepalive = Some(millis(&value)?).filter(|d| !d.is_zero())
+                }
+                "retries" => {
+                    let retries = number(&value)?;
+                    config.retry.attempts = u32::try_from(retries)
+                        .ok()
+                        .and_then(|r| r.checked_add(1))
+                        .unwrap_or(u32::MAX);
+                }
+                _ => return Err(bad(format!("unknown URL option {}", quoted(&key)))),
             }
         }
         Ok(config)
     }
 }
 
+/// A percent-decoded part of a URL.
+fn decode<E: fluent_uri::pct_enc::Encoder>(
+    what: &str,
+    text: &fluent_uri::pct_enc::EStr<E>,
+) -> Result<String> {
+    text.decode()
+        .to_string()
+        .map(|s| s.into_owned())
+        .map_err(|_| {
+            Error::new(
+                ErrorKind::Config,
+                format!("the URL's {what} is not valid UTF-8 once decoded"),
+            )
+        })
+}
+
+/// At most 64 characters of a caller's input, quoted, for error messages: a message must not
+/// grow with the input.
+pub(crate) fn quoted(value: &str) -> String {
+    const SHOWN: usize = 64;
+    match value.char_indices().nth(SHOWN) {
+        None => format!("{value:?}"),
+        Some((cut, _)) => format!("{:?}… ({} bytes)", &value[..cut], value.len()),
+    }
+}
+
 fn parse_port(port: &str) -> Result<u16> {
     port.parse()
-        .map_err(|_| Error::new(ErrorKind::Config, format!("invalid port {port:?}")))
+        .map_err(|_| Error::new(ErrorKind::Config, format!("invalid port {}", quoted(port))))
 }
 
 fn parse_bool(name: &str, value: &str) -> Result<bool> {
@@ -415,7 +591,7 @@ fn parse_bool(name: &str, value: &str) -> Result<bool> {
         "0" | "false" | "no" | "off" | "" => Ok(false),
         other => Err(Error::new(
             ErrorKind::Config,
-            format!("{name} expects true or false, got {other:?}"),
+            format!("{name} expects true or false, got {}", quoted(other)),
         )),
     }
 }
@@ -467,18 +643,84 @@ mod tests {
 
         let v6: Config = "eventdbx://[::1]:6400".parse().unwrap();
         assert_eq!((v6.get_host(), v6.get_port()), ("::1", 6400));
+        let v6_default: Config = "eventdbx://[::1]".parse().unwrap();
+        assert_eq!(
+            (v6_default.get_host(), v6_default.get_port()),
+            ("::1", 6363)
+        );
         assert!("http://x".parse::<Config>().is_err());
         assert!("eventdbx://x?bogus=1".parse::<Config>().is_err());
+
+        // Percent-encoded parts are decoded.
+        let encoded: Config = "eventdbx://a%2Fb%3Dc@host/ten%61nt?token=t%20k"
+            .parse()
+            .unwrap();
+        assert_eq!(encoded.get_token().unwrap().expose(), "t k");
+        assert_eq!(encoded.get_tenant_id(), Some("tenant"));
+        let userinfo: Config = "eventdbx://a%2Fb%3Dc@host".parse().unwrap();
+        assert_eq!(userinfo.get_token().unwrap().expose(), "a/b=c");
+    }
+
+    #[test]
+    fn actor_length_comes_from_the_jwt_claims() {
+        // {"group":"ops","user":"alice"} as a JWT's middle segment.
+        let token =
+            Token::new("eyJhbGciOiJFZERTQSJ9.eyJncm91cCI6Im9wcyIsInVzZXIiOiJhbGljZSJ9.c2ln");
+        assert_eq!(token.actor_len(), 8);
+        assert_eq!(Token::new("not-a-jwt").actor_len(), 64);
+        assert_eq!(base64url_decode("aGk"), Some(b"hi".to_vec()));
+        assert_eq!(base64url_decode("a!"), None);
+    }
+
+    #[test]
+    fn numbers_are_capped_with_clear_errors() {
+        let huge: Config = "eventdbx://t@h?retries=4294967295".parse().unwrap();
+        assert_eq!(huge.get_retry().attempts, u32::MAX);
+        let e = huge.validate().unwrap_err();
+        assert!(e.message().contains("retry attempts"), "{e}");
+        for url in [
+            "eventdbx://t@h?max_in_flight=1000000000",
+            "eventdbx://t@h?pool_size=100000",
+            "eventdbx://t@h?timeout_ms=0",
+            "eventdbx://t@h?timeout_ms=18446744073709551615",
+            "eventdbx://t@h?keepalive_ms=10",
+        ] {
+            let config: Config = url.parse().unwrap();
+            assert_eq!(
+                config.validate().unwrap_err().kind(),
+                ErrorKind::Config,
+                "{url}"
+            );
+        }
+        assert!("eventdbx://t@h?retries=-1".parse::<Config>().is_err());
+        assert!("eventdbx://t@h:99999".parse::<Config>().is_err());
+        let ok: Config = "eventdbx://t@h?keepalive_ms=0&pool_size=256&max_in_flight=4096"
+            .parse()
+            .unwrap();
+        assert!(ok.validate().is_ok());
+        assert_eq!(ok.get_tcp_keepalive(), None);
+    }
+
+    #[test]
+    fn messages_quote_a_bounded_prefix_of_the_input() {
+        let long = "x".repeat(100_000);
+        let e = format!("eventdbx://h?{long}=1")
+            .parse::<Config>()
+            .unwrap_err();
+        assert!(e.to_string().len() < 200, "{} bytes", e.to_string().len());
+        assert!(e.to_string().contains("100000 bytes"));
+        assert_eq!(quoted("short"), "\"short\"");
     }
 
     #[test]
     fn retry_delay_grows_and_is_capped() {
         let r = RetryOptions::default();
-        let d1 = r.delay(1, 25);
-        let d3 = r.delay(3, 25);
-        assert_eq!(d1, Duration::from_millis(50));
-        assert_eq!(d3, Duration::from_millis(200));
-        assert_eq!(r.delay(30, 25), Duration::from_secs(1));
-        assert!(r.delay(1, 0) >= Duration::from_micros(37_500));
+        assert_eq!(r.base_delay(1), Duration::from_millis(50));
+        assert_eq!(r.base_delay(3), Duration::from_millis(200));
+        assert_eq!(r.base_delay(30), Duration::from_secs(1));
+        for _ in 0..32 {
+            let d = r.delay(3);
+            assert!(d >= Duration::from_millis(150) && d <= Duration::from_millis(250));
+        }
     }
 }

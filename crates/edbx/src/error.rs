@@ -1,6 +1,7 @@
 //! One error type for every failure, with a kind that says what happened and how to react.
 
 use std::fmt;
+use std::sync::Arc;
 
 use edbx_wire::WireError;
 
@@ -12,21 +13,30 @@ pub enum ErrorKind {
     Config,
     /// The caller's input would be rejected by the server; nothing was sent.
     InvalidInput,
-    /// The TCP connection could not be opened.
+    /// A session could not be opened: the TCP connection failed, or it was cut or timed out
+    /// during the hello or the Noise handshake. Nothing was sent; safe to retry.
     Connect,
-    /// The server refused the hello (bad token, tenant, version) or the Noise handshake failed,
-    /// or it offered a security level the client did not ask for.
+    /// The server refused the session (token, tenant, version: [`Error::is_auth`] tells a token
+    /// problem), the Noise handshake failed cryptographically, or the server offered a security
+    /// level the client did not ask for. Retrying the same session will fail the same way.
     Handshake,
-    /// The call's deadline passed. For a mutation that was already written, the outcome is
-    /// unknown; see [`Error::outcome_unknown`].
+    /// The call's deadline passed before the request was written, or a read's reply did not
+    /// come in time. [`Error::is_retryable`] says whether the request was written. (A *write*
+    /// whose reply did not come in time is [`ErrorKind::OutcomeUnknown`].)
     Timeout,
     /// The request was never written to the server: safe to send again.
     NotSent,
     /// The connection ended before a read-only request was answered: safe to send again.
     Disconnected,
-    /// The connection ended after a mutation was written and before its reply: the server may or
-    /// may not have applied it. Read back before retrying.
+    /// A mutation was written and its reply never came — its connection ended, or its deadline
+    /// passed ([`Error::is_timeout`] tells which): the server may or may not have applied it.
+    /// Read back before retrying; the client never sends it again.
     OutcomeUnknown,
+    /// The server closed the connection instead of answering this request, twice — the second
+    /// time with the request alone on a fresh connection. On server 3.19.4 that is what a reply
+    /// larger than its frame limit does: a listed aggregate or event over ~7.5 KiB of JSON, or
+    /// an aggregate over ~32 KiB for `get` (see the crate docs, *Limits*). Retrying cannot help.
+    ReplyTooLarge,
     /// The server answered with an error ([`Error::server_code`] says which).
     Server,
     /// The peer sent bytes that break the protocol (the connection is closed).
@@ -152,9 +162,13 @@ struct Inner {
     kind: ErrorKind,
     message: String,
     server_code: Option<ServerCode>,
-    /// Set on a timeout after a mutation was written.
-    outcome_unknown: bool,
-    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    /// The deadline passed (for [`ErrorKind::Timeout`] and timed-out writes).
+    timed_out: bool,
+    /// The request was written to the server (so a timeout cannot be retried blindly).
+    written: bool,
+    /// The server closed the connection while this request's reply was the next one due.
+    closed_while_due: bool,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 impl Error {
@@ -164,7 +178,9 @@ impl Error {
                 kind,
                 message: message.into(),
                 server_code: None,
-                outcome_unknown: kind == ErrorKind::OutcomeUnknown,
+                timed_out: kind == ErrorKind::Timeout,
+                written: false,
+                closed_while_due: false,
                 source: None,
             }),
         }
@@ -174,7 +190,59 @@ impl Error {
         mut self,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
-        self.inner.source = Some(Box::new(source));
+        self.inner.source = Some(Arc::new(source));
+        self
+    }
+
+    /// Sets a cause shared with other errors (one connection failure fails many calls).
+    pub(crate) fn with_shared_source(mut self, source: Arc<Error>) -> Self {
+        self.inner.source = Some(source);
+        self
+    }
+
+    /// A write whose reply did not come in time: [`ErrorKind::OutcomeUnknown`], a timeout.
+    pub(crate) fn written_write_timed_out(message: impl Into<String>) -> Self {
+        let mut err = Self::new(ErrorKind::OutcomeUnknown, message);
+        err.inner.timed_out = true;
+        err.inner.written = true;
+        err
+    }
+
+    /// The same failure (kind, server code, flags) with another message and no source, to report
+    /// it again to a later caller.
+    pub(crate) fn repeat(&self, message: impl Into<String>) -> Self {
+        Self {
+            inner: Box::new(Inner {
+                kind: self.inner.kind,
+                message: message.into(),
+                server_code: self.inner.server_code.clone(),
+                timed_out: self.inner.timed_out,
+                written: self.inner.written,
+                closed_while_due: self.inner.closed_while_due,
+                source: None,
+            }),
+        }
+    }
+
+    /// Marks the request as written (a read that timed out after being sent).
+    pub(crate) fn mark_written(mut self) -> Self {
+        self.inner.written = true;
+        self
+    }
+
+    /// Marks a read that was next in line when the server closed its connection.
+    pub(crate) fn mark_closed_while_due(mut self) -> Self {
+        self.inner.closed_while_due = true;
+        self
+    }
+
+    pub(crate) fn closed_while_due(&self) -> bool {
+        self.inner.closed_while_due
+    }
+
+    /// Prefixes the message with where it happened (e.g. the cursor of a listing).
+    pub(crate) fn context(mut self, context: impl std::fmt::Display) -> Self {
+        self.inner.message = format!("{context}: {}", self.inner.message);
         self
     }
 
@@ -184,7 +252,9 @@ impl Error {
         err
     }
 
-    pub(crate) fn invalid_input(message: impl Into<String>) -> Self {
+    /// An [`ErrorKind::InvalidInput`] error, for callers that check their own input the way
+    /// the client does (bindings, tools).
+    pub fn invalid_input(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidInput, message)
     }
 
@@ -215,9 +285,29 @@ impl Error {
         self.inner.server_code.as_ref()
     }
 
-    /// Whether the call's deadline passed.
+    /// Whether the call's deadline passed (kind [`ErrorKind::Timeout`], or an
+    /// [`ErrorKind::OutcomeUnknown`] write that timed out).
     pub fn is_timeout(&self) -> bool {
-        self.inner.kind == ErrorKind::Timeout
+        self.inner.timed_out
+    }
+
+    /// Whether the token was refused: at the hello (invalid, expired, or not granted the
+    /// tenant) or on a call (invalid, expired, or lacking the permission).
+    pub fn is_auth(&self) -> bool {
+        matches!(
+            self.inner.server_code,
+            Some(
+                ServerCode::InvalidToken
+                    | ServerCode::TokenExpired
+                    | ServerCode::TokenLimitReached
+                    | ServerCode::Unauthorized
+            )
+        )
+    }
+
+    /// Whether the input was refused before anything was sent.
+    pub fn is_invalid_input(&self) -> bool {
+        self.inner.kind == ErrorKind::InvalidInput
     }
 
     /// Whether the connection was lost or could not be opened.
@@ -228,24 +318,25 @@ impl Error {
         )
     }
 
-    /// Whether a mutation may or may not have been applied: its connection died or its deadline
-    /// passed after it was written. Never retry such a write blindly; read back first.
+    /// Whether a mutation may or may not have been applied (kind
+    /// [`ErrorKind::OutcomeUnknown`]). Never retry such a write blindly; read back first.
     pub fn outcome_unknown(&self) -> bool {
-        self.inner.outcome_unknown
+        self.inner.kind == ErrorKind::OutcomeUnknown
     }
 
-    pub(crate) fn mark_outcome_unknown(mut self) -> Self {
-        self.inner.outcome_unknown = true;
-        self
-    }
-
-    /// Whether sending the same request again is safe and may succeed: it was never sent, the
-    /// connection could not be opened, or it was a read whose connection dropped.
+    /// Whether sending the same request again is safe and may succeed: it was never sent (also
+    /// when its deadline passed before it was written), the session could not be opened, or it
+    /// was a read whose connection dropped or whose reply came too late.
     pub fn is_retryable(&self) -> bool {
         matches!(
             self.inner.kind,
-            ErrorKind::NotSent | ErrorKind::Connect | ErrorKind::Disconnected
+            ErrorKind::NotSent | ErrorKind::Connect | ErrorKind::Disconnected | ErrorKind::Timeout
         )
+    }
+
+    /// Whether the request was written to the server before the failure.
+    pub fn was_sent(&self) -> bool {
+        self.inner.written
     }
 
     /// Whether the server answered "not found" for this aggregate.
@@ -257,7 +348,12 @@ impl Error {
     /// and writes).
     pub(crate) fn with_kind(mut self, kind: ErrorKind) -> Self {
         self.inner.kind = kind;
-        self.inner.outcome_unknown = kind == ErrorKind::OutcomeUnknown;
+        self
+    }
+
+    /// Sets the server code of a refusal that carries none (the hello's).
+    pub(crate) fn with_server_code(mut self, code: ServerCode) -> Self {
+        self.inner.server_code = Some(code);
         self
     }
 }
@@ -287,9 +383,13 @@ impl fmt::Display for Error {
             ErrorKind::Timeout => "timed out",
             ErrorKind::NotSent => "request not sent",
             ErrorKind::Disconnected => "connection lost",
+            ErrorKind::OutcomeUnknown if self.inner.timed_out => {
+                "timed out after the write was sent; outcome unknown"
+            }
             ErrorKind::OutcomeUnknown => {
                 "connection lost after the write was sent; outcome unknown"
             }
+            ErrorKind::ReplyTooLarge => "the server could not send the reply",
             ErrorKind::Server => "server error",
             ErrorKind::Protocol => "protocol error",
             ErrorKind::Decode => "decode error",
@@ -362,6 +462,16 @@ mod tests {
         );
         assert!(Error::new(ErrorKind::NotSent, "x").is_retryable());
         let unknown = Error::new(ErrorKind::OutcomeUnknown, "x");
-        assert!(unknown.outcome_unknown() && !unknown.is_retryable());
+        assert!(unknown.outcome_unknown() && !unknown.is_retryable() && !unknown.is_timeout());
+        let late_write = Error::written_write_timed_out("late");
+        assert_eq!(late_write.kind(), ErrorKind::OutcomeUnknown);
+        assert!(late_write.is_timeout() && late_write.outcome_unknown() && late_write.was_sent());
+        assert!(!late_write.is_retryable());
+        let unsent = Error::new(ErrorKind::Timeout, "late");
+        assert!(unsent.is_timeout() && unsent.is_retryable() && !unsent.was_sent());
+        assert!(Error::server("invalid_token", "bad").is_auth());
+        assert!(Error::server("unauthorized", "no").is_auth());
+        assert!(!Error::server("aggregate_not_found", "no").is_auth());
+        assert!(Error::invalid_input("x").is_invalid_input());
     }
 }

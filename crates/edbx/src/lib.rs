@@ -66,6 +66,7 @@ mod client;
 mod config;
 mod conn;
 mod error;
+mod jitter;
 mod model;
 mod ops;
 mod page;

@@ -29,15 +29,21 @@ pub struct Page<T> {
     /// Whether the server's cursor would have skipped rows it dropped from this page (it was
     /// replaced by one that does not).
     pub repaired: bool,
+    /// Whether this page is known to hold the last rows of the listing. `false` means more rows
+    /// may follow: through [`next_cursor`](Self::next_cursor) when there is one, or — for a
+    /// listing sorted by anything but a single `created_at`/`updated_at` key, which the server
+    /// cannot continue — not at all (the server may even have cut this page short; see
+    /// [`List::sort`](crate::List::sort)).
+    pub complete: bool,
     /// Resolved references of the listed aggregates, when `resolve` was requested. The server
     /// resolves the page before shortening it, so this can hold more entries than `items`.
     pub resolved: Option<Vec<Resolved>>,
 }
 
 impl<T> Page<T> {
-    /// Whether another page may follow.
+    /// Whether more rows may follow this page (with or without a cursor to reach them).
     pub fn has_more(&self) -> bool {
-        self.next_cursor.is_some()
+        !self.complete
     }
 }
 

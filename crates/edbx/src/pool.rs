@@ -1,16 +1,29 @@
-//! A fixed set of connection slots, filled on demand. The server runs one request at a time per
-//! connection, so concurrency comes from spreading calls over connections; each connection also
-//! pipelines, so a slot is never a lock.
+//! A fixed set of connection slots. The server runs one request at a time per connection, so
+//! concurrency comes from spreading calls over connections; each connection also pipelines, so
+//! a slot is never a lock.
+//!
+//! A call never waits for a connection to open while a live one can take it: it queues on the
+//! least-loaded live connection, and the pool opens another one in the background (up to the
+//! pool size). Only a call that finds no live connection at all opens one itself. After a failed
+//! attempt a slot waits (exponential backoff with random jitter) before trying again, and calls
+//! arriving meanwhile fail at once with the last error instead of hammering the server.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use edbx_wire::Response;
-use tokio::sync::{Mutex, oneshot};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::conn::{self, ConnHandle, Job, JobState};
 use crate::error::{Error, ErrorKind, Result};
+
+/// Backoff after failed connection attempts: doubling from this…
+const BACKOFF_INITIAL: Duration = Duration::from_millis(100);
+/// …up to this, each delay spread randomly over 50 %..100 %.
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 pub(crate) struct Pool {
     config: Config,
@@ -22,16 +35,42 @@ pub(crate) struct Pool {
 
 #[derive(Default)]
 struct Slot {
-    /// The live connection, read on every call (a clone of two `Arc`s).
+    /// The live connection, read on every call (a clone of three `Arc`s).
     conn: RwLock<Option<ConnHandle>>,
     /// Held while (re)connecting, so one slot never opens two sessions at once.
-    connecting: Mutex<()>,
+    connecting: tokio::sync::Mutex<()>,
+    backoff: Mutex<Backoff>,
+}
+
+/// Failed attempts of a slot, and until when not to try again.
+#[derive(Default)]
+struct Backoff {
+    failures: u32,
+    retry_at: Option<Instant>,
+    last_error: Option<Error>,
 }
 
 impl Slot {
     fn live(&self) -> Option<ConnHandle> {
         let guard = self.conn.read().unwrap_or_else(|e| e.into_inner());
         guard.as_ref().filter(|c| c.is_alive()).cloned()
+    }
+
+    fn backoff(&self) -> std::sync::MutexGuard<'_, Backoff> {
+        self.backoff.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The last failure, if the slot is still waiting out its backoff.
+    fn backing_off(&self) -> Option<Error> {
+        let backoff = self.backoff();
+        match (&backoff.retry_at, &backoff.last_error) {
+            (Some(at), Some(error)) if Instant::now() < *at => Some(error.repeat(format!(
+                "{} (no new attempt for another {:?})",
+                error.message(),
+                at.saturating_duration_since(Instant::now())
+            ))),
+            _ => None,
+        }
     }
 }
 
@@ -63,39 +102,65 @@ impl Pool {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Opens the first connection, so that a bad address or token fails at connect time.
-    pub(crate) async fn warm_up(&self) -> Result<()> {
-        self.connect_slot(&self.slots[0]).await.map(|_| ())
+    /// A request that waits this long for its reply closes its connection (the peer is taken
+    /// for gone): well past any caller's deadline.
+    fn stall_after(&self) -> Duration {
+        let timeout = self.config.get_request_timeout();
+        timeout + (timeout / 2).max(Duration::from_secs(1))
     }
 
-    /// Queues a request on the least busy connection, opening one if a slot is free.
-    pub(crate) async fn send(&self, id: u64, message: Arc<[u8]>, mutation: bool) -> Result<Sent> {
+    /// Opens the first connection, so that a bad address or token fails at connect time.
+    pub(crate) async fn warm_up(&self) -> Result<()> {
+        self.connect_slot(0).await.map(|_| ())
+    }
+
+    /// Queues a request on the least-loaded live connection.
+    pub(crate) async fn send(
+        self: &Arc<Self>,
+        id: u64,
+        message: Arc<[u8]>,
+        mutation: bool,
+    ) -> Result<Sent> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::new(ErrorKind::Closed, "the client was closed"));
         }
         let conn = self.pick().await?;
-        let state = Arc::new(JobState::default());
-        let (tx, rx) = oneshot::channel();
-        conn.submit(Job {
-            id,
-            message,
-            mutation,
-            state: state.clone(),
-            reply: tx,
-        })
-        .await?;
-        Ok(Sent { state, reply: rx })
+        submit(&conn, id, message, mutation).await
     }
 
-    async fn pick(&self) -> Result<ConnHandle> {
+    /// Sends one request on a connection of its own, closed after the reply: for a request
+    /// that may make the server close its connection, so that no other call shares its fate.
+    pub(crate) async fn send_alone(&self, id: u64, message: Arc<[u8]>) -> Result<Response> {
+        let session = conn::establish(&self.config).await?;
+        let conn = conn::spawn(session, 1, self.stall_after());
+        let sent = submit(&conn, id, message, false).await?;
+        drop(conn);
+        sent.reply.await.unwrap_or_else(|_| {
+            Err(Error::new(
+                ErrorKind::Disconnected,
+                "the connection task ended without answering",
+            ))
+        })
+    }
+
+    async fn pick(self: &Arc<Self>) -> Result<ConnHandle> {
         // Start at a rotating slot so ties spread evenly.
         let start = self.rotor.fetch_add(1, Ordering::Relaxed);
         let n = self.slots.len();
+        let late = self.config.get_request_timeout();
         let mut best: Option<ConnHandle> = None;
-        let mut empty: Option<&Slot> = None;
+        let mut late_best: Option<ConnHandle> = None;
+        let mut empty: Option<usize> = None;
         for i in 0..n {
-            let slot = &self.slots[(start + i) % n];
-            match slot.live() {
+            let index = (start + i) % n;
+            match self.slots[index].live() {
+                // A connection whose oldest request is past its deadline may be dead: prefer
+                // any other.
+                Some(conn) if conn.is_late(late) => {
+                    if late_best.as_ref().is_none_or(|b| conn.load() < b.load()) {
+                        late_best = Some(conn);
+                    }
+                }
                 Some(conn) if conn.load() == 0 => return Ok(conn),
                 Some(conn) => {
                     if best.as_ref().is_none_or(|b| conn.load() < b.load()) {
@@ -103,31 +168,70 @@ impl Pool {
                     }
                 }
                 None => {
-                    if empty.is_none() {
-                        empty = Some(slot);
-                    }
+                    empty = empty.or(Some(index));
                 }
             }
         }
-        // Every live connection is busy: grow into a free slot if there is one.
-        match (empty, best) {
-            (Some(slot), best) => match self.connect_slot(slot).await {
+        match (best, empty) {
+            // Every live connection is busy: queue on the least-loaded one and grow the pool
+            // in the background.
+            (Some(conn), Some(index)) => {
+                self.grow_in_background(index);
+                Ok(conn)
+            }
+            (Some(conn), None) => Ok(conn),
+            // No healthy live connection: open one, on this call's deadline.
+            (None, Some(index)) => match self.connect_slot(index).await {
                 Ok(conn) => Ok(conn),
-                // Growing failed; a busy connection still beats an error.
-                Err(e) => best.ok_or(e),
+                Err(e) => late_best.ok_or(e),
             },
-            (None, Some(conn)) => Ok(conn),
-            (None, None) => unreachable!("a pool has at least one slot"),
+            (None, None) => late_best
+                .ok_or_else(|| Error::new(ErrorKind::Closed, "the pool has no connection slot")),
         }
     }
 
-    async fn connect_slot(&self, slot: &Slot) -> Result<ConnHandle> {
+    /// Opens a connection into slot `index` from a task of its own, unless one is being opened
+    /// or the slot is backing off.
+    fn grow_in_background(self: &Arc<Self>, index: usize) {
+        let slot = &self.slots[index];
+        if self.closed.load(Ordering::Acquire)
+            || slot.connecting.try_lock().is_err()
+            || slot.backing_off().is_some()
+        {
+            return;
+        }
+        let pool = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = pool.connect_slot(index).await {
+                tracing::debug!("opening another connection failed: {e}");
+            }
+        });
+    }
+
+    async fn connect_slot(&self, index: usize) -> Result<ConnHandle> {
+        let slot = &self.slots[index];
         let _connecting = slot.connecting.lock().await;
         if let Some(conn) = slot.live() {
             return Ok(conn);
         }
-        let session = conn::establish(&self.config).await?;
-        let conn = conn::spawn(session, self.config.get_max_in_flight());
+        if let Some(error) = slot.backing_off() {
+            return Err(error);
+        }
+        let session = match conn::establish(&self.config).await {
+            Ok(session) => session,
+            Err(e) => {
+                let mut backoff = slot.backoff();
+                backoff.failures = backoff.failures.saturating_add(1);
+                let base = BACKOFF_INITIAL
+                    .saturating_mul(1u32 << (backoff.failures - 1).min(16))
+                    .min(BACKOFF_MAX);
+                backoff.retry_at = Some(Instant::now() + crate::jitter::spread(base, 0.5, 1.0));
+                backoff.last_error = Some(e.repeat(e.message()));
+                return Err(e);
+            }
+        };
+        *slot.backoff() = Backoff::default();
+        let conn = conn::spawn(session, self.config.get_max_in_flight(), self.stall_after());
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::new(ErrorKind::Closed, "the client was closed"));
         }
@@ -147,4 +251,18 @@ impl Pool {
     pub(crate) fn live_connections(&self) -> impl Iterator<Item = ConnHandle> + '_ {
         self.slots.iter().filter_map(Slot::live)
     }
+}
+
+async fn submit(conn: &ConnHandle, id: u64, message: Arc<[u8]>, mutation: bool) -> Result<Sent> {
+    let state = Arc::new(JobState::default());
+    let (tx, rx) = oneshot::channel();
+    conn.submit(Job {
+        id,
+        message,
+        mutation,
+        state: state.clone(),
+        reply: tx,
+    })
+    .await?;
+    Ok(Sent { state, reply: rx })
 }

@@ -5,8 +5,20 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 
-/// Largest payload the server stores (serialized JSON).
+/// Largest payload the server's own rule allows (serialized JSON). Unreachable in practice: a
+/// whole request must fit one frame (65,519 bytes under Noise, token included), and an event
+/// whose stored row exceeds [`MAX_LISTED_ROW_BYTES`] cannot be listed (see [`listed_event_row`]).
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+/// The longest JSON of one aggregate or event that server 3.19.4 can send in a listing page:
+/// a page's encoded reply is limited to 7,679 bytes (PROTOCOL.md §2.9), measured as 7,605
+/// bytes for a single event row. A longer row closes the connection instead of being listed.
+pub const MAX_LISTED_ROW_BYTES: usize = 7_605;
+/// The bytes of a listed event row besides its variable parts, measured against 3.19.4 (the
+/// JSON syntax, the 64-character hash and Merkle root, the event id and creation time), with
+/// room for the longest event ids and version numbers.
+const EVENT_ROW_FIXED_BYTES: usize = 378 + 1 + 19;
+/// Deepest JSON nesting the client parses (serde_json's recursion limit).
+pub const MAX_JSON_DEPTH: usize = 128;
 /// Largest metadata object (serialized JSON).
 pub const MAX_METADATA_BYTES: usize = 64 * 1024;
 /// Longest event note, in characters.
@@ -15,7 +27,72 @@ pub const MAX_NOTE_CHARS: usize = 128;
 pub const MAX_ID_CHARS: usize = 128;
 
 fn fail(field: &str, value: &str, rule: &str) -> Error {
-    Error::invalid_input(format!("{field} {value:?} is invalid: {rule}"))
+    Error::invalid_input(format!(
+        "{field} {} is invalid: {rule}",
+        crate::config::quoted(value)
+    ))
+}
+
+/// Parses JSON text the caller gave for `what`, telling a nesting too deep for the parser
+/// from text that is not JSON.
+pub(crate) fn parse_json(what: &str, text: &str) -> Result<Value> {
+    serde_json::from_str(text).map_err(|e| {
+        if e.to_string().contains("recursion limit") {
+            Error::invalid_input(format!(
+                "{what} is nested deeper than {MAX_JSON_DEPTH} levels, the most this client parses"
+            ))
+        } else {
+            Error::invalid_input(format!("{what} is not valid JSON: {e}"))
+        }
+    })
+}
+
+/// An event payload must be a JSON object: the server would store anything else under the
+/// state key `_value`.
+pub fn payload_object(payload: &Value) -> Result<()> {
+    if payload.is_object() {
+        return Ok(());
+    }
+    let kind = match payload {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => unreachable!("checked above"),
+    };
+    Err(Error::invalid_input(format!(
+        "payload must be a JSON object (its keys become the aggregate's state), got {kind}"
+    )))
+}
+
+/// The length of the JSON row the server will list for an event with these parts (at least
+/// its real length: ids and times are counted at their longest). `actor_len` is the length of
+/// the writing token's `group` and `user` claims together.
+pub fn listed_event_row(
+    aggregate_type: &str,
+    aggregate_id: &str,
+    event_type: &str,
+    payload: &Value,
+    metadata: Option<&Value>,
+    note: Option<&str>,
+    actor_len: usize,
+) -> usize {
+    let json_len = |v: &Value| serde_json::to_string(v).map_or(0, |s| s.len());
+    let mut len = EVENT_ROW_FIXED_BYTES
+        + aggregate_type.len()
+        + aggregate_id.len()
+        // The normalized event type and the raw one.
+        + 2 * event_type.len()
+        + json_len(payload)
+        + actor_len;
+    if let Some(metadata) = metadata {
+        len += r#","extensions":"#.len() + json_len(metadata);
+    }
+    if let Some(note) = note {
+        len += r#","note":"#.len() + json_len(&Value::String(note.to_owned()));
+    }
+    len
 }
 
 /// `aggregate_type`: lower snake case, `^[a-z][a-z0-9_]*$`.

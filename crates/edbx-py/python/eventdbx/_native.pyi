@@ -50,6 +50,7 @@ class NativeClient:
         note: Optional[str] = None,
         metadata_json: Optional[str] = None,
         publish_targets: Optional[List[Target]] = None,
+        allow_unlistable: bool = False,
         asynchronous: bool = False,
     ) -> Any: ...
     def append_event(
@@ -61,6 +62,7 @@ class NativeClient:
         note: Optional[str] = None,
         metadata_json: Optional[str] = None,
         publish_targets: Optional[List[Target]] = None,
+        allow_unlistable: bool = False,
         asynchronous: bool = False,
     ) -> Any: ...
     def patch_event(
@@ -72,6 +74,7 @@ class NativeClient:
         note: Optional[str] = None,
         metadata_json: Optional[str] = None,
         publish_targets: Optional[List[Target]] = None,
+        allow_unlistable: bool = False,
         asynchronous: bool = False,
     ) -> Any: ...
     def set_archive(
@@ -82,7 +85,7 @@ class NativeClient:
         note: Optional[str] = None,
         asynchronous: bool = False,
     ) -> Any: ...
-    # Reads. Pages are (rows_json, next_cursor).
+    # Reads. Pages are (rows_json, next_cursor, complete).
     def list_aggregates(
         self,
         cursor: Optional[str] = None,

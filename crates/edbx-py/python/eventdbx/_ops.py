@@ -48,8 +48,8 @@ def _required(**values: Any) -> None:
         raise ValueError(" and ".join(missing) + " must be provided")
 
 
-def _page(json_text: str, cursor: Optional[str], cls: type) -> Any:
-    return cls(json_text, cursor, cursor is not None)
+def _page(json_text: str, cursor: Optional[str], complete: bool, cls: type) -> Any:
+    return cls(json_text, cursor, cursor is not None, complete)
 
 
 def _found(cls: type) -> Callable[[Optional[str]], Any]:
@@ -237,17 +237,20 @@ class _Operations:
         metadata_json: Optional[str] = None,
         publish_targets: Targets = None,
         create: bool = False,
+        allow_unlistable: bool = False,
     ) -> Union[str, bool]:
         """Appends an event (creating the aggregate if it does not exist); with ``create=True``
         creates a new aggregate instead and fails if it exists.
 
         Returns the server's JSON echo, or ``True`` when it sends none (``verbose=False``, or a
-        server with ``verbose_responses = false``).
+        server with ``verbose_responses = false``). ``payload_json`` must be a JSON object. An
+        event whose stored row would be too long for the server to list (over 7,605 bytes) is
+        refused before sending unless ``allow_unlistable=True``.
         """
         method = "create_aggregate" if create else "append_event"
         return self._event_write(
             method, aggregate_type, aggregate_id, event_type, payload_json, note, metadata_json,
-            publish_targets,
+            publish_targets, allow_unlistable,
         )
 
     def create_aggregate(
@@ -260,12 +263,13 @@ class _Operations:
         note: Optional[str] = None,
         metadata_json: Optional[str] = None,
         publish_targets: Targets = None,
+        allow_unlistable: bool = False,
     ) -> Union[str, bool]:
         """Creates an aggregate with its first event and fails if it exists; returns the
         aggregate JSON or ``True``."""
         return self._event_write(
             "create_aggregate", aggregate_type, aggregate_id, event_type, payload_json, note,
-            metadata_json, publish_targets,
+            metadata_json, publish_targets, allow_unlistable,
         )
 
     create = create_aggregate
@@ -280,11 +284,12 @@ class _Operations:
         note: Optional[str] = None,
         metadata_json: Optional[str] = None,
         publish_targets: Targets = None,
+        allow_unlistable: bool = False,
     ) -> Union[str, bool]:
-        """Appends an event; returns the stored event's JSON or ``True``."""
+        """Appends an event; returns the stored event's JSON or ``True`` (see :meth:`apply`)."""
         return self._event_write(
             "append_event", aggregate_type, aggregate_id, event_type, payload_json, note,
-            metadata_json, publish_targets,
+            metadata_json, publish_targets, allow_unlistable,
         )
 
     def patch_event(
@@ -304,7 +309,7 @@ class _Operations:
             raise ValueError("patches must contain at least one entry")
         return self._event_write(
             "patch_event", aggregate_type, aggregate_id, event_type, json.dumps(list(patches)),
-            note, metadata_json, publish_targets,
+            note, metadata_json, publish_targets, False,
         )
 
     patch = patch_event
@@ -319,10 +324,14 @@ class _Operations:
         note: Optional[str],
         metadata_json: Optional[str],
         publish_targets: Targets,
+        allow_unlistable: bool,
     ) -> Any:
         _required(aggregate_type=aggregate_type, aggregate_id=aggregate_id, event_type=event_type)
         targets = publish_target_tuples(publish_targets)  # type: ignore[arg-type]
-        args = (aggregate_type, aggregate_id, event_type, body_json, note, metadata_json, targets)
+        args = (
+            aggregate_type, aggregate_id, event_type, body_json, note, metadata_json, targets,
+            bool(allow_unlistable),
+        )
         return self._call(method, args, self._written)
 
     def archive(

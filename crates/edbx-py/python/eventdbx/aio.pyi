@@ -40,6 +40,7 @@ class AsyncEventDBXClient(_Operations):
         metadata_json: Optional[str] = None,
         publish_targets: Targets = None,
         create: bool = False,
+        allow_unlistable: bool = False,
     ) -> Union[str, bool]: ...
     async def create_aggregate(
         self,
@@ -51,6 +52,7 @@ class AsyncEventDBXClient(_Operations):
         note: Optional[str] = None,
         metadata_json: Optional[str] = None,
         publish_targets: Targets = None,
+        allow_unlistable: bool = False,
     ) -> Union[str, bool]: ...
     async def create(
         self,
@@ -62,6 +64,7 @@ class AsyncEventDBXClient(_Operations):
         note: Optional[str] = None,
         metadata_json: Optional[str] = None,
         publish_targets: Targets = None,
+        allow_unlistable: bool = False,
     ) -> Union[str, bool]: ...
     async def send_event(
         self,
@@ -73,6 +76,7 @@ class AsyncEventDBXClient(_Operations):
         note: Optional[str] = None,
         metadata_json: Optional[str] = None,
         publish_targets: Targets = None,
+        allow_unlistable: bool = False,
     ) -> Union[str, bool]: ...
     async def patch_event(
         self,

@@ -19,10 +19,16 @@ class                                   raised when
                                         not be applied. It is never sent again by the client;
                                         read back before retrying.
 :class:`EventDBXProtocolError`          the peer broke the protocol (the connection is closed)
+:class:`EventDBXReplyTooLargeError`     the server closed the connection instead of answering,
+                                        also when the call was sent again alone: its reply would
+                                        exceed the server's frame limit (a listed row over
+                                        ~7.5 KiB, an aggregate over ~32 KiB for ``get``)
 ======================================  ========================================================
 
 Every instance has ``kind`` (the Rust client's error kind, e.g. ``"timeout"``), ``retryable``
-(sending the same call again is safe) and ``outcome_unknown``. Messages never contain the token.
+(sending the same call again is safe), ``outcome_unknown`` and ``auth`` (the token was refused:
+invalid, expired, not granted the tenant, or lacking the permission). Messages never contain the
+token.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ __all__ = [
     "EventDBXTimeoutError",
     "EventDBXOutcomeUnknownError",
     "EventDBXProtocolError",
+    "EventDBXReplyTooLargeError",
 ]
 
 
@@ -47,6 +54,7 @@ class EventDBXError(RuntimeError):
     kind: str = "other"
     retryable: bool = False
     outcome_unknown: bool = False
+    auth: bool = False
 
     def __init__(
         self,
@@ -55,12 +63,14 @@ class EventDBXError(RuntimeError):
         kind: Optional[str] = None,
         retryable: bool = False,
         outcome_unknown: bool = False,
+        auth: bool = False,
     ) -> None:
         super().__init__(message)
         if kind is not None:
             self.kind = kind
         self.retryable = retryable
         self.outcome_unknown = outcome_unknown
+        self.auth = auth
 
     @property
     def message(self) -> str:
@@ -78,6 +88,7 @@ class EventDBXAPIError(EventDBXError):
         self.code = code
         self.retryable = False
         self.outcome_unknown = False
+        self.auth = code in ("invalid_token", "token_expired", "token_limit_reached", "unauthorized")
 
     @property
     def message(self) -> str:  # type: ignore[override]
@@ -138,10 +149,18 @@ class EventDBXProtocolError(EventDBXConnectionError):
     kind = "protocol"
 
 
+class EventDBXReplyTooLargeError(EventDBXError):
+    """The server could not send its reply (it closed the connection instead, twice): on server
+    3.19.4 a listed row over ~7.5 KiB of JSON or an aggregate over ~32 KiB for ``get``.
+    Retrying cannot help; the message says after which cursor a listing stopped."""
+
+    kind = "reply_too_large"
+
+
 class _OutcomeUnknownTimeout(EventDBXOutcomeUnknownError, EventDBXTimeoutError):
     """A write timed out after it was sent: both a timeout and an unknown outcome."""
 
-    kind = "timeout"
+    kind = "outcome_unknown"
 
 
 _BY_KIND = {
@@ -156,6 +175,7 @@ _BY_KIND = {
     "protocol": EventDBXProtocolError,
     "decode": EventDBXProtocolError,
     "closed": EventDBXConnectionError,
+    "reply_too_large": EventDBXReplyTooLargeError,
 }
 
 
@@ -166,6 +186,7 @@ def _from_native(
     outcome_unknown: bool,
     retryable: bool,
     timeout: bool,
+    auth: bool,
 ) -> EventDBXError:
     """Builds the exception for an error of the Rust core (called from ``eventdbx._native``)."""
     if kind == "server":
@@ -174,4 +195,6 @@ def _from_native(
         cls: type[EventDBXError] = _OutcomeUnknownTimeout
     else:
         cls = _BY_KIND.get(kind, EventDBXError)
-    return cls(message, kind=kind, retryable=retryable, outcome_unknown=outcome_unknown)
+    return cls(
+        message, kind=kind, retryable=retryable, outcome_unknown=outcome_unknown, auth=auth
+    )

@@ -39,11 +39,17 @@ class ListAggregatesResult:
     ``next_cursor`` continues right after the last row received, and is set on every page that
     has rows: the server may shorten a page without saying so, so only an empty page ends a
     listing (``has_next_cursor`` is then false). ``iter_aggregates`` follows it for you.
+
+    ``complete`` is true only when this page is known to hold the listing's last rows. A page
+    sorted by anything but a single ``created_at``/``updated_at`` key has no cursor (the server
+    cannot continue it) and may even have been cut short by the server's ~7.5 KiB page budget:
+    the client checks, and says ``complete=False`` when rows are missing.
     """
 
     aggregates_json: str
     next_cursor: Optional[str]
     has_next_cursor: bool
+    complete: bool = False
 
     @property
     def aggregates(self) -> List[Dict[str, Any]]:
@@ -59,6 +65,7 @@ class ListEventsResult:
     events_json: str
     next_cursor: Optional[str]
     has_next_cursor: bool
+    complete: bool = False
 
     @property
     def events(self) -> List[Dict[str, Any]]:

@@ -5,15 +5,21 @@
 //! against the request id. A caller that gave up (timeout, dropped future) does not disturb the
 //! stream: a request it cancelled before it was written is never written, and the reply to one
 //! already written is read and discarded.
+//!
+//! A connection whose oldest written request has waited far past any caller's deadline (a peer
+//! that went silent: a partition, a black hole) is closed, so that the pool replaces it; while
+//! such a request is merely late, the pool already routes new calls elsewhere.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use edbx_wire::{FrameDecoder, NoiseSession, Response, decode_response, encode_frame_into};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use super::establish::Established;
 use super::socket::quickack;
@@ -61,7 +67,21 @@ pub(crate) struct Job {
 pub(crate) struct ConnHandle {
     tx: mpsc::Sender<Job>,
     load: Arc<AtomicUsize>,
+    /// When the oldest request still awaiting its reply was written, in ms since [`epoch`] (0
+    /// when none is waiting).
+    oldest_written_ms: Arc<AtomicU64>,
     encrypted: bool,
+}
+
+/// The origin of the millisecond clocks shared between drivers and the pool.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// Milliseconds since [`epoch`], at least 1 (0 means "none").
+fn millis_since_epoch(at: Instant) -> u64 {
+    (at.saturating_duration_since(epoch()).as_millis() as u64).max(1)
 }
 
 impl ConnHandle {
@@ -80,29 +100,50 @@ impl ConnHandle {
         !self.tx.is_closed()
     }
 
-    /// Queues a job, waiting while the connection's queue is full (backpressure).
+    /// Whether the oldest request awaiting its reply was written more than `late` ago: the
+    /// peer may be gone, so new calls should go elsewhere.
+    pub(crate) fn is_late(&self, late: Duration) -> bool {
+        match self.oldest_written_ms.load(Ordering::Relaxed) {
+            0 => false,
+            oldest => {
+                millis_since_epoch(Instant::now()).saturating_sub(oldest) > late.as_millis() as u64
+            }
+        }
+    }
+
+    /// Queues a job, waiting while the connection's queue is full (backpressure). Dropping the
+    /// future while it waits leaves nothing behind: the load is counted only once the job is
+    /// in the queue.
     pub(crate) async fn submit(&self, job: Job) -> Result<()> {
-        self.load.fetch_add(1, Ordering::Relaxed);
-        if self.tx.send(job).await.is_err() {
-            self.load.fetch_sub(1, Ordering::Relaxed);
+        let Ok(permit) = self.tx.reserve().await else {
             return Err(Error::new(
                 ErrorKind::NotSent,
                 "connection closed before the request was queued",
             ));
-        }
+        };
+        self.load.fetch_add(1, Ordering::Relaxed);
+        permit.send(job);
         Ok(())
     }
 }
 
-/// Starts the driver task of an established session.
-pub(crate) fn spawn(session: Established, max_in_flight: usize) -> ConnHandle {
+/// Starts the driver task of an established session. A request that waits `stall_after` for
+/// its reply closes the connection.
+pub(crate) fn spawn(
+    session: Established,
+    max_in_flight: usize,
+    stall_after: Duration,
+) -> ConnHandle {
     let (tx, rx) = mpsc::channel(max_in_flight);
     let load = Arc::new(AtomicUsize::new(0));
+    let oldest_written_ms = Arc::new(AtomicU64::new(0));
     let encrypted = session.noise.is_some();
     let (reader, writer) = session.stream.into_split();
     let driver = Driver {
         rx,
         load: load.clone(),
+        oldest_written_ms: oldest_written_ms.clone(),
+        stall_after,
         noise: session.noise,
         decoder: session.decoder,
         pending: VecDeque::with_capacity(max_in_flight),
@@ -116,6 +157,7 @@ pub(crate) fn spawn(session: Established, max_in_flight: usize) -> ConnHandle {
     ConnHandle {
         tx,
         load,
+        oldest_written_ms,
         encrypted,
     }
 }
@@ -123,6 +165,8 @@ pub(crate) fn spawn(session: Established, max_in_flight: usize) -> ConnHandle {
 struct Pending {
     id: u64,
     mutation: bool,
+    /// When the request went into the output buffer.
+    written_at: Instant,
     /// Offset of the request's first byte in everything this connection ever queued.
     start: u64,
     reply: oneshot::Sender<Result<Response>>,
@@ -131,6 +175,8 @@ struct Pending {
 struct Driver {
     rx: mpsc::Receiver<Job>,
     load: Arc<AtomicUsize>,
+    oldest_written_ms: Arc<AtomicU64>,
+    stall_after: Duration,
     noise: Option<NoiseSession>,
     decoder: FrameDecoder,
     pending: VecDeque<Pending>,
@@ -141,6 +187,35 @@ struct Driver {
     flushed_bytes: u64,
 }
 
+/// Why a connection ended: whether the server closed it (then the request whose reply was due
+/// is the likely cause).
+struct Ended {
+    error: Error,
+    server_closed: bool,
+}
+
+impl Ended {
+    fn by_server(error: Error) -> Self {
+        Self {
+            error,
+            server_closed: true,
+        }
+    }
+
+    fn other(error: Error) -> Self {
+        Self {
+            error,
+            server_closed: false,
+        }
+    }
+}
+
+/// Whether an I/O error means the peer closed the connection.
+fn closed_by_peer(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+    matches!(e.kind(), ConnectionReset | ConnectionAborted | BrokenPipe)
+}
+
 impl Driver {
     async fn run(mut self, mut reader: OwnedReadHalf, mut writer: OwnedWriteHalf) {
         let mut buf = vec![0u8; READ_CHUNK];
@@ -148,7 +223,12 @@ impl Driver {
         // QUICKACK is a syscall: arm it only when a reply is due and the kernel may have left
         // quick-ACK mode since (after each read, and after new requests go out).
         let mut arm_quickack = true;
-        let failure = loop {
+        // Armed for the oldest pending request; re-armed lazily when it fires, so that a busy
+        // connection does not touch the timer wheel per request.
+        let stall_timer = tokio::time::sleep(self.stall_after);
+        tokio::pin!(stall_timer);
+        let mut stall_armed = false;
+        let ended = loop {
             if !accepting && self.pending.is_empty() && self.out_pos == self.out.len() {
                 // Every handle is gone and every reply delivered: close quietly.
                 return;
@@ -157,23 +237,33 @@ impl Driver {
                 quickack(reader.as_ref());
                 arm_quickack = false;
             }
+            if !stall_armed && let Some(oldest) = self.pending.front() {
+                stall_timer
+                    .as_mut()
+                    .reset(oldest.written_at + self.stall_after);
+                stall_armed = true;
+            }
             let can_take = accepting
                 && self.pending.len() < self.max_in_flight
                 && self.out.len() - self.out_pos < OUTPUT_HIGH_WATER;
             tokio::select! {
                 biased;
                 read = reader.read(&mut buf) => match read {
-                    Ok(0) => break Error::new(ErrorKind::Disconnected, "server closed the connection"),
+                    Ok(0) => break Ended::by_server(Error::new(ErrorKind::Disconnected, "server closed the connection")),
                     Ok(n) => {
                         arm_quickack = true;
                         if let Err(e) = self.on_bytes(&buf[..n]) {
-                            break e;
+                            break Ended::other(e);
                         }
                     }
-                    Err(e) => break Error::new(ErrorKind::Disconnected, format!("read failed: {e}")).with_source(e),
+                    Err(e) => {
+                        let by_server = closed_by_peer(&e);
+                        let error = Error::new(ErrorKind::Disconnected, format!("read failed: {e}")).with_source(e);
+                        break if by_server { Ended::by_server(error) } else { Ended::other(error) };
+                    }
                 },
                 written = writer.write(&self.out[self.out_pos..]), if self.out_pos < self.out.len() => match written {
-                    Ok(0) => break Error::new(ErrorKind::Disconnected, "connection closed while writing"),
+                    Ok(0) => break Ended::other(Error::new(ErrorKind::Disconnected, "connection closed while writing")),
                     Ok(n) => {
                         self.out_pos += n;
                         self.flushed_bytes += n as u64;
@@ -182,7 +272,11 @@ impl Driver {
                             self.out_pos = 0;
                         }
                     }
-                    Err(e) => break Error::new(ErrorKind::Disconnected, format!("write failed: {e}")).with_source(e),
+                    Err(e) => {
+                        let by_server = closed_by_peer(&e);
+                        let error = Error::new(ErrorKind::Disconnected, format!("write failed: {e}")).with_source(e);
+                        break if by_server { Ended::by_server(error) } else { Ended::other(error) };
+                    }
                 },
                 job = self.rx.recv(), if can_take => match job {
                     None => accepting = false,
@@ -200,10 +294,22 @@ impl Driver {
                         }
                     }
                 },
+                () = &mut stall_timer, if stall_armed => {
+                    stall_armed = false;
+                    if self.pending.front().is_some_and(|p| p.written_at.elapsed() >= self.stall_after) {
+                        break Ended::other(Error::new(
+                            ErrorKind::Disconnected,
+                            format!(
+                                "no reply for {:?}: the peer looks gone; closing the connection",
+                                self.stall_after
+                            ),
+                        ));
+                    }
+                },
             }
         };
-        tracing::debug!("connection ended: {failure}");
-        self.fail_all(&failure);
+        tracing::debug!("connection ended: {}", ended.error);
+        self.fail_all(ended);
     }
 
     fn enqueue(&mut self, job: Job) {
@@ -231,9 +337,15 @@ impl Driver {
         }
         let start = self.queued_bytes;
         self.queued_bytes += (self.out.len() - before) as u64;
+        let written_at = Instant::now();
+        if self.pending.is_empty() {
+            self.oldest_written_ms
+                .store(millis_since_epoch(written_at), Ordering::Relaxed);
+        }
         self.pending.push_back(Pending {
             id: job.id,
             mutation: job.mutation,
+            written_at,
             start,
             reply: job.reply,
         });
@@ -261,6 +373,11 @@ impl Driver {
                 return Err(err);
             }
             self.load.fetch_sub(1, Ordering::Relaxed);
+            let oldest = self
+                .pending
+                .front()
+                .map_or(0, |next| millis_since_epoch(next.written_at));
+            self.oldest_written_ms.store(oldest, Ordering::Relaxed);
             // A caller that timed out has dropped its receiver: the reply is discarded here.
             let _ = waiting.reply.send(Ok(response));
         }
@@ -268,9 +385,12 @@ impl Driver {
     }
 
     /// Fails every request this connection still owes an answer, each with what is known
-    /// about it: never written, written read, or written mutation (outcome unknown).
-    fn fail_all(&mut self, cause: &Error) {
-        for waiting in self.pending.drain(..) {
+    /// about it: never written, written read, or written mutation (outcome unknown). When the
+    /// server closed the connection, the written read at the front of the line (whose reply was
+    /// due) is marked: the server may have closed because of it.
+    fn fail_all(&mut self, ended: Ended) {
+        let cause = Arc::new(ended.error);
+        for (position, waiting) in self.pending.drain(..).enumerate() {
             let (kind, what) = if waiting.start >= self.flushed_bytes {
                 (ErrorKind::NotSent, "the request was never written")
             } else if waiting.mutation {
@@ -281,7 +401,11 @@ impl Driver {
             } else {
                 (ErrorKind::Disconnected, "the read can be sent again")
             };
-            let err = Error::new(kind, format!("{}; {what}", cause.message()));
+            let mut err = Error::new(kind, format!("{}; {what}", cause.message()))
+                .with_shared_source(cause.clone());
+            if position == 0 && ended.server_closed && kind == ErrorKind::Disconnected {
+                err = err.mark_closed_while_due();
+            }
             let _ = waiting.reply.send(Err(err));
         }
         self.rx.close();
@@ -289,8 +413,10 @@ impl Driver {
             let _ = job.reply.send(Err(Error::new(
                 ErrorKind::NotSent,
                 format!("{}; the request was never written", cause.message()),
-            )));
+            )
+            .with_shared_source(cause.clone())));
         }
         self.load.store(0, Ordering::Relaxed);
+        self.oldest_written_ms.store(0, Ordering::Relaxed);
     }
 }

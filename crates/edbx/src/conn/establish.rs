@@ -8,9 +8,9 @@ use edbx_wire::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::socket::{quickack, set_nodelay};
+use super::socket::{quickack, set_keepalive, set_nodelay};
 use crate::config::Config;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, ServerCode};
 
 /// A session ready for request frames.
 pub(crate) struct Established {
@@ -53,6 +53,9 @@ pub(crate) async fn establish(config: &Config) -> Result<Established> {
         }
     };
     set_nodelay(&stream);
+    if let Some(idle) = config.get_tcp_keepalive() {
+        set_keepalive(&stream, idle);
+    }
     match tokio::time::timeout(
         config.get_handshake_timeout(),
         open_session(stream, &hello, config),
@@ -61,7 +64,7 @@ pub(crate) async fn establish(config: &Config) -> Result<Established> {
     {
         Ok(session) => session,
         Err(_) => Err(Error::new(
-            ErrorKind::Handshake,
+            ErrorKind::Connect,
             format!(
                 "the hello and handshake took longer than {:?}",
                 config.get_handshake_timeout()
@@ -80,10 +83,14 @@ async fn open_session(
 
     let (response, leftover) = read_hello_response(&mut stream).await?;
     if !response.accepted {
-        return Err(Error::new(
+        let mut refused = Error::new(
             ErrorKind::Handshake,
             format!("server refused the session: {}", response.message),
-        ));
+        );
+        if let Some(code) = refusal_code(&response.message) {
+            refused = refused.with_server_code(code);
+        }
+        return Err(refused);
     }
     let mut decoder = FrameDecoder::new();
     decoder.extend(&leftover);
@@ -126,7 +133,7 @@ async fn read_hello_response(stream: &mut TcpStream) -> Result<(HelloResponse, V
         let n = stream.read(&mut chunk).await.map_err(lost)?;
         if n == 0 {
             return Err(Error::new(
-                ErrorKind::Handshake,
+                ErrorKind::Connect,
                 "server closed the connection before answering the hello",
             ));
         }
@@ -154,9 +161,8 @@ async fn noise_handshake(
         let n = stream.read(&mut chunk).await.map_err(lost)?;
         if n == 0 {
             return Err(Error::new(
-                ErrorKind::Handshake,
-                "server closed the connection during the Noise handshake \
-                 (the server keys Noise from the token: is it the same token?)",
+                ErrorKind::Connect,
+                "server closed the connection during the Noise handshake",
             ));
         }
         decoder.extend(&chunk[..n]);
@@ -172,10 +178,23 @@ async fn noise_handshake(
     Ok(noise)
 }
 
+/// A connection cut while the session opens: nothing was sent yet, so it is retryable.
 fn lost(e: std::io::Error) -> Error {
     Error::new(
-        ErrorKind::Handshake,
+        ErrorKind::Connect,
         format!("connection lost while opening the session: {e}"),
     )
     .with_source(e)
+}
+
+/// The code of a hello refusal, from its message (the hello carries no code): token problems
+/// answer [`Error::is_auth`](crate::Error::is_auth).
+fn refusal_code(message: &str) -> Option<ServerCode> {
+    if message.contains("control token") {
+        Some(ServerCode::InvalidToken)
+    } else if message.contains("does not grant access to tenant") {
+        Some(ServerCode::Unauthorized)
+    } else {
+        None
+    }
 }

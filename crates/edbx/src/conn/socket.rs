@@ -1,11 +1,33 @@
 //! Socket options that decide latency against this server.
 
+use std::time::Duration;
+
 use tokio::net::TcpStream;
 
 /// Disables Nagle on our side: every frame goes out at once.
 pub(crate) fn set_nodelay(stream: &TcpStream) {
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!("TCP_NODELAY not set: {e}");
+    }
+}
+
+/// Turns on TCP keepalive: after `idle` without traffic the kernel probes the peer (every
+/// `idle / 3`, three times) and fails the connection if it is gone, so a silent partition is
+/// noticed on an idle connection too.
+pub(crate) fn set_keepalive(stream: &TcpStream, idle: Duration) {
+    let interval = (idle / 3).max(Duration::from_secs(1));
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(idle)
+        .with_interval(interval);
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "android",
+        target_vendor = "apple",
+        windows
+    ))]
+    let keepalive = keepalive.with_retries(3);
+    if let Err(e) = socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive) {
+        tracing::debug!("TCP keepalive not set: {e}");
     }
 }
 

@@ -4,7 +4,7 @@ use edbx_wire::{ListAggregates, ListEvents, Request, Response};
 
 use super::awaitable;
 use crate::client::{Client, unexpected};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Aggregate, Event, Resolved, parse_list};
 use crate::page::{Page, PageStream, next_cursor};
 use crate::validate;
@@ -37,9 +37,14 @@ impl<'a> List<'a> {
         self
     }
 
-    /// Sort directives, e.g. `created_at:desc` or `aggregate_id:asc, updated_at:desc`. Only a
-    /// single `created_at` or `updated_at` key can be paged past its first page (the server
-    /// gives other sorts no cursor); [`stream`](Self::stream) refuses the others.
+    /// Sort directives, e.g. `created_at:desc` or `aggregate_id:asc, updated_at:desc`
+    /// (fields `aggregate_type`, `aggregate_id`, `archived`, `created_at`, `updated_at`).
+    ///
+    /// Only a single `created_at` or `updated_at` key can be paged past its first page: the
+    /// server gives other sorts no cursor, and [`stream`](Self::stream) refuses them. Such a
+    /// page can also come back cut short by the server's ~7.5 KiB page budget with no sign of
+    /// it; the client then checks (by counting the matching rows, unsorted) whether any row is
+    /// missing, and reports [`Page::complete`] accordingly — never a cut page as the end.
     pub fn sort(mut self, sort: impl Into<String>) -> Self {
         self.request.sort = Some(sort.into());
         self
@@ -117,15 +122,71 @@ fn timestamp_sort(sort: &str) -> Option<bool> {
 
 async fn list_page(client: &Client, request: ListAggregates) -> Result<Page<Aggregate>> {
     let sorted = request.sort.as_deref().and_then(timestamp_sort);
-    if sorted == Some(false) && request.cursor.is_some() {
+    if sorted != Some(false) {
+        return pageable_page(client, request, sorted == Some(true)).await;
+    }
+    // Sorted by something the server cannot continue; it may also have cut the page to its
+    // size budget without saying so. The page is complete only if no further row matches.
+    if request.cursor.is_some() {
         return Err(Error::invalid_input(
             "the server cannot resume a listing sorted by anything but a single created_at or \
              updated_at key",
         ));
     }
-    let reply = match client.execute(Request::ListAggregates(request)).await? {
-        Response::ListAggregates(reply) => reply,
-        other => return Err(unexpected("listAggregates", &other)),
+    let unsorted = ListAggregates {
+        sort: None,
+        resolve: false,
+        resolve_depth: None,
+        ..request.clone()
+    };
+    let (items, resolved, _) = fetch(client, request).await?;
+    let complete =
+        items.is_empty() || count_up_to(client, unsorted, items.len() + 1).await? <= items.len();
+    Ok(Page {
+        items,
+        next_cursor: None,
+        repaired: false,
+        complete,
+        resolved,
+    })
+}
+
+/// A page of an unsorted or timestamp-sorted listing, with the cursor of its last row.
+async fn pageable_page(
+    client: &Client,
+    request: ListAggregates,
+    timestamp_sorted: bool,
+) -> Result<Page<Aggregate>> {
+    let (items, resolved, server_cursor) = fetch(client, request).await?;
+    let (next, repaired) = if timestamp_sorted {
+        // The server never returns a cursor for sorted listings; timestamp sorts resume from
+        // the `ts:<type>:<id>` shorthand of the last row.
+        let next = items
+            .last()
+            .map(|a| format!("ts:{}:{}", a.aggregate_type, a.aggregate_id));
+        (next, false)
+    } else {
+        next_cursor(&items, server_cursor.as_deref())
+    };
+    let complete = items.is_empty();
+    Ok(Page {
+        items,
+        next_cursor: next,
+        repaired,
+        complete,
+        resolved,
+    })
+}
+
+type Fetched = (Vec<Aggregate>, Option<Vec<Resolved>>, Option<String>);
+
+/// One `listAggregates` call: its rows, resolved references and the server's cursor.
+async fn fetch(client: &Client, request: ListAggregates) -> Result<Fetched> {
+    let start = request.cursor.clone();
+    let reply = match client.execute(Request::ListAggregates(request)).await {
+        Ok(Response::ListAggregates(reply)) => reply,
+        Ok(other) => return Err(unexpected("listAggregates", &other)),
+        Err(e) => return Err(listing_context(e, "aggregates", start.as_deref())),
     };
     let items: Vec<Aggregate> = parse_list(&reply.aggregates_json)?;
     let resolved = reply
@@ -135,24 +196,42 @@ async fn list_page(client: &Client, request: ListAggregates) -> Result<Page<Aggr
         .map(serde_json::from_str::<Vec<Resolved>>)
         .transpose()
         .map_err(|e| Error::decode("resolved aggregates", e))?;
-    let (next, repaired) = match sorted {
-        None => next_cursor(&items, reply.next_cursor.as_deref()),
-        // The server never returns a cursor for sorted listings; timestamp sorts resume from
-        // the `ts:<type>:<id>` shorthand of the last row.
-        Some(true) => {
-            let next = items
-                .last()
-                .map(|a| format!("ts:{}:{}", a.aggregate_type, a.aggregate_id));
-            (next, false)
+    Ok((items, resolved, reply.next_cursor))
+}
+
+/// How many aggregates an unsorted listing yields, counting at most `limit`.
+async fn count_up_to(client: &Client, template: ListAggregates, limit: usize) -> Result<usize> {
+    let mut cursor = None;
+    let mut counted = 0;
+    while counted < limit {
+        let request = ListAggregates {
+            cursor: cursor.take(),
+            take: Some(1000),
+            ..template.clone()
+        };
+        let page = pageable_page(client, request, false).await?;
+        counted += page.items.len();
+        match page.next_cursor {
+            Some(next) if !page.complete => cursor = Some(next),
+            _ => break,
         }
-        Some(false) => (None, false),
-    };
-    Ok(Page {
-        items,
-        next_cursor: next,
-        repaired,
-        resolved,
-    })
+    }
+    Ok(counted)
+}
+
+/// Says which listing could not be read, and after which cursor.
+fn listing_context(error: Error, what: &str, cursor: Option<&str>) -> Error {
+    if error.kind() != ErrorKind::ReplyTooLarge {
+        return error;
+    }
+    match cursor {
+        Some(cursor) => error.context(format!(
+            "listing {what} after cursor {cursor}: the next row cannot be listed"
+        )),
+        None => error.context(format!(
+            "listing {what} from the start: the first row cannot be listed"
+        )),
+    }
 }
 
 /// Builder of [`Client::events`]; await it for one page, or call [`stream`](Events::stream).
@@ -208,9 +287,14 @@ async fn events_page(client: &Client, request: ListEvents) -> Result<Page<Event>
     validate::aggregate_id(&request.aggregate_id)?;
     let (aggregate_type, aggregate_id) =
         (request.aggregate_type.clone(), request.aggregate_id.clone());
-    let reply = match client.execute(Request::ListEvents(request)).await? {
-        Response::ListEvents(reply) => reply,
-        other => return Err(unexpected("listEvents", &other)),
+    let start = request
+        .cursor
+        .clone()
+        .unwrap_or_else(|| format!("a:{aggregate_type}:{aggregate_id}:0"));
+    let reply = match client.execute(Request::ListEvents(request)).await {
+        Ok(Response::ListEvents(reply)) => reply,
+        Ok(other) => return Err(unexpected("listEvents", &other)),
+        Err(e) => return Err(listing_context(e, "events", Some(&start))),
     };
     let mut items: Vec<Event> = parse_list(&reply.events_json)?;
     // Server 3.19.4 resumes a cursor by key prefix, so past the end of `l-1` it returns the
@@ -218,21 +302,25 @@ async fn events_page(client: &Client, request: ListEvents) -> Result<Page<Event>
     let own = items
         .iter()
         .position(|e| e.aggregate_type != aggregate_type || e.aggregate_id != aggregate_id);
-    let (next, repaired) = match own {
+    let (next, repaired, complete) = match own {
         Some(end) => {
             tracing::debug!(
                 dropped = items.len() - end,
                 "listEvents returned another aggregate's events"
             );
             items.truncate(end);
-            (None, false)
+            (None, false, true)
         }
-        None => next_cursor(&items, reply.next_cursor.as_deref()),
+        None => {
+            let (next, repaired) = next_cursor(&items, reply.next_cursor.as_deref());
+            (next, repaired, items.is_empty())
+        }
     };
     Ok(Page {
         items,
         next_cursor: next,
         repaired,
+        complete,
         resolved: None,
     })
 }

@@ -74,27 +74,56 @@ impl NewEvent {
         self
     }
 
-    fn validate(&self, payload_is_patch: bool) -> Result<()> {
+    /// Checks the event; `listable` carries the writer's actor length when rows the server
+    /// could not list must be refused.
+    fn validate(&self, payload_is_patch: bool, listable: Option<usize>) -> Result<()> {
         validate::aggregate_type(&self.aggregate_type)?;
         validate::aggregate_id(&self.aggregate_id)?;
         validate::event_type(&self.event_type)?;
         validate::payload(&self.payload_json)?;
-        let payload: Value = serde_json::from_str(&self.payload_json)
-            .map_err(|e| Error::invalid_input(format!("payload is not valid JSON: {e}")))?;
+        let what = if payload_is_patch { "patch" } else { "payload" };
+        let payload = validate::parse_json(what, &self.payload_json)?;
         if payload_is_patch {
             validate::patch(&payload)?;
+        } else {
+            validate::payload_object(&payload)?;
         }
         if let Some(note) = &self.note {
             validate::note(note)?;
         }
-        if let Some(metadata) = &self.metadata_json {
-            let value: Value = serde_json::from_str(metadata)
-                .map_err(|e| Error::invalid_input(format!("metadata is not valid JSON: {e}")))?;
-            validate::metadata(&value, metadata.len())?;
-        }
+        let metadata = match &self.metadata_json {
+            Some(text) => {
+                let value = validate::parse_json("metadata", text)?;
+                validate::metadata(&value, text.len())?;
+                Some(value)
+            }
+            None => None,
+        };
         self.publish_targets
             .iter()
-            .try_for_each(validate::publish_target)
+            .try_for_each(validate::publish_target)?;
+        // A patch's stored payload is computed by the server; only appends are estimated.
+        if let Some(actor_len) = listable.filter(|_| !payload_is_patch) {
+            let row = validate::listed_event_row(
+                &self.aggregate_type,
+                &self.aggregate_id,
+                &self.event_type,
+                &payload,
+                metadata.as_ref(),
+                self.note.as_deref(),
+                actor_len,
+            );
+            if row > validate::MAX_LISTED_ROW_BYTES {
+                return Err(Error::invalid_input(format!(
+                    "this event would be stored as a row of about {row} bytes, and server 3.19.4 \
+                     cannot list rows over {} bytes: listing this aggregate's events would fail \
+                     from then on. Make the payload smaller, or allow it with \
+                     `allow_unlistable(true)`",
+                    validate::MAX_LISTED_ROW_BYTES
+                )));
+            }
+        }
+        Ok(())
     }
 
     fn targets(&self) -> Option<Vec<PublishTarget>> {
@@ -174,6 +203,7 @@ pub struct EventWrite<'a, T> {
     /// A problem found while building (e.g. a payload that does not serialize), reported when
     /// awaited so that the chain stays fluent.
     error: Option<Error>,
+    allow_unlistable: bool,
     echo: PhantomData<fn() -> T>,
 }
 
@@ -184,6 +214,7 @@ impl<'a, T> EventWrite<'a, T> {
             kind,
             event,
             error,
+            allow_unlistable: false,
             echo: PhantomData,
         }
     }
@@ -210,6 +241,16 @@ impl<'a, T> EventWrite<'a, T> {
         self
     }
 
+    /// Writes the event even if its stored row would be too long for the server to list
+    /// (over [`MAX_LISTED_ROW_BYTES`](crate::validate::MAX_LISTED_ROW_BYTES) bytes), which is
+    /// refused by default: afterwards `events` of this aggregate fails with
+    /// [`ErrorKind::ReplyTooLarge`](crate::ErrorKind::ReplyTooLarge), as does `list` once the
+    /// aggregate's own JSON passes that size.
+    pub fn allow_unlistable(mut self, allow: bool) -> Self {
+        self.allow_unlistable = allow;
+        self
+    }
+
     fn fail(&mut self, message: String) {
         self.error
             .get_or_insert_with(|| Error::invalid_input(message));
@@ -222,7 +263,9 @@ impl<'a, T> EventWrite<'a, T> {
         if let Some(e) = self.error {
             return Err(e);
         }
-        self.event.validate(self.kind == WriteKind::Patch)?;
+        let listable = (!self.allow_unlistable).then(|| self.client.token().actor_len());
+        self.event
+            .validate(self.kind == WriteKind::Patch, listable)?;
         let event = self.event;
         let publish_targets = event.targets();
         let request = match self.kind {

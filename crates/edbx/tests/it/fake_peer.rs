@@ -297,10 +297,30 @@ async fn a_peer_that_never_answers_the_hello_hits_the_handshake_timeout() {
         Client::connect(config(addr).handshake_timeout(std::time::Duration::from_millis(200)))
             .await
             .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Handshake, "{err}");
+    // A stalled handshake is not a refusal: retryable, and not a token problem.
+    assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
+    assert!(err.is_retryable() && !err.is_auth(), "{err}");
     assert!(err.message().contains("took longer"), "{err}");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_peer_that_resets_during_the_handshake_is_a_retryable_connect_error() {
+    let (listener, addr) = listener().await;
+    let server = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = stream.read(&mut buf).await;
+        // Abort: an RST instead of an answer.
+        socket2::SockRef::from(&stream)
+            .set_linger(Some(std::time::Duration::ZERO))
+            .unwrap();
+    });
+    let err = Client::connect(config(addr)).await.unwrap_err();
+    server.await.unwrap();
+    assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
+    assert!(err.is_retryable() && !err.is_auth(), "{err}");
 }
 
 #[tokio::test]

@@ -7,5 +7,7 @@ mod engine;
 mod fake_peer;
 mod faults;
 mod handshake;
+mod hardening;
 mod operations;
+mod proxy;
 mod quickstart;

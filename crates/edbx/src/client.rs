@@ -127,6 +127,9 @@ impl Client {
             )));
         }
         let mutation = request.is_mutation();
+        let name = request.name();
+        // Only the encoded bytes are needed from here on; a pending call keeps nothing else.
+        drop(request);
         let retry = config.get_retry();
         let mut attempt = 1;
         // A request that was never written because its connection had died meanwhile (found
@@ -139,21 +142,21 @@ impl Client {
                 Ok(Response::Error(e)) => return Err(Error::server(&e.code, &e.message)),
                 Ok(response) => return Ok(response),
                 Err(e) if e.kind() == ErrorKind::NotSent && resend_unsent => {
-                    tracing::debug!("resending {} on another connection: {e}", request.name());
+                    tracing::debug!("resending {name} on another connection: {e}");
                     resend_unsent = false;
                 }
                 // The server closed the connection with this read's reply due: on 3.19.4 that is
                 // what a reply over its frame limit does. Try once more alone, so that it takes
                 // no other caller's request down with it if it happens again.
                 Err(e) if e.closed_while_due() => {
-                    return self.attempt_alone(id, &message, deadline, e).await;
+                    return Box::pin(self.attempt_alone(id, &message, deadline, e)).await;
                 }
                 Err(e) if e.is_retryable() && attempt < retry.attempts => {
                     let delay = retry.delay(attempt);
                     if Instant::now() + delay >= deadline {
                         return Err(e);
                     }
-                    tracing::debug!(attempt, "retrying {}: {e}", request.name());
+                    tracing::debug!(attempt, "retrying {name}: {e}");
                     tokio::time::sleep(delay).await;
                     attempt += 1;
                 }

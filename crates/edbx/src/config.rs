@@ -2,25 +2,22 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
 
-/// An access token. Its `Debug` and `Display` never show the value.
+/// An access token. Its `Debug` and `Display` never show the value. Cheap to clone (shared),
+/// since every client handle and request carries it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Token(String);
+pub struct Token(Arc<str>);
 
 impl Token {
     /// Wraps a token; surrounding whitespace (a trailing newline from a file) is trimmed, as the
     /// server trims it.
     pub fn new(token: impl Into<String>) -> Self {
         let token = token.into();
-        let trimmed = token.trim();
-        if trimmed.len() == token.len() {
-            Self(token)
-        } else {
-            Self(trimmed.to_owned())
-        }
+        Self(Arc::from(token.trim()))
     }
 
     /// The token text, for sending. Keep it out of logs.
@@ -444,9 +441,9 @@ impl Config {
                 ));
             }
         }
-        if let Some(idle) = self.tcp_keepalive
-            && (idle < Duration::from_secs(1) || idle > Self::MAX_TIMEOUT)
-        {
+        let keepalive_ok =
+            |idle: Duration| (Duration::from_secs(1)..=Self::MAX_TIMEOUT).contains(&idle);
+        if let Some(idle) = self.tcp_keepalive.filter(|idle| !keepalive_ok(*idle)) {
             return fail(format!(
                 "tcp_keepalive must be between 1 s and {:?}, got {idle:?}",
                 Self::MAX_TIMEOUT

@@ -180,8 +180,9 @@ impl Pool {
                 Ok(conn)
             }
             (Some(conn), None) => Ok(conn),
-            // No healthy live connection: open one, on this call's deadline.
-            (None, Some(index)) => match self.connect_slot(index).await {
+            // No healthy live connection: open one, on this call's deadline. (Boxed: the
+            // connect's state would otherwise sit in every pending call's future.)
+            (None, Some(index)) => match Box::pin(self.connect_slot(index)).await {
                 Ok(conn) => Ok(conn),
                 Err(e) => late_best.ok_or(e),
             },

@@ -222,18 +222,17 @@ pub fn publish_target(target: &edbx_wire::PublishTarget) -> Result<()> {
         "event-and-schema",
         "extensions-only",
     ];
-    if let Some(mode) = &target.mode
-        && !MODES.contains(&mode.trim().to_ascii_lowercase().as_str())
-    {
+    let known_mode = |mode: &String| MODES.contains(&mode.trim().to_ascii_lowercase().as_str());
+    if let Some(mode) = target.mode.as_ref().filter(|m| !known_mode(m)) {
         return Err(fail(
             "publish mode",
             mode,
             &format!("must be one of {MODES:?}"),
         ));
     }
-    if let Some(priority) = &target.priority
-        && !["low", "normal", "high"].contains(&priority.trim().to_ascii_lowercase().as_str())
-    {
+    let known_priority =
+        |p: &String| ["low", "normal", "high"].contains(&p.trim().to_ascii_lowercase().as_str());
+    if let Some(priority) = target.priority.as_ref().filter(|p| !known_priority(p)) {
         return Err(fail(
             "publish priority",
             priority,

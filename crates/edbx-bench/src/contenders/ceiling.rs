@@ -59,10 +59,8 @@ impl Conn {
 
         let mut bytes = Vec::new();
         let len = loop {
-            if let Some(len) =
-                stream_message_len(&bytes, MAX_FRAME_LEN).map_err(|e| e.to_string())?
-                && bytes.len() >= len
-            {
+            let whole = stream_message_len(&bytes, MAX_FRAME_LEN).map_err(|e| e.to_string())?;
+            if let Some(len) = whole.filter(|len| bytes.len() >= *len) {
                 break len;
             }
             let n = conn.read_some()?;

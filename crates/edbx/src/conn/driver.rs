@@ -237,7 +237,7 @@ impl Driver {
                 quickack(reader.as_ref());
                 arm_quickack = false;
             }
-            if !stall_armed && let Some(oldest) = self.pending.front() {
+            if let Some(oldest) = self.pending.front().filter(|_| !stall_armed) {
                 stall_timer
                     .as_mut()
                     .reset(oldest.written_at + self.stall_after);

@@ -123,8 +123,7 @@ async fn read_hello_response(stream: &mut TcpStream) -> Result<(HelloResponse, V
     let mut buf = Vec::with_capacity(256);
     let mut chunk = [0u8; 1024];
     loop {
-        if let Some(len) = stream_message_len(&buf, MAX_FRAME_LEN)?
-            && buf.len() >= len
+        if let Some(len) = stream_message_len(&buf, MAX_FRAME_LEN)?.filter(|len| buf.len() >= *len)
         {
             let response = HelloResponse::parse(&buf[..len])?;
             return Ok((response, buf[len..].to_vec()));

@@ -29,9 +29,8 @@ impl Session {
         let (mut stream, _) = listener.accept().await.unwrap();
         let mut buf = Vec::new();
         let hello_len = loop {
-            if let Some(len) = stream_message_len(&buf, MAX_FRAME_LEN).unwrap()
-                && buf.len() >= len
-            {
+            let whole = stream_message_len(&buf, MAX_FRAME_LEN).unwrap();
+            if let Some(len) = whole.filter(|len| buf.len() >= *len) {
                 break len;
             }
             let mut chunk = [0u8; 512];

@@ -31,8 +31,11 @@
 //! ## How it behaves
 //!
 //! * **Connections.** A [`Client`] is a cheap clone over a pool of connections
-//!   ([`Config::pool_size`], opened as concurrency needs them). One task owns each socket; calls
-//!   reach it over a bounded queue, so a burst waits instead of piling up.
+//!   ([`Config::pool_size`]). One task owns each socket; calls reach it over a bounded queue, so
+//!   a burst waits instead of piling up. A call never waits for a connection to open while a
+//!   live one can take it: it queues on the least-loaded connection, and the pool grows in the
+//!   background; after a failed connect a slot backs off (exponential, with random jitter), and
+//!   calls meanwhile fail at once instead of hammering the server.
 //! * **Pipelining.** The server answers one request at a time per connection, in order; up to
 //!   [`Config::max_in_flight`] requests are written ahead on each connection, and replies are
 //!   matched to callers in order and by id.
@@ -41,23 +44,55 @@
 //!   otherwise costs ~40 ms per call.
 //! * **Deadlines.** [`Config::request_timeout`] bounds a whole call: connecting, queueing,
 //!   writing, reading, retrying. A call that times out never desynchronises its connection: a
-//!   request not yet written is withdrawn, and a late reply is read and dropped.
+//!   request not yet written is withdrawn, and a late reply is read and dropped. Dropping a call
+//!   (`tokio::time::timeout`, `select!`, an aborted task) withdraws an unsent request the same
+//!   way.
+//! * **Dead peers.** TCP keepalive ([`Config::tcp_keepalive`], 30 s) notices a silent peer on
+//!   an idle connection; a connection whose oldest request has waited 1.5× the request timeout
+//!   is closed and replaced, and new calls avoid one whose oldest request is merely late.
 //! * **Retries.** Only what is provably safe: requests never written, failed connects, and reads
-//!   whose connection dropped ([`RetryOptions`]). A write whose connection died after it was sent
-//!   fails with [`ErrorKind::OutcomeUnknown`] — never reported as failed or as done.
+//!   whose connection dropped ([`RetryOptions`]). A request that was never written because its
+//!   connection had died goes to another connection once more, free. A write whose reply never
+//!   came fails with [`ErrorKind::OutcomeUnknown`] — never reported as failed or as done, never
+//!   sent again. A read whose connection the server closed while its reply was due is sent once
+//!   more, alone on a fresh connection, then fails with [`ErrorKind::ReplyTooLarge`].
 //! * **Security.** Noise (`NNpsk0`, keyed from the token) is on by default. Plaintext is used only
 //!   when the caller asks for it *and* the server allows it; a server that answers "plaintext" to
 //!   a client that asked for Noise is refused. Tokens are redacted in `Debug` output.
-//! * **Validation.** Aggregate types and ids, event types, metadata keys, notes, patches and
-//!   frame sizes are checked before sending, with an [`ErrorKind::InvalidInput`] naming the
-//!   problem.
+//! * **Validation.** Aggregate types and ids, event types, payloads (a JSON object), metadata
+//!   keys, notes, patches, sizes and listability are checked before sending, with an
+//!   [`ErrorKind::InvalidInput`] naming the problem.
 //! * **Pagination.** The server silently shortens list pages to ~7.5 KiB and returns a cursor
 //!   that skips the rows it dropped. Every [`Page`] carries a cursor rebuilt from its last row,
-//!   and [`PageStream`]s follow those, so no row is skipped or repeated.
+//!   and [`PageStream`]s follow those, so no row is skipped or repeated; only an empty page ends a
+//!   listing, and a page is never called [`complete`](Page::complete) unless it is.
 //! * **Blocking use.** [`blocking::Client`] runs the same client on a runtime of its own for code
 //!   without one.
 //! * **Verbose responses.** When the server runs with `verbose_responses = false`, writes still
 //!   succeed and return [`Written::NoEcho`].
+//!
+//! ## Limits of server 3.19.4
+//!
+//! | what | limit | what happens past it |
+//! | --- | --- | --- |
+//! | one request | 65,519 bytes encoded under Noise (65,535 in plaintext), the token included (~550 bytes for the test kit's) | refused before sending ([`ErrorKind::InvalidInput`]) |
+//! | one listed event row | 7,605 bytes of JSON ([`validate::MAX_LISTED_ROW_BYTES`]): payload, metadata, note, ids and ~400 bytes of bookkeeping | the server closes the connection instead of listing it; such writes are refused before sending unless [`EventWrite::allow_unlistable`] |
+//! | one listed aggregate | the same ~7.6 KB of JSON, its whole state included | `list` of a range that holds it fails with [`ErrorKind::ReplyTooLarge`] (and names the cursor after which it stops). An aggregate grows with its events, so keep state small: the client cannot see it coming on `apply` |
+//! | one aggregate on `get` | ~32 KB of JSON (the reply carries it twice) | `get` fails with [`ErrorKind::ReplyTooLarge`] |
+//! | one list page | ~7.5 KiB of JSON, whatever `take` says | the page comes back short; the client's cursors continue after its last row |
+//! | `payload` by the server's own rule | 256 KiB ([`validate::MAX_PAYLOAD_BYTES`]) | unreachable: the frame limit comes first |
+//! | note | 128 characters | refused before sending |
+//! | aggregate id, event type | 128 characters | refused before sending |
+//!
+//! ## Not found, and writes that create
+//!
+//! | call | aggregate missing | aggregate archived |
+//! | --- | --- | --- |
+//! | [`get`](Client::get), [`select`](Client::select) | `Ok(None)` | returned (`archived = true`) |
+//! | [`events`](Client::events) | an empty page | an empty page |
+//! | [`verify`](Client::verify), [`patch`](Client::patch), [`archive`](Client::archive), [`restore`](Client::restore), [`create_snapshot`](Client::create_snapshot), [`referrers`](Client::referrers) | [`ServerCode::AggregateNotFound`] | work (`patch`: [`ServerCode::AggregateArchived`]) |
+//! | [`apply`](Client::apply), [`send_event`](Client::send_event) | **creates it** (version 1) | [`ServerCode::AggregateArchived`] |
+//! | [`create`](Client::create) | creates it | [`ServerCode::SchemaViolation`] (exists) |
 
 #![warn(missing_docs)]
 

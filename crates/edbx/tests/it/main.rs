@@ -2,6 +2,7 @@
 //! `edbx-testkit`, fake peers, and a fault-injecting proxy.
 
 mod blocking;
+mod chaos;
 mod common;
 mod engine;
 mod fake_peer;

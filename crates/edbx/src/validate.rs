@@ -340,4 +340,30 @@ mod tests {
         target.mode = Some("sometimes".into());
         assert!(publish_target(&target).is_err());
     }
+
+    #[test]
+    fn messages_stay_short_whatever_the_input() {
+        let long_id = "x".repeat(100_000);
+        let e = aggregate_id(&long_id).unwrap_err();
+        assert!(e.to_string().len() < 300, "{} bytes", e.to_string().len());
+        assert!(e.to_string().contains("100000 bytes"), "{e}");
+    }
+
+    #[test]
+    fn json_too_deep_is_told_from_json_that_is_not_json() {
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let e = parse_json("payload", &deep).unwrap_err();
+        assert!(e.message().contains("nested deeper than 128"), "{e}");
+        let e = parse_json("payload", "{not json").unwrap_err();
+        assert!(e.message().contains("not valid JSON"), "{e}");
+    }
+
+    #[test]
+    fn payloads_must_be_objects() {
+        assert!(payload_object(&json!({"a": 1})).is_ok());
+        for bad in [json!(null), json!([1, 2]), json!(42), json!("x"), json!(true)] {
+            let e = payload_object(&bad).unwrap_err();
+            assert!(e.message().contains("JSON object"), "{e}");
+        }
+    }
 }

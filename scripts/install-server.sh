@@ -7,11 +7,10 @@
 # That is where edbx-testkit looks for it (after $EDBX_DBX). Running the script again is cheap:
 # it exits at once when the binary is there and reports the pinned version.
 #
-# The build needs the Debian packages capnproto, clang and libclang-dev; as root they are
-# installed with apt-get, otherwise the script says what to run. It links Debian's RocksDB
-# (librocksdb-dev, libsnappy-dev) when those are installed or installable, which takes ~6.5
-# minutes on 2 cores; without them RocksDB is compiled from source (~20 minutes). The server
-# then needs librocksdb at run time, so keep that package installed. The build happens in a temporary folder that is moved into place only when it is
+# The build needs Debian packages, which scripts/system-packages.sh installs (as root) or names
+# (otherwise). It links Debian's RocksDB (librocksdb-dev, libsnappy-dev) when those are
+# installed, which takes ~6.5 minutes on 2 cores; without them RocksDB is compiled from source
+# (~20 minutes). The server then needs librocksdb at run time, so keep that package installed. The build happens in a temporary folder that is moved into place only when it is
 # complete, so an interrupted run never leaves something that looks installed; the cargo target
 # folder is kept between interrupted runs so a retry resumes where the last one stopped.
 #
@@ -22,9 +21,6 @@ set -euo pipefail
 
 VERSION=3.19.4
 CRATE=eventdbx
-PACKAGES=(capnproto clang libclang-dev)
-# Optional: RocksDB and Snappy from Debian instead of compiling RocksDB (PROTOCOL.md §9.5).
-ROCKSDB_PACKAGES=(librocksdb-dev libsnappy-dev)
 
 die() {
     echo "install-server: error: $*" >&2
@@ -83,55 +79,18 @@ fi
 command -v cargo >/dev/null 2>&1 ||
     die "cargo not found on PATH; install Rust (https://rustup.rs) first"
 
-# --- build dependencies --------------------------------------------------------------------
-is_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-missing=()
-if command -v dpkg-query >/dev/null 2>&1; then
-    for pkg in "${PACKAGES[@]}"; do
-        is_installed "$pkg" || missing+=("$pkg")
-    done
-else
-    # Not Debian-like: check for the tools and hope libclang is where bindgen looks for it.
-    command -v capnp >/dev/null 2>&1 || missing+=(capnproto)
-    command -v clang >/dev/null 2>&1 || missing+=(clang)
-fi
+# --- build dependencies (scripts/system-packages.sh says which and why) ----------------------
+"$(dirname "${BASH_SOURCE[0]}")/system-packages.sh"
+command -v capnp >/dev/null 2>&1 || die "capnp not found: the build needs the capnproto package"
 
-if ((${#missing[@]})); then
-    if ! command -v apt-get >/dev/null 2>&1; then
-        die "missing build dependencies: ${missing[*]} (Cap'n Proto compiler and clang/libclang);" \
-            "install them with your package manager and run this script again"
-    fi
-    if [[ "$(id -u)" != 0 ]]; then
-        die "missing Debian packages: ${missing[*]}. Install them with:
-    sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y ${PACKAGES[*]} ${ROCKSDB_PACKAGES[*]}
-and run this script again."
-    fi
-    say "installing build dependencies with apt-get: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update
-    apt-get install -y "${missing[@]}"
-fi
-
-# Debian's RocksDB, when it is there or root can install it; else the bundled build.
+# Link Debian's RocksDB when it is installed (PROTOCOL notes §9.5); else the bundled build.
 link_env=()
-if command -v dpkg-query >/dev/null 2>&1; then
-    rocks_missing=()
-    for pkg in "${ROCKSDB_PACKAGES[@]}"; do
-        is_installed "$pkg" || rocks_missing+=("$pkg")
-    done
-    if ((${#rocks_missing[@]})) && [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
-        say "installing ${rocks_missing[*]} with apt-get, to link Debian's RocksDB (a 6-minute build instead of 20)"
-        if DEBIAN_FRONTEND=noninteractive apt-get install -y "${rocks_missing[@]}"; then
-            rocks_missing=()
-        fi
-    fi
-    multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch 2>/dev/null || true)
-    if ((${#rocks_missing[@]} == 0)) && [[ -n "$multiarch" && -e "/usr/lib/$multiarch/librocksdb.so" ]]; then
-        link_env=(ROCKSDB_LIB_DIR="/usr/lib/$multiarch" SNAPPY_LIB_DIR="/usr/lib/$multiarch")
-        say "linking Debian's RocksDB from /usr/lib/$multiarch"
-    else
-        say "Debian's RocksDB is not available (${rocks_missing[*]:-no librocksdb.so}); compiling RocksDB from source"
-    fi
+multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch 2>/dev/null || true)
+if [[ -n "$multiarch" && -e "/usr/lib/$multiarch/librocksdb.so" && -e "/usr/lib/$multiarch/libsnappy.so" ]]; then
+    link_env=(ROCKSDB_LIB_DIR="/usr/lib/$multiarch" SNAPPY_LIB_DIR="/usr/lib/$multiarch")
+    say "linking Debian's RocksDB from /usr/lib/$multiarch"
+else
+    say "Debian's RocksDB is not installed (librocksdb-dev, libsnappy-dev): compiling RocksDB from source"
 fi
 
 # --- build into a temporary root, then move into place ----------------------------------------

@@ -3,8 +3,8 @@
 use edbx_wire::NoiseSession;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let mut client = NoiseSession::server_initiator("fuzz-token").unwrap();
-    let mut server = NoiseSession::server_responder("fuzz-token").unwrap();
+    let mut client = NoiseSession::client_side("fuzz-token").unwrap();
+    let mut server = NoiseSession::server_side("fuzz-token").unwrap();
     let first = client.write_message(&[]).unwrap();
     server.read_message(&first).unwrap();
     let second = server.write_message(&[]).unwrap();

@@ -54,10 +54,11 @@ type Target = (String, Option<String>, Option<String>);
 fn targets(list: Option<Vec<Target>>) -> Vec<PublishTarget> {
     list.unwrap_or_default()
         .into_iter()
-        .map(|(plugin, mode, priority)| PublishTarget {
-            plugin,
-            mode,
-            priority,
+        .map(|(plugin, mode, priority)| {
+            let mut target = PublishTarget::new(plugin);
+            target.mode = mode;
+            target.priority = priority;
+            target
         })
         .collect()
 }
@@ -135,11 +136,11 @@ impl ClientOptions {
             .request_timeout(seconds(py, "read_timeout", self.read_timeout)?)
             .pool_size(self.pool_size)
             .max_in_flight(self.max_in_flight)
-            .retry(RetryOptions {
-                attempts: self.retry_attempts.max(1),
-                initial_delay: Duration::from_millis(self.retry_initial_delay_ms),
-                max_delay: Duration::from_millis(self.retry_max_delay_ms),
-            });
+            .retry(RetryOptions::new(
+                self.retry_attempts.max(1),
+                Duration::from_millis(self.retry_initial_delay_ms),
+                Duration::from_millis(self.retry_max_delay_ms),
+            ));
         if let Some(tenant) = self.tenant_id.as_deref().filter(|t| !t.trim().is_empty()) {
             config = config.tenant_id(tenant);
         }
@@ -498,7 +499,7 @@ impl NativeClient {
     ) -> PyResult<Bound<'py, PyAny>> {
         let client = self.client.clone();
         self.home.run(py, asynchronous, async move {
-            client.verify(&aggregate_type, &aggregate_id).await
+            client.merkle_root(&aggregate_type, &aggregate_id).await
         })
     }
 

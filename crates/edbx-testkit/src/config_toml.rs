@@ -1,99 +1,50 @@
-//! Minimal, line-based access to the `config.toml` that `dbx` writes (`toml::to_string_pretty`
-//! output: `key = value` lines, `[table]` headers, no multi-line values for the keys we touch).
+//! Reading and editing the `config.toml` that `dbx` writes, with `toml_edit` (comments and
+//! layout are kept).
 
-/// Splits a dotted key `a.b.key` into (`a.b`, `key`); a key without a dot is top-level (`""`).
-fn split_key(dotted: &str) -> (&str, &str) {
-    match dotted.rfind('.') {
-        Some(i) => (&dotted[..i], &dotted[i + 1..]),
-        None => ("", dotted),
-    }
+use toml_edit::{DocumentMut, Item, Table, Value};
+
+/// Splits a dotted key `a.b.key` into (`["a", "b"]`, `key`).
+fn split_key(dotted: &str) -> (Vec<&str>, &str) {
+    let mut parts: Vec<&str> = dotted.split('.').collect();
+    let key = parts.pop().unwrap_or_default();
+    (parts, key)
 }
 
-/// Table name of a header line (`[socket]`, `[[plugins]]`), or `None` for other lines.
-fn header(line: &str) -> Option<&str> {
-    let t = line.trim();
-    if !t.starts_with('[') {
-        return None;
-    }
-    let t = t.trim_start_matches('[');
-    let end = t.find(']')?;
-    Some(t[..end].trim())
+fn table<'a>(doc: &'a DocumentMut, path: &[&str]) -> Option<&'a Table> {
+    path.iter()
+        .try_fold(doc.as_table(), |table, name| table.get(name)?.as_table())
 }
 
-/// If `line` assigns `key`, returns the raw value text (after `=`, trimmed).
-fn assignment<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    let rest = line.trim_start().strip_prefix(key)?;
-    let rest = rest.trim_start().strip_prefix('=')?;
-    Some(rest.trim())
+fn table_mut<'a>(doc: &'a mut DocumentMut, path: &[&str]) -> Option<&'a mut Table> {
+    path.iter().try_fold(doc.as_table_mut(), |table, name| {
+        table.get_mut(name)?.as_table_mut()
+    })
 }
 
-/// Raw value text of `dotted` (e.g. `no_noise`, `socket.bind_addr`, `tenants.multi_tenant`).
-pub(crate) fn get<'a>(toml: &'a str, dotted: &str) -> Option<&'a str> {
-    let (table, key) = split_key(dotted);
-    let mut current = "";
-    for line in toml.lines() {
-        if let Some(h) = header(line) {
-            current = h;
-            continue;
-        }
-        if current == table {
-            if let Some(value) = assignment(line, key) {
-                return Some(value);
-            }
-        }
-    }
-    None
+/// The value of `dotted` (e.g. `no_noise`, `socket.bind_addr`, `tenants.multi_tenant`): a
+/// string's text, or any other value as TOML text (`false`, `7070`).
+pub(crate) fn get(toml: &str, dotted: &str) -> Option<String> {
+    let doc: DocumentMut = toml.parse().ok()?;
+    let (path, key) = split_key(dotted);
+    let value = table(&doc, &path)?.get(key)?.as_value()?;
+    Some(match value {
+        Value::String(s) => s.value().clone(),
+        other => other.to_string().trim().to_owned(),
+    })
 }
 
-/// Replaces the value of an existing `dotted` key with `raw_value` (TOML text, e.g. `"\"x\""`).
-/// Returns `None` when the key is not where we expect it.
-pub(crate) fn set(toml: &str, dotted: &str, raw_value: &str) -> Option<String> {
-    let (table, key) = split_key(dotted);
-    let mut current = "";
-    let mut out = String::with_capacity(toml.len() + raw_value.len());
-    let mut replaced = false;
-    for line in toml.split_inclusive('\n') {
-        if let Some(h) = header(line) {
-            current = h;
-        } else if !replaced && current == table && assignment(line, key).is_some() {
-            let indent = &line[..line.len() - line.trim_start().len()];
-            out.push_str(indent);
-            out.push_str(key);
-            out.push_str(" = ");
-            out.push_str(raw_value);
-            if line.ends_with('\n') {
-                out.push('\n');
-            }
-            replaced = true;
-            continue;
-        }
-        out.push_str(line);
-    }
-    replaced.then_some(out)
-}
-
-/// Strips the quotes of a simple basic string (`"abc"` → `abc`); other values are returned as-is.
-pub(crate) fn unquote(raw: &str) -> &str {
-    raw.strip_prefix('"')
-        .and_then(|s| s.strip_suffix('"'))
-        .filter(|s| !s.contains('\\') && !s.contains('"'))
-        .unwrap_or(raw)
-}
-
-/// Quotes a string as a TOML basic string.
-pub(crate) fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+/// Replaces the value of an existing `dotted` key; `None` when the file does not parse or the
+/// key is not where it should be.
+pub(crate) fn set(toml: &str, dotted: &str, value: impl Into<Value>) -> Option<String> {
+    let mut doc: DocumentMut = toml.parse().ok()?;
+    let (path, key) = split_key(dotted);
+    let table = table_mut(&mut doc, &path)?;
+    let old = table.get(key)?.as_value()?;
+    // Keep the spacing and any comment around the old value.
+    let mut new = value.into();
+    *new.decor_mut() = old.decor().clone();
+    table[key] = Item::Value(new);
+    Some(doc.to_string())
 }
 
 #[cfg(test)]
@@ -109,45 +60,49 @@ verbose_responses = true
 done_ttl_secs = 86400
 
 [socket]
-bind_addr = "0.0.0.0:6363"
+bind_addr = "0.0.0.0:6363" # the control port
 
 [tenants]
 multi_tenant = false
 shard_count = 16
-
-[auth]
-issuer = "eventdbx://self"
 "#;
 
     #[test]
     fn get_top_level_and_tables() {
-        assert_eq!(get(SAMPLE, "port"), Some("7070"));
-        assert_eq!(get(SAMPLE, "no_noise"), Some("false"));
-        assert_eq!(get(SAMPLE, "socket.bind_addr"), Some("\"0.0.0.0:6363\""));
-        assert_eq!(get(SAMPLE, "tenants.multi_tenant"), Some("false"));
+        assert_eq!(get(SAMPLE, "port").as_deref(), Some("7070"));
+        assert_eq!(get(SAMPLE, "no_noise").as_deref(), Some("false"));
         assert_eq!(
-            get(SAMPLE, "plugin_queue.prune.done_ttl_secs"),
+            get(SAMPLE, "socket.bind_addr").as_deref(),
+            Some("0.0.0.0:6363")
+        );
+        assert_eq!(
+            get(SAMPLE, "tenants.multi_tenant").as_deref(),
+            Some("false")
+        );
+        assert_eq!(
+            get(SAMPLE, "plugin_queue.prune.done_ttl_secs").as_deref(),
             Some("86400")
         );
         assert_eq!(get(SAMPLE, "bind_addr"), None);
-        assert_eq!(get(SAMPLE, "tenants.shard"), None);
         assert_eq!(get(SAMPLE, "socket.nope"), None);
+        assert_eq!(get("not = [toml", "not"), None);
     }
 
     #[test]
-    fn set_replaces_only_the_key_in_its_table() {
-        let out = set(SAMPLE, "socket.bind_addr", &quote("127.0.0.1:4000")).unwrap();
-        assert_eq!(get(&out, "socket.bind_addr"), Some("\"127.0.0.1:4000\""));
-        assert_eq!(out, SAMPLE.replace("0.0.0.0:6363", "127.0.0.1:4000"));
-        assert!(set(SAMPLE, "bind_addr", "\"x\"").is_none());
-        assert!(set(SAMPLE, "socket.missing", "1").is_none());
-    }
-
-    #[test]
-    fn unquote_and_quote() {
-        assert_eq!(unquote("\"abc\""), "abc");
-        assert_eq!(unquote("true"), "true");
-        assert_eq!(unquote("\"a\\\"b\""), "\"a\\\"b\"");
-        assert_eq!(quote("a\"b\\c"), "\"a\\\"b\\\\c\"");
+    fn set_replaces_only_the_key_and_keeps_the_rest() {
+        let out = set(SAMPLE, "socket.bind_addr", "127.0.0.1:4000").unwrap();
+        assert_eq!(
+            get(&out, "socket.bind_addr").as_deref(),
+            Some("127.0.0.1:4000")
+        );
+        assert!(
+            out.contains("# the control port"),
+            "comments are kept:\n{out}"
+        );
+        let out = set(&out, "port", 7171).unwrap();
+        assert_eq!(get(&out, "port").as_deref(), Some("7171"));
+        assert_eq!(get(&out, "tenants.shard_count").as_deref(), Some("16"));
+        assert!(set(SAMPLE, "bind_addr", "x").is_none());
+        assert!(set(SAMPLE, "socket.missing", 1).is_none());
     }
 }

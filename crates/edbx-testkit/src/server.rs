@@ -237,8 +237,8 @@ impl TestServer {
     }
 
     /// A value from `config.toml` by dotted key (`no_noise`, `socket.bind_addr`,
-    /// `tenants.multi_tenant`, ...): the raw TOML text, with the quotes of a simple string
-    /// removed. `None` if the key is absent.
+    /// `tenants.multi_tenant`, ...): a string's text, or any other value as TOML text.
+    /// `None` if the key is absent.
     ///
     /// ```no_run
     /// # let server = edbx_testkit::TestServer::start_default().unwrap();
@@ -246,7 +246,7 @@ impl TestServer {
     /// ```
     pub fn config_value(&self, dotted_key: &str) -> Result<Option<String>> {
         let toml = self.config_toml()?;
-        Ok(config_toml::get(&toml, dotted_key).map(|raw| config_toml::unquote(raw).to_owned()))
+        Ok(config_toml::get(&toml, dotted_key))
     }
 
     /// The server log so far (ANSI colour codes removed).
@@ -520,9 +520,8 @@ impl TestServer {
         let (control, http) =
             free_ports().map_err(TestkitError::io("finding free loopback ports"))?;
         let toml = self.config_toml()?;
-        let bind = config_toml::quote(&format!("{HOST}:{control}"));
-        let edited = config_toml::set(&toml, "socket.bind_addr", &bind)
-            .and_then(|t| config_toml::set(&t, "port", &http.to_string()))
+        let edited = config_toml::set(&toml, "socket.bind_addr", format!("{HOST}:{control}"))
+            .and_then(|t| config_toml::set(&t, "port", i64::from(http)))
             .ok_or_else(|| {
                 TestkitError::Unexpected(format!(
                     "{} has no `port` or `[socket] bind_addr` key to edit:\n{toml}",

@@ -50,8 +50,8 @@ fn append_request() -> Request {
 /// A finished handshake: (client, server).
 fn noise_pair() -> (NoiseSession, NoiseSession) {
     let token = token();
-    let mut client = NoiseSession::server_initiator(&token).expect("initiator");
-    let mut server = NoiseSession::server_responder(&token).expect("responder");
+    let mut client = NoiseSession::client_side(&token).expect("initiator");
+    let mut server = NoiseSession::server_side(&token).expect("responder");
     let first = client.write_message(&[]).expect("message 1");
     server.read_message(&first).expect("read 1");
     let second = server.write_message(&[]).expect("message 2");

@@ -10,7 +10,7 @@
 //!    prefix) and reads a [`HelloResponse`] the same way ([`stream_message_len`] tells when a
 //!    whole one has arrived);
 //! 2. unless both sides agreed on plaintext, a Noise `NNpsk0` handshake follows
-//!    ([`NoiseSession::server_initiator`]), two frames of 48 bytes;
+//!    ([`NoiseSession::client_side`]), two frames of 48 bytes;
 //! 3. then every message is a frame ([`encode_frame`], [`FrameDecoder`]): a 4-byte big-endian
 //!    length and a body that is a Cap'n Proto message ([`encode_request`], [`decode_response`]),
 //!    encrypted under Noise.

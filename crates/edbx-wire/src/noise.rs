@@ -42,7 +42,7 @@ enum State {
 /// responder.read_message(&step1).unwrap();
 /// ```
 ///
-/// and talking to an EventDBX server uses [`NoiseSession::server_initiator`].
+/// and talking to an EventDBX server uses [`NoiseSession::client_side`].
 pub struct NoiseSession {
     state: State,
     pattern: String,
@@ -172,14 +172,14 @@ impl NoiseSession {
         })
     }
 
-    /// The client side of the server's handshake: [`SERVER_NOISE_PATTERN`], empty prologue,
-    /// PSK from [`noise_psk`].
-    pub fn server_initiator(token: &str) -> Result<Self, WireError> {
+    /// The client's side of the handshake with an EventDBX server — the client initiates:
+    /// [`SERVER_NOISE_PATTERN`], empty prologue, PSK from [`noise_psk`].
+    pub fn client_side(token: &str) -> Result<Self, WireError> {
         Self::with_pattern(SERVER_NOISE_PATTERN, true, Some(&noise_psk(token)))
     }
 
     /// The server side of the same handshake (for fake servers in tests and tools).
-    pub fn server_responder(token: &str) -> Result<Self, WireError> {
+    pub fn server_side(token: &str) -> Result<Self, WireError> {
         Self::with_pattern(SERVER_NOISE_PATTERN, false, Some(&noise_psk(token)))
     }
 
@@ -391,8 +391,8 @@ mod tests {
 
     #[test]
     fn server_pattern_handshake_uses_two_48_byte_messages() {
-        let mut client = NoiseSession::server_initiator("token").unwrap();
-        let mut server = NoiseSession::server_responder(" token\n").unwrap();
+        let mut client = NoiseSession::client_side("token").unwrap();
+        let mut server = NoiseSession::server_side(" token\n").unwrap();
         let m1 = client.write_message(&[]).unwrap();
         assert_eq!(m1.len(), 48);
         server.read_message(&m1).unwrap();
@@ -412,8 +412,8 @@ mod tests {
 
     #[test]
     fn wrong_psk_fails_the_handshake_and_poisons_the_session() {
-        let mut client = NoiseSession::server_initiator("token-a").unwrap();
-        let mut server = NoiseSession::server_responder("token-b").unwrap();
+        let mut client = NoiseSession::client_side("token-a").unwrap();
+        let mut server = NoiseSession::server_side("token-b").unwrap();
         let m1 = client.write_message(&[]).unwrap();
         assert!(matches!(server.read_message(&m1), Err(WireError::Noise(_))));
         assert!(server.write_message(&[]).is_err());
@@ -431,8 +431,8 @@ mod tests {
 
     #[test]
     fn tampered_or_reordered_ciphertext_is_rejected() {
-        let mut client = NoiseSession::server_initiator("t").unwrap();
-        let mut server = NoiseSession::server_responder("t").unwrap();
+        let mut client = NoiseSession::client_side("t").unwrap();
+        let mut server = NoiseSession::server_side("t").unwrap();
         handshake(&mut client, &mut server);
         let first = client.encrypt(b"one").unwrap();
         let second = client.encrypt(b"two").unwrap();
@@ -443,8 +443,8 @@ mod tests {
 
     #[test]
     fn oversized_plaintext_is_refused_before_encryption() {
-        let mut client = NoiseSession::server_initiator("t").unwrap();
-        let mut server = NoiseSession::server_responder("t").unwrap();
+        let mut client = NoiseSession::client_side("t").unwrap();
+        let mut server = NoiseSession::server_side("t").unwrap();
         handshake(&mut client, &mut server);
         let big = vec![0u8; MAX_NOISE_PLAINTEXT_LEN + 1];
         assert!(matches!(

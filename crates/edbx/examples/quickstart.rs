@@ -111,8 +111,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .select("orders", &id, &["total", "status", "metadata.region"])
         .await?;
     show("select", format!("{}", json!(projection)));
-    let merkle_root = client.verify("orders", &id).await?;
-    show("verify", merkle_root);
+    let check = client.verify("orders", &id).await?;
+    show(
+        "verify",
+        format!(
+            "root {} over {} events: {}",
+            check.merkle_root,
+            check.events,
+            if check.is_intact() {
+                "intact"
+            } else {
+                "MISMATCH"
+            }
+        ),
+    );
 
     // Apply a JSON Patch to the current state (appends a new event).
     let patched = client

@@ -104,6 +104,7 @@ impl<T: Into<String>> From<T> for Token {
 /// dropped, are retried; a write that may have been applied is never sent twice. `attempts`
 /// counts the first try: `1` disables retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetryOptions {
     /// Total tries, including the first (default 3).
     pub attempts: u32,
@@ -124,6 +125,16 @@ impl Default for RetryOptions {
 }
 
 impl RetryOptions {
+    /// Up to `attempts` tries (the first included), waiting `initial_delay` before the first
+    /// retry and doubling up to `max_delay`.
+    pub fn new(attempts: u32, initial_delay: Duration, max_delay: Duration) -> Self {
+        Self {
+            attempts,
+            initial_delay,
+            max_delay,
+        }
+    }
+
     /// No retries.
     pub fn none() -> Self {
         Self {

@@ -141,8 +141,8 @@ impl fmt::Display for ServerCode {
     }
 }
 
-/// An error from the client. Cheap to move (one box); ask it questions rather than matching
-/// strings.
+/// An error from the client. Cheap to move (one box) and to clone (its cause is shared); ask it
+/// questions rather than matching strings.
 ///
 /// ```
 /// # async fn demo(client: edbx::Client) {
@@ -154,10 +154,12 @@ impl fmt::Display for ServerCode {
 /// }
 /// # }
 /// ```
+#[derive(Clone)]
 pub struct Error {
     inner: Box<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     kind: ErrorKind,
     message: String,
@@ -280,9 +282,19 @@ impl Error {
         &self.inner.message
     }
 
-    /// The server's error code, for [`ErrorKind::Server`] errors.
-    pub fn server_code(&self) -> Option<&ServerCode> {
-        self.inner.server_code.as_ref()
+    /// The server's error code, for [`ErrorKind::Server`] errors (and refusals of the hello
+    /// and of filters, which the server codes too).
+    ///
+    /// ```
+    /// # fn check(err: edbx::Error) {
+    /// use edbx::ServerCode;
+    /// if err.server_code() == Some(ServerCode::AggregateArchived) {
+    ///     // restore it first
+    /// }
+    /// # }
+    /// ```
+    pub fn server_code(&self) -> Option<ServerCode> {
+        self.inner.server_code.clone()
     }
 
     /// Whether the call's deadline passed (kind [`ErrorKind::Timeout`], or an

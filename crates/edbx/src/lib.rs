@@ -106,13 +106,13 @@ mod model;
 mod ops;
 mod page;
 mod pool;
+mod replies;
+mod state;
 pub mod validate;
+mod verify;
 
 pub use client::Client;
 pub use config::{Config, RetryOptions, Token};
-pub use edbx_wire::{
-    PublishTarget, TenantAssignReply, TenantQuotaSetReply, TenantSchemaPublishReply,
-};
 pub use error::{Error, ErrorKind, Result, ServerCode};
 pub use model::{
     Actor, Aggregate, Event, EventMetadata, Reference, Referrer, Resolved, Snapshot, Written,
@@ -122,6 +122,8 @@ pub use ops::{
     PatchOp, SchemaPublish,
 };
 pub use page::{Page, PageStream};
+pub use replies::{PublishTarget, SchemaVersion, TenantAssignment, TenantQuota};
+pub use verify::Verification;
 
 /// Parses JSON text into a value that [`Client::apply`] and friends send verbatim.
 ///
@@ -133,6 +135,11 @@ pub fn raw_json(text: impl Into<String>) -> Result<Box<serde_json::value::RawVal
     serde_json::value::RawValue::from_string(text.into())
         .map_err(|e| Error::invalid_input(format!("not valid JSON: {e}")))
 }
+
+/// The README's code, compiled as doctests so that it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+mod readme {}
 
 #[cfg(test)]
 mod send_sync {

@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 
 /// An aggregate: its current state and bookkeeping.
 #[derive(Debug, Clone, Deserialize)]
+#[non_exhaustive]
 pub struct Aggregate {
     /// Type, e.g. `orders`.
     pub aggregate_type: String,
@@ -19,9 +20,12 @@ pub struct Aggregate {
     pub aggregate_id: String,
     /// Number of events applied.
     pub version: u64,
-    /// State as the server stores it: every value is a string (numbers, booleans, arrays and
-    /// objects as their JSON text, `null` as `""`). Use [`state_value`](Self::state_value) or
-    /// [`state_as`](Self::state_as) for typed access.
+    /// State as the server stores it: every top-level payload key's latest value, as text —
+    /// a JSON string verbatim, `null` as `""`, anything else as its compact JSON text. So the
+    /// string `"42"` and the number `42` are stored alike, as are `""` and `null`, and `"true"`
+    /// and `true`. Read it with [`state_as`](Self::state_as) into your own type, which decides
+    /// how each text is read; [`state_value`](Self::state_value) and
+    /// [`state_json`](Self::state_json) guess.
     #[serde(default)]
     pub state: BTreeMap<String, String>,
     /// Merkle root over the aggregate's event hashes.
@@ -45,14 +49,16 @@ pub struct Aggregate {
 }
 
 impl Aggregate {
-    /// One state value, re-parsed as JSON when it is JSON text (`"42"` → `42`), else as a
-    /// string (`"paid"` → `"paid"`). Note the server stores the string `"42"` and the number
-    /// `42` alike.
+    /// One state value, guessed: re-parsed as JSON when it is JSON text (`"42"` → `42`,
+    /// `"true"` → `true`), else a string (`"paid"` → `"paid"`; `""` → `""`). The guess is wrong
+    /// for strings that look like JSON (a zip code `"01234"` stays a string, `"12345"` becomes
+    /// a number); [`state_as`](Self::state_as) lets your type decide instead.
     pub fn state_value(&self, key: &str) -> Option<Value> {
         self.state.get(key).map(|v| parse_state_value(v))
     }
 
-    /// The whole state as a JSON object of typed values (see [`state_value`](Self::state_value)).
+    /// The whole state as a JSON object of guessed values (see
+    /// [`state_value`](Self::state_value)).
     pub fn state_json(&self) -> Map<String, Value> {
         self.state
             .iter()
@@ -60,19 +66,26 @@ impl Aggregate {
             .collect()
     }
 
-    /// The state deserialized into your own type.
+    /// The state read into your own type, which decides how each stored text is read: a
+    /// `String` field gets the text as stored, a number or `bool` field parses it, an `Option`
+    /// field is `None` for `""` (how `null` is stored), a struct, map or list field parses the
+    /// text as JSON, and a unit enum variant matches the text. A field that does not fit fails
+    /// with [`ErrorKind::Decode`](crate::ErrorKind::Decode) naming the field, the stored text
+    /// and your type.
     ///
     /// ```
     /// # let aggregate: edbx::Aggregate = serde_json::from_str(
-    /// #   r#"{"aggregate_type":"orders","aggregate_id":"o1","version":1,"state":{"total":"42.15","status":"paid"}}"#).unwrap();
+    /// #   r#"{"aggregate_type":"orders","aggregate_id":"o1","version":1,"state":{"total":"42.15","zip":"01234","vip":"true","note":""}}"#).unwrap();
     /// #[derive(serde::Deserialize)]
-    /// struct Order { total: f64, status: String }
+    /// struct Order { total: f64, zip: String, vip: bool, note: Option<String> }
     /// let order: Order = aggregate.state_as().unwrap();
-    /// assert_eq!((order.total, order.status.as_str()), (42.15, "paid"));
+    /// assert_eq!(order.total, 42.15);
+    /// assert_eq!(order.zip, "01234");
+    /// assert!(order.vip);
+    /// assert_eq!(order.note, None); // the server stores null as ""
     /// ```
     pub fn state_as<T: DeserializeOwned>(&self) -> Result<T> {
-        serde_json::from_value(Value::Object(self.state_json()))
-            .map_err(|e| Error::decode("aggregate state", e))
+        crate::state::state_as(&self.state)
     }
 }
 
@@ -82,6 +95,7 @@ fn parse_state_value(value: &str) -> Value {
 
 /// Who wrote an event (from the token's `group` and `user` claims).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
 pub struct Actor {
     /// Token group.
     pub group: String,
@@ -91,6 +105,7 @@ pub struct Actor {
 
 /// Bookkeeping of an event.
 #[derive(Debug, Clone, Deserialize)]
+#[non_exhaustive]
 pub struct EventMetadata {
     /// Snowflake id (the server sends it as a decimal string).
     #[serde(deserialize_with = "u64_from_string_or_number")]
@@ -106,7 +121,21 @@ pub struct EventMetadata {
 }
 
 /// One stored event.
+///
+/// The server stores event types normalized: dots become underscores, so an event written as
+/// `order.paid` reads back with `event_type == "order_paid"`, and the type as written is kept in
+/// [`event_type_raw`](Self::event_type_raw). [`is_type`](Self::is_type) matches either.
+///
+/// ```
+/// # let event: edbx::Event = serde_json::from_str(r#"{"aggregate_type":"orders","aggregate_id":"o1",
+/// #   "event_type":"order_paid","event_type_raw":"order.paid","payload":{},"version":2,
+/// #   "metadata":{"event_id":"1","created_at":"2026-01-01T00:00:00Z"}}"#).unwrap();
+/// assert_eq!(event.event_type, "order_paid");
+/// assert!(event.is_type("order.paid"));
+/// assert!(!event.is_type("order.shipped"));
+/// ```
 #[derive(Debug, Clone, Deserialize)]
+#[non_exhaustive]
 pub struct Event {
     /// Aggregate type.
     pub aggregate_type: String,
@@ -139,6 +168,17 @@ pub struct Event {
 }
 
 impl Event {
+    /// The event type as it was written (`order.paid`), falling back to the normalized one.
+    pub fn original_type(&self) -> &str {
+        self.event_type_raw.as_deref().unwrap_or(&self.event_type)
+    }
+
+    /// Whether this event is of type `event_type`, given as written (`order.paid`) or
+    /// normalized (`order_paid`).
+    pub fn is_type(&self, event_type: &str) -> bool {
+        self.original_type() == event_type || self.event_type == event_type.replace('.', "_")
+    }
+
     /// The payload deserialized into your own type.
     pub fn payload_as<T: DeserializeOwned>(&self) -> Result<T> {
         T::deserialize(&self.payload).map_err(|e| Error::decode("event payload", e))
@@ -147,6 +187,7 @@ impl Event {
 
 /// A stored snapshot of an aggregate's state.
 #[derive(Debug, Clone, Deserialize)]
+#[non_exhaustive]
 pub struct Snapshot {
     /// Snapshot id (for [`Client::get_snapshot`](crate::Client::get_snapshot)).
     #[serde(deserialize_with = "u64_from_string_or_number")]
@@ -174,8 +215,16 @@ pub struct Snapshot {
     pub raw: Option<Box<RawValue>>,
 }
 
+impl Snapshot {
+    /// The captured state read into your own type (see [`Aggregate::state_as`]).
+    pub fn state_as<T: DeserializeOwned>(&self) -> Result<T> {
+        crate::state::state_as(&self.state)
+    }
+}
+
 /// An aggregate that references another through a schema reference field.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
 pub struct Referrer {
     /// Referring aggregate's type.
     pub aggregate_type: String,
@@ -187,6 +236,7 @@ pub struct Referrer {
 
 /// An aggregate with its references resolved (`resolve` on `get` and `list`).
 #[derive(Debug, Clone, Deserialize)]
+#[non_exhaustive]
 pub struct Resolved {
     /// Tenant domain of the aggregate.
     #[serde(default)]
@@ -200,6 +250,7 @@ pub struct Resolved {
 
 /// One reference of a [`Resolved`] aggregate.
 #[derive(Debug, Clone, Deserialize)]
+#[non_exhaustive]
 pub struct Reference {
     /// Field path.
     pub path: String,
@@ -224,6 +275,42 @@ pub enum Written<T> {
 }
 
 impl<T> Written<T> {
+    /// Whether the server sent an echo.
+    pub fn has_echo(&self) -> bool {
+        matches!(self, Written::Echo(_))
+    }
+
+    /// The echo, or an error when the server sent none — for code that relies on the echo and
+    /// would rather fail loudly against a server running with `verbose_responses = false`.
+    /// The write itself succeeded either way.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: edbx::Client) -> edbx::Result<()> {
+    /// let order = client.create("orders", "ord_1", "created", &serde_json::json!({"total": 1}))
+    ///     .await?
+    ///     .require_echo()?;
+    /// println!("created version {}", order.version);
+    /// # Ok(()) }
+    /// ```
+    pub fn require_echo(self) -> Result<T> {
+        match self {
+            Written::Echo(value) => Ok(value),
+            Written::NoEcho => Err(Error::new(
+                crate::ErrorKind::Protocol,
+                "the write succeeded, but the server sent no echo: it runs with \
+                 verbose_responses = false",
+            )),
+        }
+    }
+
+    /// Applies `f` to the echo, if there is one.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Written<U> {
+        match self {
+            Written::Echo(value) => Written::Echo(f(value)),
+            Written::NoEcho => Written::NoEcho,
+        }
+    }
+
     /// The echo, if the server sent one.
     pub fn echo(&self) -> Option<&T> {
         match self {

@@ -16,6 +16,7 @@ use crate::model::{Aggregate, Event, Resolved};
 
 /// One page of a listing.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Page<T> {
     /// The rows, in server order.
     pub items: Vec<T>,
@@ -114,6 +115,10 @@ pub struct PageStream<T> {
     state: StreamState<T>,
     buffered: VecDeque<T>,
     last_cursor: Option<String>,
+    /// Rows still to yield, when limited.
+    remaining: Option<u64>,
+    /// An error to yield before anything else (a builder that was invalid).
+    failed: Option<Error>,
 }
 
 impl<T> std::fmt::Debug for PageStream<T> {
@@ -149,7 +154,34 @@ impl<T: Send + 'static> PageStream<T> {
             state: StreamState::Idle(start),
             buffered: VecDeque::new(),
             last_cursor: None,
+            remaining: None,
+            failed: None,
         }
+    }
+
+    /// A stream that yields `error` and ends.
+    pub(crate) fn failed(error: Error) -> Self {
+        Self {
+            fetch: Box::new(|_| Box::pin(std::future::pending())),
+            state: StreamState::Done,
+            buffered: VecDeque::new(),
+            last_cursor: None,
+            remaining: None,
+            failed: Some(error),
+        }
+    }
+
+    /// Ends the stream after `rows` rows (pages are still fetched at the page size, so the
+    /// last page may be read only in part).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: edbx::Client) -> edbx::Result<()> {
+    /// let first_ten = client.list().take(100).stream().limit(10).collect_all().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn limit(mut self, rows: u64) -> Self {
+        self.remaining = Some(rows);
+        self
     }
 
     /// The next row, or `None` at the end. After an error the stream ends.
@@ -169,14 +201,21 @@ impl<T: Send + 'static> PageStream<T> {
     /// # Ok(()) }
     /// ```
     pub async fn next_page(&mut self) -> Option<Result<Vec<T>>> {
-        if self.buffered.is_empty() {
-            let first = match self.next().await? {
-                Ok(row) => row,
-                Err(e) => return Some(Err(e)),
-            };
-            self.buffered.push_front(first);
+        let first = match self.next().await? {
+            Ok(row) => row,
+            Err(e) => return Some(Err(e)),
+        };
+        let more = match self.remaining {
+            Some(remaining) => self.buffered.len().min(remaining as usize),
+            None => self.buffered.len(),
+        };
+        let mut rows = Vec::with_capacity(1 + more);
+        rows.push(first);
+        rows.extend(self.buffered.drain(..more));
+        if let Some(remaining) = &mut self.remaining {
+            *remaining -= more as u64;
         }
-        Some(Ok(self.buffered.drain(..).collect()))
+        Some(Ok(rows))
     }
 
     /// Reads every remaining row.
@@ -189,8 +228,17 @@ impl<T: Send + 'static> PageStream<T> {
     }
 
     fn poll_next_row(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
+        if let Some(error) = self.failed.take() {
+            return Poll::Ready(Some(Err(error)));
+        }
+        if self.remaining == Some(0) {
+            return Poll::Ready(None);
+        }
         loop {
             if let Some(row) = self.buffered.pop_front() {
+                if let Some(remaining) = &mut self.remaining {
+                    *remaining -= 1;
+                }
                 return Poll::Ready(Some(Ok(row)));
             }
             match &mut self.state {

@@ -210,7 +210,7 @@ pub fn tenant_id(value: &str) -> Result<()> {
 }
 
 /// Publish target: non-empty plugin, known mode and priority.
-pub fn publish_target(target: &edbx_wire::PublishTarget) -> Result<()> {
+pub fn publish_target(target: &crate::PublishTarget) -> Result<()> {
     if target.plugin.trim().is_empty() {
         return Err(Error::invalid_input("publish target plugin is empty"));
     }
@@ -331,11 +331,9 @@ mod tests {
         assert!(note(&"a".repeat(129)).is_err());
         assert!(tenant_id("Tenant-123").is_ok());
         assert!(tenant_id("bad id!").is_err());
-        let mut target = edbx_wire::PublishTarget {
-            plugin: "search".into(),
-            mode: Some("event-only".into()),
-            priority: Some("HIGH".into()),
-        };
+        let mut target = crate::PublishTarget::new("search")
+            .mode("event-only")
+            .priority("HIGH");
         assert!(publish_target(&target).is_ok());
         target.mode = Some("sometimes".into());
         assert!(publish_target(&target).is_err());
@@ -361,7 +359,13 @@ mod tests {
     #[test]
     fn payloads_must_be_objects() {
         assert!(payload_object(&json!({"a": 1})).is_ok());
-        for bad in [json!(null), json!([1, 2]), json!(42), json!("x"), json!(true)] {
+        for bad in [
+            json!(null),
+            json!([1, 2]),
+            json!(42),
+            json!("x"),
+            json!(true),
+        ] {
             let e = payload_object(&bad).unwrap_err();
             assert!(e.message().contains("JSON object"), "{e}");
         }

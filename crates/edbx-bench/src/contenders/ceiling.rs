@@ -47,7 +47,7 @@ impl Conn {
         let hello = ControlHello::new(&target.token, &target.tenant).map_err(|e| e.to_string())?;
         let mut conn = Conn {
             stream,
-            noise: NoiseSession::server_initiator(&target.token).map_err(|e| e.to_string())?,
+            noise: NoiseSession::client_side(&target.token).map_err(|e| e.to_string())?,
             decoder: FrameDecoder::new(),
             buf: vec![0u8; 64 * 1024].into_boxed_slice(),
             token: target.token.trim().to_owned(),

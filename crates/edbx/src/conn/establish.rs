@@ -145,7 +145,7 @@ async fn noise_handshake(
     decoder: &mut FrameDecoder,
     token: &str,
 ) -> Result<NoiseSession> {
-    let mut noise = NoiseSession::server_initiator(token)?;
+    let mut noise = NoiseSession::client_side(token)?;
     let first = noise.write_message(&[])?;
     stream
         .write_all(&encode_frame(&first)?)

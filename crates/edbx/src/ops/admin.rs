@@ -1,8 +1,7 @@
 //! Schemas and tenant administration.
 
 use edbx_wire::{
-    ReplaceSchemas, Request, Response, TenantAssign, TenantAssignReply, TenantQuotaSet,
-    TenantQuotaSetReply, TenantSchemaPublish, TenantSchemaPublishReply,
+    ReplaceSchemas, Request, Response, TenantAssign, TenantQuotaSet, TenantSchemaPublish,
 };
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -10,6 +9,7 @@ use serde_json::{Map, Value};
 use super::awaitable;
 use crate::client::{Client, unexpected};
 use crate::error::{Error, Result};
+use crate::replies::{SchemaVersion, TenantAssignment, TenantQuota};
 use crate::validate;
 
 /// Builder of [`Client::tenant_schema_publish`]; await it.
@@ -51,19 +51,19 @@ impl<'a> SchemaPublish<'a> {
         self
     }
 
-    async fn run(self) -> Result<TenantSchemaPublishReply> {
+    async fn run(self) -> Result<SchemaVersion> {
         validate::tenant_id(&self.request.tenant_id)?;
         match self
             .client
             .execute(Request::TenantSchemaPublish(self.request))
             .await?
         {
-            Response::TenantSchemaPublish(reply) => Ok(reply),
+            Response::TenantSchemaPublish(reply) => Ok(reply.into()),
             other => Err(unexpected("tenantSchemaPublish", &other)),
         }
     }
 }
-awaitable!(SchemaPublish, TenantSchemaPublishReply);
+awaitable!(SchemaPublish, SchemaVersion);
 
 macro_rules! expect {
     ($response:expr, $variant:ident, $name:literal) => {
@@ -106,17 +106,13 @@ impl Client {
     }
 
     /// Assigns a tenant to a shard.
-    pub async fn tenant_assign(
-        &self,
-        tenant_id: &str,
-        shard_id: &str,
-    ) -> Result<TenantAssignReply> {
+    pub async fn tenant_assign(&self, tenant_id: &str, shard_id: &str) -> Result<TenantAssignment> {
         validate::tenant_id(tenant_id)?;
         let request = Request::TenantAssign(TenantAssign {
             tenant_id: tenant_id.to_owned(),
             shard_id: shard_id.to_owned(),
         });
-        expect!(self.execute(request).await?, TenantAssign, "tenantAssign")
+        expect!(self.execute(request).await?, TenantAssign, "tenantAssign").map(Into::into)
     }
 
     /// Clears a tenant's shard assignment; `true` if there was one.
@@ -135,7 +131,7 @@ impl Client {
         &self,
         tenant_id: &str,
         max_storage_mb: u64,
-    ) -> Result<TenantQuotaSetReply> {
+    ) -> Result<TenantQuota> {
         validate::tenant_id(tenant_id)?;
         let request = Request::TenantQuotaSet(TenantQuotaSet {
             tenant_id: tenant_id.to_owned(),
@@ -146,6 +142,7 @@ impl Client {
             TenantQuotaSet,
             "tenantQuotaSet"
         )
+        .map(Into::into)
     }
 
     /// Removes a tenant's quota; `true` if there was one.

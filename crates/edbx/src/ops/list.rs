@@ -15,11 +15,15 @@ use crate::validate;
 pub struct List<'a> {
     client: &'a Client,
     request: ListAggregates,
+    /// A problem found while building, reported when the listing runs.
+    invalid: Option<Error>,
 }
 
 impl<'a> List<'a> {
-    /// Rows per page (server default 10, maximum 1000). The server may return fewer; the page's
-    /// cursor always continues right after the last row received.
+    /// The page size: rows per request (server default 10, at most 1000; 0 is refused). It
+    /// is not a limit on a stream — use [`PageStream::limit`] for that. The server may return
+    /// fewer rows than asked (its pages hold ~7.5 KiB); the page's cursor always continues right
+    /// after the last row received.
     pub fn take(mut self, take: u64) -> Self {
         self.request.take = Some(take);
         self
@@ -31,10 +35,35 @@ impl<'a> List<'a> {
         self
     }
 
-    /// Filter expression, e.g. `status = 'paid' AND total > 40`.
+    /// Only aggregates matching a filter expression, e.g. `status = 'paid' AND total > 40`.
+    /// Combined with [`aggregate_type`](Self::aggregate_type) by `AND`.
+    ///
+    #[doc = include_str!("filters.md")]
     pub fn filter(mut self, filter: impl Into<String>) -> Self {
-        self.request.filter = Some(filter.into());
+        let filter = filter.into();
+        self.request.filter = Some(match self.request.filter.take() {
+            Some(existing) => format!("({existing}) AND ({filter})"),
+            None => filter,
+        });
         self
+    }
+
+    /// Only aggregates of one type: the filter `aggregate_type = '<type>'` (combined with any
+    /// other filter by `AND`).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: edbx::Client) -> edbx::Result<()> {
+    /// let paid_orders = client.list().aggregate_type("orders").filter("status = 'paid'").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn aggregate_type(self, aggregate_type: &str) -> Self {
+        if let Err(e) = validate::aggregate_type(aggregate_type) {
+            return Self {
+                invalid: Some(e),
+                ..self
+            };
+        }
+        self.filter(format!("aggregate_type = '{aggregate_type}'"))
     }
 
     /// Sort directives, e.g. `created_at:desc` or `aggregate_id:asc, updated_at:desc`
@@ -72,6 +101,9 @@ impl<'a> List<'a> {
 
     /// Every matching aggregate, page by page, never skipping or repeating one.
     pub fn stream(self) -> PageStream<Aggregate> {
+        if let Some(e) = self.invalid {
+            return PageStream::failed(e);
+        }
         let start = self.request.cursor.clone();
         PageStream::follow(
             self.client.clone(),
@@ -93,6 +125,9 @@ impl<'a> List<'a> {
     }
 
     async fn run(self) -> Result<Page<Aggregate>> {
+        if let Some(e) = self.invalid {
+            return Err(e);
+        }
         list_page(self.client, self.request).await
     }
 }
@@ -120,7 +155,18 @@ fn timestamp_sort(sort: &str) -> Option<bool> {
     )
 }
 
+/// A page size of 0 would return nothing, silently.
+fn check_take(take: Option<u64>) -> Result<()> {
+    match take {
+        Some(0) => Err(Error::invalid_input(
+            "take is the page size and must be at least 1 (use PageStream::limit to stop early)",
+        )),
+        _ => Ok(()),
+    }
+}
+
 async fn list_page(client: &Client, request: ListAggregates) -> Result<Page<Aggregate>> {
+    check_take(request.take)?;
     let sorted = request.sort.as_deref().and_then(timestamp_sort);
     if sorted != Some(false) {
         return pageable_page(client, request, sorted == Some(true)).await;
@@ -183,9 +229,16 @@ type Fetched = (Vec<Aggregate>, Option<Vec<Resolved>>, Option<String>);
 /// One `listAggregates` call: its rows, resolved references and the server's cursor.
 async fn fetch(client: &Client, request: ListAggregates) -> Result<Fetched> {
     let start = request.cursor.clone();
+    let filter = request.filter.clone();
     let reply = match client.execute(Request::ListAggregates(request)).await {
         Ok(Response::ListAggregates(reply)) => reply,
         Ok(other) => return Err(unexpected("listAggregates", &other)),
+        Err(e) if e.message().contains("invalid filter expression") => {
+            return Err(e.with_kind(ErrorKind::InvalidInput).context(format!(
+                "filter {} refused (see List::filter for the grammar)",
+                crate::config::quoted(filter.as_deref().unwrap_or_default())
+            )));
+        }
         Err(e) => return Err(listing_context(e, "aggregates", start.as_deref())),
     };
     let items: Vec<Aggregate> = parse_list(&reply.aggregates_json)?;
@@ -243,7 +296,8 @@ pub struct Events<'a> {
 }
 
 impl<'a> Events<'a> {
-    /// Events per page (server default and maximum 1000; pages are also cut to ~7.5 KiB).
+    /// The page size: events per request (server default and maximum 1000; 0 is refused;
+    /// pages are also cut to ~7.5 KiB). Not a limit on a stream: see [`PageStream::limit`].
     pub fn take(mut self, take: u64) -> Self {
         self.request.take = Some(take);
         self
@@ -283,6 +337,7 @@ impl<'a> Events<'a> {
 awaitable!(Events, Page<Event>);
 
 async fn events_page(client: &Client, request: ListEvents) -> Result<Page<Event>> {
+    check_take(request.take)?;
     validate::aggregate_type(&request.aggregate_type)?;
     validate::aggregate_id(&request.aggregate_id)?;
     let (aggregate_type, aggregate_id) =
@@ -344,6 +399,7 @@ impl Client {
         List {
             client: self,
             request: ListAggregates::default(),
+            invalid: None,
         }
     }
 

@@ -8,6 +8,7 @@ use crate::client::{Client, unexpected};
 use crate::error::{Error, Result};
 use crate::model::{Aggregate, Referrer, Resolved, parse_one};
 use crate::validate;
+use crate::verify::Verification;
 
 /// Builder of [`Client::get`]; await it.
 #[must_use = "a request does nothing until awaited"]
@@ -88,6 +89,11 @@ impl Client {
 
     /// Projects fields of an aggregate's state by dot path (`"address.city"`, `"items.0"`);
     /// paths that do not resolve map to `null`. `None` if the aggregate does not exist.
+    ///
+    /// The values are the server's guesses: it parses each stored text as JSON when it can, so
+    /// a string `"12345"` comes back as the number 12345 and `"true"` as `true`, while `null`
+    /// (stored as `""`) comes back as `""`. For exact texts, read the aggregate and use
+    /// [`Aggregate::state_as`](crate::Aggregate::state_as).
     pub async fn select<S: AsRef<str>>(
         &self,
         aggregate_type: &str,
@@ -112,13 +118,55 @@ impl Client {
         }
     }
 
-    /// The aggregate's stored Merkle root (64 hex characters).
-    pub async fn verify(&self, aggregate_type: &str, aggregate_id: &str) -> Result<String> {
+    /// The Merkle root the server stored for the aggregate (64 hex characters). The server
+    /// only reports it — [`verify`](Self::verify) checks the history against it.
+    pub async fn merkle_root(&self, aggregate_type: &str, aggregate_id: &str) -> Result<String> {
         let request = Request::VerifyAggregate(aggregate_ref(aggregate_type, aggregate_id)?);
         match self.execute(request).await? {
             Response::VerifyAggregate(root) => Ok(root),
             other => Err(unexpected("verifyAggregate", &other)),
         }
+    }
+
+    /// Checks an aggregate's history: reads every event back, recomputes each event's hash
+    /// from its contents and the Merkle root from the hashes, and compares them with what the
+    /// server stored. The server's own `verifyAggregate` recomputes nothing (it returns the
+    /// stored root, see [`merkle_root`](Self::merkle_root)); this is the check. Reads every
+    /// event of the aggregate. A missing aggregate is
+    /// [`ServerCode::AggregateNotFound`](crate::ServerCode::AggregateNotFound); an archived one
+    /// cannot be checked (its events are not listed) and has no
+    /// [`recomputed_root`](Verification::recomputed_root).
+    pub async fn verify(&self, aggregate_type: &str, aggregate_id: &str) -> Result<Verification> {
+        let merkle_root = self.merkle_root(aggregate_type, aggregate_id).await?;
+        let archived = self
+            .get(aggregate_type, aggregate_id)
+            .await?
+            .is_some_and(|a| a.archived);
+        if archived {
+            return Ok(Verification {
+                merkle_root,
+                recomputed_root: None,
+                events: 0,
+                first_bad_version: None,
+            });
+        }
+        let mut events = self.events(aggregate_type, aggregate_id).stream();
+        let mut hashes = Vec::new();
+        let mut first_bad_version = None;
+        while let Some(event) = events.next().await {
+            let event = event?;
+            let hash = crate::verify::event_hash(&event)?;
+            if hash != event.hash && first_bad_version.is_none() {
+                first_bad_version = Some(event.version);
+            }
+            hashes.push(event.hash);
+        }
+        Ok(Verification {
+            recomputed_root: Some(crate::verify::merkle_root(&hashes)),
+            events: hashes.len() as u64,
+            merkle_root,
+            first_bad_version,
+        })
     }
 
     /// Aggregates whose schema reference fields point at this one.

@@ -2,7 +2,7 @@
 
 use std::marker::PhantomData;
 
-use edbx_wire::{AppendEvent, PatchEvent, PublishTarget, Request, Response, SetArchive};
+use edbx_wire::{AppendEvent, PatchEvent, Request, Response, SetArchive};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -10,6 +10,7 @@ use super::BoxFuture;
 use crate::client::{Client, unexpected};
 use crate::error::{Error, Result};
 use crate::model::{Aggregate, Event, FromServerJson, Written, parse_echo};
+use crate::replies::PublishTarget;
 use crate::validate;
 
 /// An event to append, as plain data (for [`Client::send_event`]).
@@ -126,8 +127,13 @@ impl NewEvent {
         Ok(())
     }
 
-    fn targets(&self) -> Option<Vec<PublishTarget>> {
-        (!self.publish_targets.is_empty()).then(|| self.publish_targets.clone())
+    fn targets(&self) -> Option<Vec<edbx_wire::PublishTarget>> {
+        (!self.publish_targets.is_empty()).then(|| {
+            self.publish_targets
+                .iter()
+                .map(PublishTarget::to_wire)
+                .collect()
+        })
     }
 }
 

@@ -1,31 +1,106 @@
-//! The blocking front, from plain threads, against the real server.
+//! The blocking client, from plain threads, against the real server.
 
 use crate::common::{ALL_MODES, config, server};
+use edbx::NewEvent;
 use edbx::blocking::Client;
 use serde_json::json;
+
+#[test]
+fn blocking_calls_return_results_and_listings_iterate() {
+    let server = server(ALL_MODES[0]);
+    let db = Client::connect(config(&server)).unwrap();
+    let created = db
+        .create("orders", "b-1", "created", &json!({"total": 1}))
+        .unwrap();
+    assert_eq!(created.require_echo().unwrap().version, 1);
+    db.send_event(
+        NewEvent::new("orders", "b-1", "order.paid", r#"{"status":"paid"}"#).note("till"),
+    )
+    .unwrap();
+    for i in 0..5 {
+        db.create(
+            "orders",
+            &format!("b-{}", i + 2),
+            "created",
+            &json!({"i": i}),
+        )
+        .unwrap();
+    }
+    let ids: Vec<String> = db
+        .list()
+        .aggregate_type("orders")
+        .take(2)
+        .into_iter()
+        .map(|a| a.unwrap().aggregate_id)
+        .collect();
+    assert_eq!(ids, ["b-1", "b-2", "b-3", "b-4", "b-5", "b-6"]);
+    assert_eq!(
+        db.list()
+            .aggregate_type("orders")
+            .limit(3)
+            .into_iter()
+            .count(),
+        3
+    );
+    let page = db.list().aggregate_type("orders").take(4).page().unwrap();
+    assert_eq!(page.items.len(), 4);
+
+    let events: Vec<_> = db
+        .events("orders", "b-1")
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(events.len(), 2);
+    assert!(events[1].is_type("order.paid"));
+    assert_eq!(db.get("orders", "b-1").unwrap().unwrap().version, 2);
+    assert!(db.verify("orders", "b-1").unwrap().is_intact());
+    db.archive("orders", "b-1", Some("done")).unwrap();
+    assert!(db.get("orders", "b-1").unwrap().unwrap().archived);
+    db.restore("orders", "b-1").unwrap();
+    let snapshot = db.create_snapshot("orders", "b-1", None).unwrap();
+    assert_eq!(
+        db.snapshots_of("orders", "b-1").unwrap()[0].snapshot_id,
+        snapshot.snapshot_id
+    );
+    // Any async builder still runs, with its options.
+    db.run(
+        db.as_async()
+            .apply("orders", "b-2", "noted", &json!({"n": 1}))
+            .note("via run"),
+    )
+    .unwrap();
+}
 
 #[test]
 fn blocking_calls_from_several_threads_land_once_each() {
     let server = server(ALL_MODES[0]);
     let db = Client::connect(config(&server)).unwrap();
-    db.wait(db.create("orders", "b-1", "created", &json!({"total": 1})))
+    db.create("orders", "b-1", "created", &json!({"total": 1}))
         .unwrap();
     std::thread::scope(|scope| {
         for t in 0..4 {
             let db = &db;
             scope.spawn(move || {
                 for seq in 0..5 {
-                    db.wait(db.apply("orders", "b-1", "noted", &json!({"t": t, "seq": seq})))
+                    db.apply("orders", "b-1", "noted", &json!({"t": t, "seq": seq}))
                         .unwrap();
+                    assert!(db.get("orders", "b-1").unwrap().is_some());
                 }
             });
         }
     });
-    let order = db.wait(db.get("orders", "b-1")).unwrap().unwrap();
-    assert_eq!(order.version, 21);
-    let events = db
-        .wait(db.events("orders", "b-1").stream().collect_all())
-        .unwrap();
-    assert_eq!(events.len(), 21);
+    assert_eq!(db.get("orders", "b-1").unwrap().unwrap().version, 21);
+    let mut seen: Vec<(u64, u64)> = db
+        .events("orders", "b-1")
+        .into_iter()
+        .skip(1)
+        .map(|e| {
+            let p = e.unwrap().payload;
+            (p["t"].as_u64().unwrap(), p["seq"].as_u64().unwrap())
+        })
+        .collect();
+    seen.sort();
+    let expected: Vec<(u64, u64)> = (0..4).flat_map(|t| (0..5).map(move |s| (t, s))).collect();
+    assert_eq!(seen, expected, "every write exactly once");
     assert!(db.as_async().is_encrypted());
 }

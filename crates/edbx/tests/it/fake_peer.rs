@@ -46,7 +46,7 @@ impl Session {
             noise: None,
         };
         if answer.accepted && !answer.no_noise {
-            let mut noise = NoiseSession::server_responder(hello.token()).unwrap();
+            let mut noise = NoiseSession::server_side(hello.token()).unwrap();
             let first = session.read_frame().await.expect("noise message 1");
             noise.read_message(&first).unwrap();
             let second = noise.write_message(&[]).unwrap();

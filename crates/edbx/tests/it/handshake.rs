@@ -107,7 +107,7 @@ async fn per_call_tokens_are_authorized_by_the_server() {
         .unwrap_err();
     assert_eq!(
         garbage.server_code(),
-        Some(&ServerCode::InvalidToken),
+        Some(ServerCode::InvalidToken),
         "{garbage}"
     );
     let reader = server
@@ -125,7 +125,7 @@ async fn per_call_tokens_are_authorized_by_the_server() {
         .unwrap_err();
     assert_eq!(
         denied.server_code(),
-        Some(&ServerCode::Unauthorized),
+        Some(ServerCode::Unauthorized),
         "{denied}"
     );
     // The original handle still writes.

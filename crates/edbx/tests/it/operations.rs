@@ -5,7 +5,7 @@ use crate::common::{ALL_MODES, Mode, client, server};
 use edbx::{ErrorKind, NewEvent, PatchOp, PublishTarget, ServerCode, Written};
 use serde_json::{Value, json};
 
-fn code(err: &edbx::Error) -> Option<&ServerCode> {
+fn code(err: &edbx::Error) -> Option<ServerCode> {
     err.server_code()
 }
 
@@ -18,6 +18,20 @@ async fn every_operation(mode: Mode) {
         "session security for {mode:?}"
     );
 
+    create_and_read_back(&client, mode).await;
+    apply_and_send_event(&client, mode).await;
+    events_page_and_stream(&client).await;
+    list_with_and_without_filter(&client).await;
+    get_select_verify(&client).await;
+    patch_appends_an_event(&client, mode).await;
+    snapshots(&client).await;
+    references(&client).await;
+    archive_and_restore(&client, mode).await;
+    publish_targets(&client).await;
+    schemas_and_tenants(&client).await;
+}
+
+async fn create_and_read_back(client: &edbx::Client, mode: Mode) {
     // create: echo when verbose, then read back.
     let created = client
         .create(
@@ -53,8 +67,10 @@ async fn every_operation(mode: Mode) {
         .create("orders", "ord_1", "created", &json!({"total": 1}))
         .await
         .unwrap_err();
-    assert_eq!(code(&again), Some(&ServerCode::SchemaViolation), "{again}");
+    assert_eq!(code(&again), Some(ServerCode::SchemaViolation), "{again}");
+}
 
+async fn apply_and_send_event(client: &edbx::Client, mode: Mode) {
     // apply and send_event.
     let paid = client
         .apply("orders", "ord_1", "paid", &json!({"status": "paid"}))
@@ -89,7 +105,9 @@ async fn every_operation(mode: Mode) {
             .state_value("carrier_ref"),
         Some(json!("X-1"))
     );
+}
 
+async fn events_page_and_stream(client: &edbx::Client) {
     // events: one page, then the whole stream, read back.
     let first = client.events("orders", "ord_1").take(1).await.unwrap();
     assert_eq!(first.items.len(), 1);
@@ -121,7 +139,9 @@ async fn every_operation(mode: Mode) {
         after.items.iter().map(|e| e.version).collect::<Vec<_>>(),
         [3]
     );
+}
 
+async fn list_with_and_without_filter(client: &edbx::Client) {
     // list, with and without a filter.
     client
         .apply("orders", "ord_2", "created", &json!({"status": "open"}))
@@ -133,7 +153,9 @@ async fn every_operation(mode: Mode) {
     let paid_only = client.list().filter("status = 'paid'").await.unwrap();
     assert_eq!(paid_only.items.len(), 1);
     assert_eq!(paid_only.items[0].aggregate_id, "ord_1");
+}
 
+async fn get_select_verify(client: &edbx::Client) {
     // get, select, verify.
     let latest = client.get("orders", "ord_1").await.unwrap().unwrap();
     assert_eq!(latest.version, 3);
@@ -154,12 +176,19 @@ async fn every_operation(mode: Mode) {
             .unwrap()
             .is_none()
     );
-    let root = client.verify("orders", "ord_1").await.unwrap();
+    let root = client.merkle_root("orders", "ord_1").await.unwrap();
     assert_eq!(root.len(), 64);
     assert_eq!(root, latest.merkle_root);
+    // verify recomputes every event's hash and the root, as the server does.
+    let check = client.verify("orders", "ord_1").await.unwrap();
+    assert!(check.is_intact(), "{check:?}");
+    assert_eq!(check.merkle_root, root);
+    assert_eq!(check.events, latest.version);
     let missing = client.verify("orders", "nobody").await.unwrap_err();
     assert!(missing.is_not_found(), "{missing}");
+}
 
+async fn patch_appends_an_event(client: &edbx::Client, mode: Mode) {
     // patch: a new event with the new value.
     let patched = client
         .patch(
@@ -186,7 +215,9 @@ async fn every_operation(mode: Mode) {
         .await
         .unwrap_err();
     assert!(no_target.is_not_found(), "{no_target}");
+}
 
+async fn snapshots(client: &edbx::Client) {
     // snapshots.
     let snapshot = client
         .create_snapshot("orders", "ord_1")
@@ -211,7 +242,8 @@ async fn every_operation(mode: Mode) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(fetched.state, after_patch.state);
+    let current = client.get("orders", "ord_1").await.unwrap().unwrap();
+    assert_eq!(fetched.state, current.state);
     assert!(
         client
             .get_snapshot(snapshot.snapshot_id + 1)
@@ -219,7 +251,9 @@ async fn every_operation(mode: Mode) {
             .unwrap()
             .is_none()
     );
+}
 
+async fn references(client: &edbx::Client) {
     // references: none declared, so none found; a missing target is an error.
     assert!(
         client
@@ -243,7 +277,9 @@ async fn every_operation(mode: Mode) {
         .unwrap();
     assert_eq!(resolved.aggregate.aggregate_id, "ord_1");
     assert!(resolved.references.is_empty());
+}
 
+async fn archive_and_restore(client: &edbx::Client, mode: Mode) {
     // archive and restore.
     let archived = client
         .archive("orders", "ord_1")
@@ -265,7 +301,7 @@ async fn every_operation(mode: Mode) {
         .apply("orders", "ord_1", "paid", &json!({"x": 1}))
         .await
         .unwrap_err();
-    assert_eq!(code(&refused), Some(&ServerCode::AggregateArchived));
+    assert_eq!(code(&refused), Some(ServerCode::AggregateArchived));
     let active: Vec<String> = client
         .list()
         .await
@@ -308,19 +344,19 @@ async fn every_operation(mode: Mode) {
             .version,
         5
     );
+}
 
+async fn publish_targets(client: &edbx::Client) {
     // publish targets are validated by the server too; a valid one is accepted.
     client
         .apply("orders", "ord_2", "noted", &json!({"n": 1}))
-        .publish_to(PublishTarget {
-            plugin: "search".into(),
-            mode: Some("event-only".into()),
-            priority: Some("high".into()),
-        })
+        .publish_to(
+            PublishTarget::new("search")
+                .mode("event-only")
+                .priority("high"),
+        )
         .await
         .unwrap();
-
-    schemas_and_tenants(&client).await;
 }
 
 async fn schemas_and_tenants(client: &edbx::Client) {

@@ -11,16 +11,42 @@ const STEPS: [&str; 10] = [
 ];
 
 /// `cargo test` builds examples next to the test binaries: target/<profile>/examples/.
-fn example() -> PathBuf {
+fn example_named(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let path = profile_dir.join("examples").join("quickstart");
+    let path = profile_dir.join("examples").join(name);
     assert!(
         path.exists(),
-        "the quickstart example was not built at {}",
+        "the {name} example was not built at {}",
         path.display()
     );
     path
+}
+
+fn example() -> PathBuf {
+    example_named("quickstart")
+}
+
+#[test]
+fn the_order_service_example_runs_async_and_blocking() {
+    let server = server(ALL_MODES[0]);
+    let output = Command::new(example_named("order_service"))
+        .env("EVENTDBX_HOST", server.host())
+        .env("EVENTDBX_PORT", server.port().to_string())
+        .env("EVENTDBX_TOKEN", server.token())
+        .env("EVENTDBX_TENANT_ID", server.tenant())
+        .env_remove("EVENTDBX_NO_NOISE")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "order_service failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("async: listed 100 orders"), "{stdout}");
+    assert!(stdout.contains("blocking: created 100 orders"), "{stdout}");
+    assert!(stdout.contains("order service: done"), "{stdout}");
 }
 
 fn run(envs: &[(&str, String)]) -> String {

@@ -1,0 +1,431 @@
+//! The command line, as clap reads it. `--help`, the man page and the shell completions are all
+//! generated from these definitions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXAMPLES: &str = "\
+Examples:
+  edbx profile add local --host 127.0.0.1 --tenant default --token-file ~/.eventdbx.token
+  edbx ping
+  edbx create orders ord-1 order.placed '{\"total\": 42.15}'
+  edbx apply orders ord-1 order.paid @payment.json --note 'paid at the till'
+  echo '{\"status\": \"shipped\"}' | edbx apply orders ord-1 order.shipped -
+  edbx get orders ord-1
+  edbx list --type orders --filter \"status = 'paid'\" --all -o ndjson | jq .aggregate_id
+  edbx events orders ord-1 --follow
+  edbx export --out backup.ndjson && edbx import backup.ndjson --log import.log
+  edbx audit
+  edbx shell
+
+Connection settings come from the flags, then EVENTDBX_HOST, EVENTDBX_PORT, EVENTDBX_TOKEN,
+EVENTDBX_TENANT_ID and EVENTDBX_NO_NOISE, then the profile (--profile, EDBX_PROFILE, or the one
+chosen with `edbx profile use`). The token is never printed.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "edbx",
+    version,
+    about = "Work with an EventDBX server from a shell: every operation, bulk import and export, \
+             a REPL, and a security audit",
+    after_help = EXAMPLES,
+    after_long_help = format!("{EXAMPLES}\n\n{}", crate::exit::EXIT_CODES),
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    #[command(flatten)]
+    pub out: OutArgs,
+    /// More detail on stderr: where the settings came from, connecting, timings. The token is
+    /// never shown.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the server is and who we are.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConnArgs {
+    /// Server host [env: EVENTDBX_HOST; default 127.0.0.1].
+    #[arg(long, global = true, env = "EVENTDBX_HOST", hide_env = true)]
+    pub host: Option<String>,
+    /// Control port [env: EVENTDBX_PORT; default 6363].
+    #[arg(long, global = true, env = "EVENTDBX_PORT", hide_env = true)]
+    pub port: Option<u16>,
+    /// Token (prefer --token-file or --token-stdin: a flag shows in the process list and the
+    /// shell history) [env: EVENTDBX_TOKEN].
+    #[arg(
+        long,
+        global = true,
+        env = "EVENTDBX_TOKEN",
+        hide_env = true,
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// Read the token from this file (surrounding whitespace is ignored).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+    /// Read the token from the first line of stdin.
+    #[arg(long, global = true)]
+    pub token_stdin: bool,
+    /// Tenant [env: EVENTDBX_TENANT_ID; default: the server's default tenant].
+    #[arg(long, global = true, env = "EVENTDBX_TENANT_ID", hide_env = true)]
+    pub tenant: Option<String>,
+    /// Ask for a plaintext session (used only if the server allows it) [env: EVENTDBX_NO_NOISE].
+    #[arg(long, global = true)]
+    pub no_noise: bool,
+    /// Deadline of each call, in seconds [default 10].
+    #[arg(long, global = true, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+    /// Use this profile of the config file [env: EDBX_PROFILE].
+    #[arg(long, global = true, env = "EDBX_PROFILE", hide_env = true)]
+    pub profile: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct OutArgs {
+    /// Output format: JSON (pretty on a terminal, compact when piped), NDJSON (one value per
+    /// line), or a table (lists and events). Default: a table for listings on a terminal,
+    /// NDJSON when piped; JSON for single values.
+    #[arg(short, long, global = true, value_enum)]
+    pub output: Option<Format>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Json,
+    Ndjson,
+    Table,
+}
+
+/// Options of an event write.
+#[derive(Debug, Clone, Default, Args)]
+pub struct WriteArgs {
+    /// A note stored with the event (at most 128 characters).
+    #[arg(long)]
+    pub note: Option<String>,
+    /// Metadata: a JSON object of `@`-keys, inline, @file, or - for stdin.
+    #[arg(long, value_name = "JSON")]
+    pub metadata: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create an aggregate with its first event (fails if it exists).
+    Create {
+        aggregate_type: String,
+        aggregate_id: String,
+        event_type: String,
+        /// The payload: a JSON object, inline, @file, or - for stdin.
+        payload: String,
+        #[command(flatten)]
+        write: WriteArgs,
+    },
+    /// Append an event (creates the aggregate if it does not exist).
+    Apply {
+        aggregate_type: String,
+        aggregate_id: String,
+        event_type: String,
+        /// The payload: a JSON object, inline, @file, or - for stdin.
+        payload: String,
+        #[command(flatten)]
+        write: WriteArgs,
+        /// Write the event even if the server could not list it afterwards (its stored row
+        /// would exceed 7,605 bytes).
+        #[arg(long)]
+        allow_unlistable: bool,
+    },
+    /// Append an event computed from RFC 6902 operations on the current state.
+    Patch {
+        aggregate_type: String,
+        aggregate_id: String,
+        event_type: String,
+        /// A JSON array of add/replace/remove operations, inline, @file, or - for stdin.
+        patch: String,
+        #[command(flatten)]
+        write: WriteArgs,
+    },
+    /// Show an aggregate (exit 3 if there is none).
+    Get {
+        aggregate_type: String,
+        aggregate_id: String,
+    },
+    /// Show an aggregate with its references resolved.
+    Resolve {
+        aggregate_type: String,
+        aggregate_id: String,
+        /// How deep to follow references (server default 2, at most 5).
+        #[arg(long)]
+        depth: Option<u32>,
+    },
+    /// Show fields of an aggregate's state by dot path.
+    Select {
+        aggregate_type: String,
+        aggregate_id: String,
+        /// Dot paths: `total`, `address.city`, `items.0`.
+        #[arg(required = true)]
+        fields: Vec<String>,
+    },
+    /// Check an aggregate's history against its Merkle root (exit 7 on a mismatch).
+    Verify {
+        aggregate_type: String,
+        aggregate_id: String,
+    },
+    /// Archive an aggregate.
+    Archive {
+        aggregate_type: String,
+        aggregate_id: String,
+        /// Why (stored with the archive).
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Restore an archived aggregate.
+    Restore {
+        aggregate_type: String,
+        aggregate_id: String,
+    },
+    /// List aggregates: one page, or --all of them.
+    List(ListArgs),
+    /// List an aggregate's events: one page, --all, or --follow new ones as they come.
+    Events(EventsArgs),
+    /// Snapshots: take, list, show.
+    #[command(subcommand)]
+    Snapshots(SnapshotCommand),
+    /// Aggregates whose reference fields point at this one.
+    Referrers {
+        aggregate_type: String,
+        aggregate_id: String,
+    },
+    /// The tenant's schemas.
+    #[command(subcommand)]
+    Schemas(SchemaCommand),
+    /// Tenant administration (needs a token with `tenant.manage`).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Connect, and report the server's address, the session's security, the handshake and
+    /// round-trip times.
+    #[command(alias = "status")]
+    Ping {
+        /// Round trips to time.
+        #[arg(long, default_value_t = 5)]
+        count: u32,
+    },
+    /// Check the server from outside, read-only, as an attacker would: exit 7 on a serious
+    /// finding.
+    Audit,
+    /// Bulk-apply events from NDJSON (one event per line), with a result log and --resume.
+    Import(ImportArgs),
+    /// Write aggregates or their events as NDJSON (events import back with `edbx import`).
+    Export(ExportArgs),
+    /// An interactive shell over one connection: history, line editing, completion.
+    Shell,
+    /// Named connection settings in the config file.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ListArgs {
+    /// Only aggregates of this type.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub aggregate_type: Option<String>,
+    /// A filter expression, e.g. "status = 'paid' AND total > 40".
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Sort directives, e.g. "created_at:desc" (only one created_at/updated_at key pages).
+    #[arg(long)]
+    pub sort: Option<String>,
+    /// Also list archived aggregates.
+    #[arg(long)]
+    pub include_archived: bool,
+    /// Only archived aggregates.
+    #[arg(long)]
+    pub archived_only: bool,
+    #[command(flatten)]
+    pub page: PageArgs,
+    /// Stop after this many rows (with --all).
+    #[arg(long)]
+    pub limit: Option<u64>,
+}
+
+/// Paging of `list` and `events`.
+#[derive(Debug, Clone, Args)]
+pub struct PageArgs {
+    /// Rows per request (the page size).
+    #[arg(long)]
+    pub take: Option<u64>,
+    /// Start after this cursor.
+    #[arg(long)]
+    pub cursor: Option<String>,
+    /// Every row, following cursors to the end (never skipping rows where the server shortens
+    /// pages).
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct EventsArgs {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    #[command(flatten)]
+    pub page: PageArgs,
+    /// Start after this version.
+    #[arg(long)]
+    pub after_version: Option<u64>,
+    /// Keep polling and print new events as they arrive, like `tail -f` (Ctrl-C stops).
+    #[arg(long)]
+    pub follow: bool,
+    /// Polling interval of --follow, in milliseconds.
+    #[arg(long, default_value_t = 500)]
+    pub interval: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Snapshot an aggregate's current state.
+    Create {
+        aggregate_type: String,
+        aggregate_id: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// List snapshots (all, or of a type, an aggregate, a version).
+    List {
+        #[arg(long = "type", value_name = "TYPE")]
+        aggregate_type: Option<String>,
+        /// Needs --type.
+        #[arg(long = "id", value_name = "ID", requires = "aggregate_type")]
+        aggregate_id: Option<String>,
+        #[arg(long)]
+        version: Option<u64>,
+    },
+    /// Show one snapshot.
+    Get { snapshot_id: u64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchemaCommand {
+    /// Show the tenant's schemas.
+    List,
+    /// Replace the tenant's whole schema set (aggregate type → schema): inline, @file or -.
+    Replace { schemas: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Assign a tenant to a shard.
+    Assign { tenant_id: String, shard_id: String },
+    /// Remove a tenant's shard assignment.
+    Unassign { tenant_id: String },
+    /// Set a tenant's storage quota, in MiB.
+    QuotaSet {
+        tenant_id: String,
+        max_storage_mb: u64,
+    },
+    /// Remove a tenant's quota.
+    QuotaClear { tenant_id: String },
+    /// Recompute a tenant's storage use.
+    QuotaRecalc { tenant_id: String },
+    /// Reopen a tenant's store.
+    Reload { tenant_id: String },
+    /// Publish the tenant's schemas as a new version.
+    Publish {
+        tenant_id: String,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        actor: Option<String>,
+        #[arg(long = "label")]
+        labels: Vec<String>,
+        #[arg(long)]
+        activate: bool,
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        reload: bool,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// NDJSON file, or - for stdin. Each line: {"aggregate_type", "aggregate_id",
+    /// "event_type", "payload", and optionally "note" and "metadata"}.
+    pub file: String,
+    /// Aggregates written at the same time (each aggregate's lines stay in order).
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// The result log (NDJSON: one record per line of input) [default: FILE.log].
+    #[arg(long, value_name = "PATH")]
+    pub log: Option<PathBuf>,
+    /// Continue an interrupted import: skip the lines the log shows applied, and check the
+    /// ones whose outcome was unknown against the server before sending them.
+    #[arg(long)]
+    pub resume: bool,
+    /// Progress on stderr: a bar on a terminal, periodic lines otherwise.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: Progress,
+    /// Write events even if the server could not list them afterwards (a stored row over
+    /// 7,605 bytes); such lines are rejected otherwise.
+    #[arg(long)]
+    pub allow_unlistable: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// Only aggregates of this type.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub aggregate_type: Option<String>,
+    /// What to write: every event (the import format), or the aggregates' current state.
+    #[arg(long, value_enum, default_value = "events")]
+    pub what: ExportWhat,
+    /// Output file, written whole or not at all (as PATH.partial, renamed when complete)
+    /// [default: stdout].
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// With --what aggregates: archived aggregates too. (The events of archived aggregates
+    /// cannot be read: restore them to export their events.)
+    #[arg(long)]
+    pub include_archived: bool,
+    /// Aggregates whose events are read at the same time.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Progress on stderr: a bar on a terminal, periodic lines otherwise.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: Progress,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportWhat {
+    Events,
+    Aggregates,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Progress {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// Add (or replace) a profile: the connection flags given here are stored. A token from
+    /// --token-file is stored as that path; from --token or --token-stdin, in the file itself
+    /// (which is kept readable by you only).
+    Add { name: String },
+    /// List the profiles (tokens are never shown).
+    List,
+    /// Make a profile the default.
+    Use { name: String },
+    /// Remove a profile.
+    Remove { name: String },
+}

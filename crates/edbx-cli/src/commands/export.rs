@@ -1,0 +1,173 @@
+//! `edbx export`: every event (in the format `edbx import` reads) or every aggregate, as NDJSON.
+//! Aggregates are listed with the library's stream, which follows cursors without skipping the
+//! rows the server drops from short pages; events of several aggregates are read at once and
+//! written in listing order.
+
+use std::collections::VecDeque;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use edbx::Client;
+use tokio::task::JoinHandle;
+
+use super::Ctx;
+use super::ops::raw;
+use crate::cli::{ExportArgs, ExportWhat};
+use crate::event_line::EventLine;
+use crate::exit::{Exit, Failure, Outcome};
+use crate::progress::Progress;
+
+/// Where the lines go: stdout, or a file that gets its name only once complete.
+struct Sink {
+    writer: BufWriter<Box<dyn Write + Send>>,
+    file: Option<(PathBuf, PathBuf)>,
+}
+
+impl Sink {
+    fn open(out: Option<&PathBuf>) -> Outcome<Self> {
+        match out {
+            None => Ok(Self {
+                writer: BufWriter::new(Box::new(std::io::stdout())),
+                file: None,
+            }),
+            Some(path) => {
+                let mut partial = path.as_os_str().to_owned();
+                partial.push(".partial");
+                let partial = PathBuf::from(partial);
+                let file = std::fs::File::create(&partial).map_err(|e| {
+                    Failure::usage(format!("cannot create {}: {e}", partial.display()))
+                })?;
+                Ok(Self {
+                    writer: BufWriter::new(Box::new(file)),
+                    file: Some((partial, path.clone())),
+                })
+            }
+        }
+    }
+
+    fn finish(mut self) -> Outcome {
+        self.writer.flush()?;
+        if let Some((partial, path)) = self.file.take() {
+            drop(self.writer);
+            std::fs::rename(&partial, &path)?;
+        }
+        Ok(())
+    }
+}
+
+/// An aggregate's events as import lines, and how many.
+type EventLines = (Vec<u8>, u64);
+
+/// Every event of one aggregate as import lines, and how many.
+async fn event_lines(
+    client: Client,
+    aggregate_type: String,
+    aggregate_id: String,
+) -> Outcome<EventLines> {
+    let mut bytes = Vec::new();
+    let mut count = 0;
+    let mut events = client.events(&aggregate_type, &aggregate_id).stream();
+    while let Some(event) = events.next().await {
+        let line = EventLine::of_event(&event?);
+        serde_json::to_writer(&mut bytes, &line).map_err(std::io::Error::from)?;
+        bytes.push(b'\n');
+        count += 1;
+    }
+    Ok((bytes, count))
+}
+
+pub async fn export(args: &ExportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
+    if args.concurrency == 0 || args.concurrency > 256 {
+        return Err(Failure::usage(format!(
+            "--concurrency must be 1..=256, got {}",
+            args.concurrency
+        )));
+    }
+    if args.include_archived && args.what == ExportWhat::Events {
+        return Err(
+            Failure::usage("--include-archived goes with --what aggregates")
+                .hint("the events of archived aggregates cannot be read: restore them first"),
+        );
+    }
+    let client = ctx.client().await?;
+    let mut sink = Sink::open(args.out.as_ref())?;
+    let started = Instant::now();
+    let unit = match args.what {
+        ExportWhat::Events => "events",
+        ExportWhat::Aggregates => "aggregates",
+    };
+    let mut progress = Progress::new(args.progress, "export", unit, None);
+    let mut list = client
+        .list()
+        .include_archived(args.include_archived || args.what == ExportWhat::Events);
+    if let Some(t) = &args.aggregate_type {
+        list = list.aggregate_type(t);
+    }
+    let mut rows = list.stream();
+    let mut aggregates = 0u64;
+    let mut archived = 0u64;
+    match args.what {
+        ExportWhat::Aggregates => {
+            while let Some(row) = rows.next().await {
+                let row = row?;
+                serde_json::to_writer(&mut sink.writer, &raw(row.raw.as_deref()))
+                    .map_err(std::io::Error::from)?;
+                sink.writer.write_all(b"\n")?;
+                aggregates += 1;
+                progress.inc(1);
+            }
+        }
+        ExportWhat::Events => {
+            let mut pending: VecDeque<JoinHandle<Outcome<EventLines>>> = VecDeque::new();
+            let mut listed_all = false;
+            loop {
+                while !listed_all && pending.len() < args.concurrency {
+                    match rows.next().await {
+                        None => listed_all = true,
+                        Some(row) => {
+                            let row = row?;
+                            if row.archived {
+                                archived += 1;
+                                continue;
+                            }
+                            aggregates += 1;
+                            pending.push_back(tokio::spawn(event_lines(
+                                client.clone(),
+                                row.aggregate_type,
+                                row.aggregate_id,
+                            )));
+                        }
+                    }
+                }
+                let Some(next) = pending.pop_front() else {
+                    break;
+                };
+                let (bytes, count) = next
+                    .await
+                    .map_err(|e| Failure::new(Exit::Internal, format!("a reader failed: {e}")))??;
+                sink.writer.write_all(&bytes)?;
+                progress.inc(count);
+            }
+        }
+    }
+    let written = progress.done();
+    progress.finish();
+    let destination = args
+        .out
+        .as_ref()
+        .map_or_else(|| "stdout".to_owned(), |p| p.display().to_string());
+    sink.finish()?;
+    ctx.note(format!(
+        "export: {written} {unit} of {aggregates} aggregate(s) to {destination} in {:.2} s",
+        started.elapsed().as_secs_f64()
+    ));
+    if archived > 0 {
+        eprintln!(
+            "edbx: export: {archived} archived aggregate(s) left out: their events cannot be \
+             read while archived (`edbx restore TYPE ID` first, or `--what aggregates \
+             --include-archived` for their state)"
+        );
+    }
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,649 @@
+//! `edbx import`: events from NDJSON, many aggregates at a time, each aggregate's lines in
+//! order, with a result log written ahead of every write and `--resume` that never sends a line
+//! twice.
+//!
+//! How a line is sent: the first line of an aggregate is a `create` (several times faster on
+//! the server than an append), falling back to an append when the aggregate exists; the
+//! others are appends. An aggregate's next line is sent only once the one before it is
+//! applied: after a refusal or an unknown outcome, the aggregate's later lines are skipped, so
+//! no history is written with a hole in it.
+
+mod log;
+mod resolve;
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use edbx::{Client, ErrorKind, ServerCode};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use self::log::{Header, ResultLog, Status};
+use self::resolve::{Applied, Decision, decide};
+use super::{Ctx, annotate};
+use crate::cli::ImportArgs;
+use crate::event_line::EventLine;
+use crate::exit::{Exit, Failure, Outcome};
+use crate::progress::Progress;
+
+/// How long a line waits for an unreachable server (a restart) before the import stops.
+const SERVER_WAIT: Duration = Duration::from_secs(60);
+/// Most aggregates written at once.
+const MAX_CONCURRENCY: usize = 1024;
+
+type Key = (String, String);
+
+/// Where the lines come from: a file is read twice (checked, then sent), stdin is kept.
+enum Input {
+    File(PathBuf),
+    Stdin(Arc<Vec<u8>>),
+}
+
+impl Input {
+    fn reader(&self) -> Outcome<Box<dyn BufRead + Send>> {
+        match self {
+            Input::File(path) => {
+                let file = File::open(path)
+                    .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+                Ok(Box::new(BufReader::with_capacity(1 << 16, file)))
+            }
+            Input::Stdin(bytes) => Ok(Box::new(std::io::Cursor::new(ArcBytes(bytes.clone())))),
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Input::File(path) => path.display().to_string(),
+            Input::Stdin(_) => "-".to_owned(),
+        }
+    }
+}
+
+struct ArcBytes(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for ArcBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Calls `each(line number, text)` for every non-blank line; returns the input's SHA-256.
+fn for_each_line(
+    input: &Input,
+    mut each: impl FnMut(u64, &str) -> Outcome<bool>,
+) -> Outcome<String> {
+    let mut reader = input.reader()?;
+    let mut hasher = Sha256::new();
+    let mut buffer = Vec::new();
+    let mut number = 0u64;
+    loop {
+        buffer.clear();
+        if reader.read_until(b'\n', &mut buffer)? == 0 {
+            break;
+        }
+        number += 1;
+        hasher.update(&buffer);
+        let text = std::str::from_utf8(&buffer)
+            .map_err(|_| Failure::usage(format!("{}: line {number} is not UTF-8", input.name())))?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        if !each(number, text)? {
+            break;
+        }
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// What the first reading of the input found.
+struct Scan {
+    sha256: String,
+    lines: u64,
+    /// Aggregates with a line of unknown outcome (their last applied line is kept in memory).
+    uncertain: HashSet<Key>,
+}
+
+/// Checks every line before anything is sent.
+fn scan(input: &Input, statuses: &HashMap<u64, Status>) -> Outcome<Scan> {
+    let mut lines = 0;
+    let mut errors = Vec::new();
+    let mut error_count = 0;
+    let mut uncertain = HashSet::new();
+    let sha256 = for_each_line(input, |number, text| {
+        lines += 1;
+        match EventLine::parse(text) {
+            Ok(line) => {
+                if statuses.get(&number) == Some(&Status::Uncertain) {
+                    uncertain.insert((line.aggregate_type, line.aggregate_id));
+                }
+            }
+            Err(e) => {
+                error_count += 1;
+                if errors.len() < 10 {
+                    errors.push(format!("  line {number}: {e}"));
+                }
+            }
+        }
+        Ok(true)
+    })?;
+    if error_count > 0 {
+        return Err(Failure::usage(format!(
+            "{}: {error_count} line(s) are not events; nothing was sent:\n{}",
+            input.name(),
+            errors.join("\n")
+        ))
+        .hint(
+            "each line is {\"aggregate_type\": …, \"aggregate_id\": …, \"event_type\": …, \
+             \"payload\": {…}} with optional \"note\" and \"metadata\"",
+        ));
+    }
+    Ok(Scan {
+        sha256,
+        lines,
+        uncertain,
+    })
+}
+
+/// Per aggregate, in the worker that owns it.
+#[derive(Default)]
+struct AggregateState {
+    /// The last line known applied.
+    applied: Option<Applied>,
+    /// Why the aggregate's next lines are not sent.
+    blocked: Option<String>,
+}
+
+/// One pass over the input, shared by its workers.
+struct Pass {
+    client: Client,
+    log: Arc<ResultLog>,
+    statuses: HashMap<u64, Status>,
+    uncertain: HashSet<Key>,
+    allow_unlistable: bool,
+    /// Whether lines the server refused before are sent again (`--resume`, not the second
+    /// pass).
+    retry_rejected: bool,
+    stop: AtomicBool,
+    abort: Mutex<Option<Failure>>,
+    progress: Progress,
+}
+
+impl Pass {
+    fn record(&self, record: Value) {
+        if let Err(e) = self.log.write(&record) {
+            self.fail(Failure::new(
+                Exit::Internal,
+                format!(
+                    "cannot write the result log {}: {e}",
+                    self.log.path().display()
+                ),
+            ));
+        }
+    }
+
+    /// Stops the pass for `failure` (the first one is reported).
+    fn fail(&self, failure: Failure) {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut abort = self.abort.lock().unwrap_or_else(|p| p.into_inner());
+        abort.get_or_insert(failure);
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    async fn line(
+        &self,
+        number: u64,
+        line: EventLine,
+        aggregates: &mut HashMap<Key, AggregateState>,
+    ) {
+        let key = (line.aggregate_type.clone(), line.aggregate_id.clone());
+        let keep_line = self.uncertain.contains(&key);
+        let state = aggregates.entry(key).or_default();
+        let applied = |version: Option<u64>, line: &EventLine| Applied {
+            version,
+            line: (keep_line && version.is_none()).then(|| line.clone()),
+        };
+        match self.statuses.get(&number) {
+            Some(Status::Acked(version)) => {
+                state.applied = Some(applied(*version, &line));
+                return;
+            }
+            // The pass that settles unknown outcomes leaves refusals to the user's --resume.
+            Some(Status::Rejected) if !self.retry_rejected => {
+                state.blocked = Some(format!("line {number} of this aggregate was rejected"));
+                return;
+            }
+            Some(Status::Uncertain) if state.blocked.is_none() => {
+                match self.resolve(&line, state.applied.as_ref()).await {
+                    Ok(Decision::Landed(version)) => {
+                        self.record(
+                            json!({"line": number, "status": "acked", "version": version,
+                                           "resolved": "found on the server"}),
+                        );
+                        state.applied = Some(applied(Some(version), &line));
+                        return;
+                    }
+                    Ok(Decision::NotLanded) => {}
+                    Ok(Decision::Undecided(why)) => {
+                        self.record(json!({"line": number, "status": "unknown",
+                                           "message": format!("cannot tell whether it was applied: {why}")}));
+                        state.blocked = Some(format!(
+                            "line {number} of this aggregate has an unknown outcome"
+                        ));
+                        return;
+                    }
+                    Err(failure) => {
+                        self.fail(failure);
+                        return;
+                    }
+                }
+            }
+            _ => {}
+        }
+        if let Some(reason) = &state.blocked {
+            self.record(json!({"line": number, "status": "skipped", "reason": reason}));
+            return;
+        }
+        self.record(json!({"line": number, "status": "sending"}));
+        match self.send(&line, state.applied.is_none()).await {
+            Ok(version) => {
+                let mut record = json!({"line": number, "status": "acked"});
+                if let Some(version) = version {
+                    record["version"] = json!(version);
+                }
+                self.record(record);
+                state.applied = Some(applied(version, &line));
+            }
+            // A server that fails while writing (`storage`, `io`; server 3.19.4 also answers
+            // `storage: … task was cancelled` to writes that arrive while it shuts down) has
+            // not refused the line: whether it was applied is read back, like a lost answer.
+            Err(e) if matches!(e.server_code(), Some(ServerCode::Storage | ServerCode::Io)) => {
+                self.record(json!({"line": number, "status": "unknown",
+                                   "message": format!("the server failed while writing: {e}")}));
+                state.blocked = Some(format!(
+                    "line {number} of this aggregate has an unknown outcome"
+                ));
+            }
+            Err(e) if e.kind() == ErrorKind::Server || e.is_invalid_input() => {
+                let code = e
+                    .server_code()
+                    .map_or_else(|| "invalid_input".to_owned(), |c| c.as_str().to_owned());
+                self.record(json!({"line": number, "status": "rejected", "code": code,
+                                   "message": e.message()}));
+                state.blocked = Some(format!("line {number} of this aggregate was rejected"));
+            }
+            Err(e) if e.outcome_unknown() || e.was_sent() => {
+                self.record(json!({"line": number, "status": "unknown", "message": e.to_string()}));
+                state.blocked = Some(format!(
+                    "line {number} of this aggregate has an unknown outcome"
+                ));
+            }
+            Err(e) => {
+                // Never sent: the line stays to be done.
+                self.record(
+                    json!({"line": number, "status": "not_sent", "message": e.to_string()}),
+                );
+                self.fail(Failure::from(e));
+            }
+        }
+    }
+
+    /// Sends one line: a create for an aggregate's first line (an append if it exists), an
+    /// append otherwise. Waits out an unreachable server for up to [`SERVER_WAIT`]. Returns the
+    /// version the server echoed.
+    async fn send(&self, line: &EventLine, first: bool) -> Result<Option<u64>, edbx::Error> {
+        let mut unreachable_since: Option<Instant> = None;
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let result = self.send_once(line, first).await;
+            match result {
+                Err(e) if e.is_retryable() && !e.was_sent() && !self.stopped() => {
+                    let since = *unreachable_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= SERVER_WAIT {
+                        return Err(e);
+                    }
+                    self.progress
+                        .message("the server is unreachable; waiting for it");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                other => {
+                    if unreachable_since.is_some() {
+                        self.progress.message("");
+                    }
+                    return other;
+                }
+            }
+        }
+    }
+
+    async fn send_once(&self, line: &EventLine, first: bool) -> Result<Option<u64>, edbx::Error> {
+        let (t, id, event_type) = (&line.aggregate_type, &line.aggregate_id, &line.event_type);
+        let (note, metadata) = (line.note.as_deref(), line.metadata.as_ref());
+        if first {
+            let create = self
+                .client
+                .create(t, id, event_type, &line.payload)
+                .allow_unlistable(self.allow_unlistable);
+            match annotate(create, note, metadata).await {
+                Ok(written) => return Ok(written.echo().map(|a| a.version)),
+                // It exists (or the schema refuses it, which the append then reports).
+                Err(e) if e.server_code() == Some(ServerCode::SchemaViolation) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let apply = self
+            .client
+            .apply(t, id, event_type, &line.payload)
+            .allow_unlistable(self.allow_unlistable);
+        Ok(annotate(apply, note, metadata)
+            .await?
+            .echo()
+            .map(|e| e.version))
+    }
+
+    /// Reads the aggregate back to decide a line of unknown outcome.
+    async fn resolve(&self, line: &EventLine, previous: Option<&Applied>) -> Outcome<Decision> {
+        let mut events = Vec::new();
+        let mut stream = self
+            .client
+            .events(&line.aggregate_type, &line.aggregate_id)
+            .stream();
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(event) => events.push(event),
+                Err(e) if e.is_not_found() => break,
+                Err(e) if e.server_code() == Some(ServerCode::AggregateArchived) => {
+                    return Ok(Decision::Undecided(
+                        "the aggregate is archived, so its events cannot be read".to_owned(),
+                    ));
+                }
+                Err(e) => return Err(Failure::from(e)),
+            }
+        }
+        Ok(decide(line, previous, &events))
+    }
+}
+
+async fn worker(mut lines: mpsc::Receiver<(u64, EventLine)>, pass: Arc<Pass>) {
+    let mut aggregates = HashMap::new();
+    while let Some((number, line)) = lines.recv().await {
+        if pass.stopped() {
+            break;
+        }
+        pass.line(number, line, &mut aggregates).await;
+        pass.progress.inc(1);
+    }
+}
+
+/// How a pass ended.
+enum End {
+    Done,
+    Interrupted,
+}
+
+/// Sends the lines the log does not show applied.
+async fn run_pass(pass: Arc<Pass>, input: &Arc<Input>, concurrency: usize) -> Outcome<End> {
+    let (senders, receivers): (Vec<_>, Vec<_>) =
+        (0..concurrency).map(|_| mpsc::channel(64)).unzip();
+    let workers: Vec<_> = receivers
+        .into_iter()
+        .map(|lines| tokio::spawn(worker(lines, pass.clone())))
+        .collect();
+    let reader = {
+        let (pass, input) = (pass.clone(), input.clone());
+        tokio::task::spawn_blocking(move || {
+            // Each aggregate goes to one worker, which keeps its lines in order.
+            let hasher = BuildHasherDefault::<DefaultHasher>::default();
+            for_each_line(&input, |number, text| {
+                if pass.stopped() {
+                    return Ok(false);
+                }
+                let line = EventLine::parse(text).map_err(|e| {
+                    Failure::usage(format!("line {number} changed while importing: {e}"))
+                })?;
+                let worker = hasher.hash_one((&line.aggregate_type, &line.aggregate_id)) as usize
+                    % senders.len();
+                Ok(senders[worker].blocking_send((number, line)).is_ok())
+            })
+        })
+    };
+    let all = async {
+        let read = reader.await;
+        for worker in workers {
+            let _ = worker.await;
+        }
+        read
+    };
+    tokio::pin!(all);
+    let mut interrupted = false;
+    loop {
+        tokio::select! {
+            read = &mut all => {
+                match read {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(failure)) => pass.fail(failure),
+                    Err(e) => pass.fail(Failure::new(Exit::Internal, format!("the reader failed: {e}"))),
+                }
+                break;
+            }
+            _ = tokio::signal::ctrl_c() => {
+                if interrupted {
+                    eprintln!("\nedbx: import: stopped at once; `--resume` checks the writes that were in flight");
+                    std::process::exit(Exit::Interrupted as i32);
+                }
+                interrupted = true;
+                pass.stop.store(true, Ordering::SeqCst);
+                pass.progress.message("stopping after the writes in flight (Ctrl-C again quits at once)");
+            }
+        }
+    }
+    Ok(if interrupted {
+        End::Interrupted
+    } else {
+        End::Done
+    })
+}
+
+/// The log's account of every line.
+#[derive(Debug, Default, serde::Serialize)]
+struct Summary {
+    lines: u64,
+    acked: u64,
+    rejected: u64,
+    skipped: u64,
+    unknown: u64,
+    not_attempted: u64,
+}
+
+fn summarize(log: &std::path::Path, lines: u64) -> Outcome<Summary> {
+    let (_, statuses) = log::read(log)?;
+    let mut summary = Summary {
+        lines,
+        ..Summary::default()
+    };
+    for status in statuses.values() {
+        match status {
+            Status::Acked(_) => summary.acked += 1,
+            Status::Rejected => summary.rejected += 1,
+            Status::Skipped => summary.skipped += 1,
+            Status::Uncertain => summary.unknown += 1,
+        }
+    }
+    summary.not_attempted = lines.saturating_sub(statuses.len() as u64);
+    Ok(summary)
+}
+
+pub async fn import(args: &ImportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
+    if args.concurrency == 0 || args.concurrency > MAX_CONCURRENCY {
+        return Err(Failure::usage(format!(
+            "--concurrency must be 1..={MAX_CONCURRENCY}, got {}",
+            args.concurrency
+        )));
+    }
+    let input = if args.file == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin().read_to_end(&mut bytes)?;
+        Input::Stdin(Arc::new(bytes))
+    } else {
+        Input::File(PathBuf::from(&args.file))
+    };
+    let log_path = match (&args.log, &input) {
+        (Some(path), _) => path.clone(),
+        (None, Input::File(path)) => {
+            let mut name = path.as_os_str().to_owned();
+            name.push(".log");
+            PathBuf::from(name)
+        }
+        (None, Input::Stdin(_)) => {
+            return Err(
+                Failure::usage("give --log PATH when the lines come from stdin")
+                    .hint("the log is what lets --resume finish an interrupted import"),
+            );
+        }
+    };
+    let resuming = args.resume && log_path.exists();
+    if args.resume && !resuming {
+        ctx.note(format!("no log at {}: starting afresh", log_path.display()));
+    }
+    let (log, statuses, header) = if resuming {
+        let (log, header, statuses) = ResultLog::resume(&log_path)?;
+        (Some(log), statuses, Some(header))
+    } else {
+        (None, HashMap::new(), None)
+    };
+    let scan = scan(&input, &statuses)?;
+    if let Some(header) = header
+        .as_ref()
+        .filter(|h| h.sha256 != scan.sha256 || h.lines != scan.lines)
+    {
+        return Err(Failure::usage(format!(
+            "{} is the log of another input ({}, {} lines), not of {} ({} lines)",
+            log_path.display(),
+            header.input,
+            header.lines,
+            input.name(),
+            scan.lines
+        ))
+        .hint("resume with the input the import started with, or give another --log"));
+    }
+    let log = Arc::new(match log {
+        Some(log) => log,
+        None => ResultLog::create(
+            &log_path,
+            &Header {
+                input: input.name(),
+                sha256: scan.sha256.clone(),
+                lines: scan.lines,
+            },
+        )?,
+    });
+    let client = ctx.client().await?;
+    let input = Arc::new(input);
+    let started = Instant::now();
+    let mut statuses = statuses;
+    let mut uncertain = scan.uncertain;
+    let mut end = End::Done;
+    let mut failure = None;
+    // A second pass settles the writes whose outcome the first one did not learn.
+    for pass_number in 0..2 {
+        let already = statuses.values().filter(|s| s.is_acked()).count() as u64;
+        if already > 0 && pass_number == 0 {
+            ctx.note(format!("{already} line(s) already applied: skipped"));
+        }
+        let pass = Arc::new(Pass {
+            client: client.clone(),
+            log: log.clone(),
+            statuses,
+            uncertain,
+            allow_unlistable: args.allow_unlistable,
+            retry_rejected: pass_number == 0,
+            stop: AtomicBool::new(false),
+            abort: Mutex::new(None),
+            progress: Progress::new(args.progress, "import", "lines", Some(scan.lines)),
+        });
+        end = run_pass(pass.clone(), &input, args.concurrency).await?;
+        let mut pass = Arc::into_inner(pass).expect("the workers are done");
+        pass.progress.finish();
+        failure = pass.abort.into_inner().unwrap_or_else(|p| p.into_inner());
+        let (_, next) = log::read(&log_path)?;
+        let unknown = next.values().filter(|s| **s == Status::Uncertain).count();
+        if failure.is_some() || matches!(end, End::Interrupted) || unknown == 0 || pass_number == 1
+        {
+            break;
+        }
+        eprintln!("edbx: import: {unknown} write(s) of unknown outcome: reading them back");
+        // The lines of the aggregates concerned are read again to find their last applied one.
+        uncertain = HashSet::new();
+        for_each_line(&input, |number, text| {
+            if next.get(&number) == Some(&Status::Uncertain) {
+                let line = EventLine::parse(text).map_err(Failure::usage)?;
+                uncertain.insert((line.aggregate_type, line.aggregate_id));
+            }
+            Ok(true)
+        })?;
+        statuses = next;
+    }
+    log.sync()?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let summary = summarize(&log_path, scan.lines)?;
+    let mut report =
+        serde_json::to_value(&summary).map_err(|e| Failure::new(Exit::Internal, e.to_string()))?;
+    report["seconds"] = json!((elapsed * 1000.0).round() / 1000.0);
+    report["log"] = json!(log_path.display().to_string());
+    ctx.out.value(&report)?;
+    let resume = format!(
+        "`edbx import {} --log {} --resume`",
+        input.name(),
+        log_path.display()
+    );
+    if let Some(failure) = failure {
+        let hint = match &failure.hint {
+            Some(hint) => format!("{hint}; then {resume} continues where this stopped"),
+            None => format!("{resume} continues where this stopped"),
+        };
+        return Err(failure.hint(hint));
+    }
+    if matches!(end, End::Interrupted) {
+        return Err(Failure::new(Exit::Interrupted, "import interrupted")
+            .hint(format!("{resume} finishes it, sending no line twice")));
+    }
+    if summary.unknown > 0 {
+        return Err(Failure::new(
+            Exit::OutcomeUnknown,
+            format!(
+                "{} line(s) have an unknown outcome (see the log)",
+                summary.unknown
+            ),
+        )
+        .hint(format!(
+            "check those aggregates by hand (`edbx events TYPE ID`), then {resume}"
+        )));
+    }
+    if summary.rejected + summary.skipped > 0 {
+        return Err(Failure::new(
+            Exit::CheckFailed,
+            format!(
+                "{} line(s) were rejected and {} skipped after them (their codes are in {})",
+                summary.rejected,
+                summary.skipped,
+                log_path.display()
+            ),
+        )
+        .hint(format!("fix the cause, then {resume} sends them again")));
+    }
+    Ok(Exit::Ok)
+}

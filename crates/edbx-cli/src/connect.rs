@@ -1,0 +1,153 @@
+//! Connection settings, in order: flags, then the `EVENTDBX_*` variables (clap reads those into
+//! the same fields), then the profile.
+
+use std::io::BufRead;
+use std::time::Duration;
+
+use edbx::Config;
+
+use crate::cli::ConnArgs;
+use crate::exit::{Failure, Outcome};
+use crate::profile::{self, Profile};
+
+/// The settings to connect with, and where the token came from (for `-v`; never the token).
+pub struct Settings {
+    pub config: Config,
+    pub token_source: String,
+    pub profile: Option<String>,
+}
+
+impl Settings {
+    /// `host:port`.
+    pub fn address(&self) -> String {
+        let host = self.config.get_host();
+        if host.contains(':') {
+            format!("[{host}]:{}", self.config.get_port())
+        } else {
+            format!("{host}:{}", self.config.get_port())
+        }
+    }
+}
+
+fn env_flag(name: &str) -> Outcome<Option<bool>> {
+    match std::env::var(name) {
+        Err(_) => Ok(None),
+        Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(Some(true)),
+            "0" | "false" | "no" | "off" | "" => Ok(Some(false)),
+            other => Err(Failure::usage(format!(
+                "{name} must be true or false, got {other:?}"
+            ))),
+        },
+    }
+}
+
+fn read_token_file(path: &std::path::Path) -> Outcome<String> {
+    std::fs::read_to_string(path)
+        .map(|t| t.trim().to_owned())
+        .map_err(|e| {
+            Failure::usage(format!(
+                "cannot read the token file {}: {e}",
+                path.display()
+            ))
+        })
+}
+
+/// Reads the token from stdin's first line.
+pub fn token_from_stdin() -> Outcome<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let token = line.trim().to_owned();
+    if token.is_empty() {
+        return Err(Failure::usage("--token-stdin: stdin's first line is empty"));
+    }
+    Ok(token)
+}
+
+/// The token from the flags alone (for `profile add`): `(token, token file)`.
+pub fn token_from_flags(conn: &ConnArgs) -> Outcome<(Option<String>, Option<std::path::PathBuf>)> {
+    if let Some(file) = &conn.token_file {
+        read_token_file(file)?;
+        return Ok((None, Some(file.clone())));
+    }
+    if conn.token_stdin {
+        return Ok((Some(token_from_stdin()?), None));
+    }
+    Ok((conn.token.clone(), None))
+}
+
+/// Resolves the settings of one run; `audit` runs without a token (`token_required` false).
+pub fn settings(conn: &ConnArgs, token_required: bool) -> Outcome<Settings> {
+    let loaded = profile::load(conn.profile.as_deref())?;
+    let (profile_name, profile) = match loaded {
+        Some((name, profile)) => (Some(name), profile),
+        None => (None, Profile::default()),
+    };
+    let (token, token_source) = if let Some(token) = &conn.token {
+        let source = if std::env::var_os("EVENTDBX_TOKEN").is_some() {
+            "--token or EVENTDBX_TOKEN"
+        } else {
+            "--token"
+        };
+        (Some(token.trim().to_owned()), source.to_owned())
+    } else if let Some(file) = &conn.token_file {
+        (
+            Some(read_token_file(file)?),
+            format!("the file {}", file.display()),
+        )
+    } else if conn.token_stdin {
+        (Some(token_from_stdin()?), "stdin".to_owned())
+    } else if let Some(file) = &profile.token_file {
+        (
+            Some(read_token_file(file)?),
+            format!("the file {} (profile)", file.display()),
+        )
+    } else if let Some(token) = &profile.token {
+        (Some(token.clone()), "the profile".to_owned())
+    } else if token_required {
+        return Err(Failure::usage("no token").hint(
+            "pass --token-file PATH or --token-stdin, set EVENTDBX_TOKEN, or store one with \
+             `edbx profile add NAME --token-file PATH`",
+        ));
+    } else {
+        (None, "nowhere (no token given)".to_owned())
+    };
+
+    let mut config = Config::new();
+    if let Some(token) = token {
+        if token.is_empty() {
+            return Err(Failure::usage(format!(
+                "the token from {token_source} is empty"
+            )));
+        }
+        config = config.token(token);
+    }
+    if let Some(host) = conn.host.clone().or(profile.host) {
+        config = config.host(host);
+    }
+    if let Some(port) = conn.port.or(profile.port) {
+        config = config.port(port);
+    }
+    if let Some(tenant) = conn.tenant.clone().or(profile.tenant) {
+        config = config.tenant_id(tenant);
+    }
+    let no_noise = conn.no_noise
+        || env_flag("EVENTDBX_NO_NOISE")?.unwrap_or(false)
+        || profile.no_noise.unwrap_or(false);
+    config = config.noise(!no_noise);
+    if let Some(seconds) = conn.timeout.or(profile.timeout) {
+        let timeout = Duration::try_from_secs_f64(seconds)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| Failure::usage(format!("--timeout must be positive, got {seconds}")))?;
+        config = config
+            .request_timeout(timeout)
+            .connect_timeout(timeout)
+            .handshake_timeout(timeout);
+    }
+    Ok(Settings {
+        config,
+        token_source,
+        profile: profile_name,
+    })
+}

@@ -1,0 +1,150 @@
+//! `edbx`: every EventDBX operation from a shell, bulk import and export with progress, a REPL,
+//! and a security audit. See `edbx --help`, `edbx man`, and the README's CLI tour.
+
+mod cli;
+mod commands;
+mod connect;
+mod event_line;
+mod exit;
+mod input;
+mod output;
+mod profile;
+mod progress;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use crate::cli::{Cli, Command, ProfileCommand};
+use crate::commands::Ctx;
+use crate::exit::{Exit, Failure, Outcome};
+use crate::output::Output;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let exit = match run(cli) {
+        Ok(exit) => exit,
+        Err(mut failure) => {
+            if !failure.message.is_empty() {
+                if failure.hint.is_none() {
+                    failure.hint = default_hint(failure.exit).map(str::to_owned);
+                }
+                eprintln!("{failure}");
+            }
+            failure.exit
+        }
+    };
+    ExitCode::from(exit as u8)
+}
+
+/// What to do next, for failures that did not say.
+fn default_hint(exit: Exit) -> Option<&'static str> {
+    match exit {
+        Exit::Usage => Some("see `edbx COMMAND --help`"),
+        Exit::Internal => Some(
+            "if the output was going to a file or a pipe, check that it can be written; \
+             otherwise please report this with the command that caused it",
+        ),
+        _ => None,
+    }
+}
+
+fn run(cli: Cli) -> Outcome<Exit> {
+    match &cli.command {
+        Command::Profile(command) => return profile_command(command, &cli),
+        // Generated in memory first: the generators panic on a closed pipe (`… | head`).
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "edbx", &mut script);
+            return print_all(&script);
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+            return print_all(&page);
+        }
+        _ => {}
+    }
+    // The audit works without a token (it then skips the checks that need a session).
+    let token_required = !matches!(cli.command, Command::Audit);
+    let settings = connect::settings(&cli.conn, token_required)?;
+    let mut ctx = Ctx::new(Output::new(cli.out.output), settings, cli.verbose);
+    if let Some(profile) = &ctx.settings.profile {
+        ctx.note(format!("profile {profile}"));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(Exit::Internal, format!("cannot start the runtime: {e}")))?;
+    if let Command::Shell = cli.command {
+        return commands::shell::shell(&runtime, &mut ctx);
+    }
+    runtime.block_on(commands::run(&cli.command, &mut ctx))
+}
+
+fn print_all(bytes: &[u8]) -> Outcome<Exit> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(bytes)?;
+    stdout.flush()?;
+    Ok(Exit::Ok)
+}
+
+fn profile_command(command: &ProfileCommand, cli: &Cli) -> Outcome<Exit> {
+    let mut out = Output::new(cli.out.output);
+    match command {
+        ProfileCommand::Add { name } => {
+            let (token, token_file) = connect::token_from_flags(&cli.conn)?;
+            if cli.conn.token.is_some() && std::env::var_os("EVENTDBX_TOKEN").is_none() {
+                eprintln!(
+                    "edbx: note: a token given with --token stays in your shell history; \
+                     --token-file or --token-stdin avoid that"
+                );
+            }
+            let stored_token = token.is_some();
+            let profile = profile::Profile {
+                host: cli.conn.host.clone(),
+                port: cli.conn.port,
+                tenant: cli.conn.tenant.clone(),
+                token,
+                token_file: token_file.clone(),
+                no_noise: cli.conn.no_noise.then_some(true),
+                timeout: cli.conn.timeout,
+            };
+            let path = profile::add(name, &profile)?;
+            let token_note = match (&token_file, stored_token) {
+                (Some(file), _) => format!("the token is read from {} at each run", file.display()),
+                (None, true) => "the token is stored in the file (readable by you only)".to_owned(),
+                (None, false) => "no token stored".to_owned(),
+            };
+            out.line(&format!(
+                "profile {name} saved in {}; {token_note}",
+                path.display()
+            ))?;
+        }
+        ProfileCommand::List => {
+            let profiles = profile::list()?;
+            if profiles.is_empty() {
+                eprintln!(
+                    "edbx: no profiles in {}; `edbx profile add NAME` makes one",
+                    profile::config_path()?.display()
+                );
+            }
+            for (name, summary, current) in profiles {
+                out.line(&format!(
+                    "{} {name}  {summary}",
+                    if current { "*" } else { " " }
+                ))?;
+            }
+        }
+        ProfileCommand::Use { name } => {
+            profile::use_profile(name)?;
+            out.line(&format!("profile {name} is now the default"))?;
+        }
+        ProfileCommand::Remove { name } => {
+            profile::remove(name)?;
+            out.line(&format!("profile {name} removed"))?;
+        }
+    }
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,207 @@
+//! What goes to stdout: JSON (pretty on a terminal, compact when piped), NDJSON, or a table for
+//! listings. Listings stream: rows are written as they arrive.
+
+use std::io::{self, IsTerminal, Write};
+
+use serde_json::Value;
+
+use crate::cli::Format;
+
+/// The kind of rows a listing writes, for the table's columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Aggregates,
+    Events,
+    Snapshots,
+    Other,
+}
+
+impl Shape {
+    /// Column title and how to read it from a row, and its width.
+    fn columns(self) -> &'static [(&'static str, &'static str, usize)] {
+        match self {
+            Shape::Aggregates => &[
+                ("TYPE", "aggregate_type", 16),
+                ("ID", "aggregate_id", 24),
+                ("VER", "version", 5),
+                ("UPDATED", "updated_at", 24),
+                ("ARCHIVED", "archived", 8),
+                ("STATE", "state", 0),
+            ],
+            Shape::Events => &[
+                ("VER", "version", 5),
+                ("TYPE", "event_type_raw", 24),
+                ("CREATED", "metadata.created_at", 30),
+                ("NOTE", "metadata.note", 16),
+                ("PAYLOAD", "payload", 0),
+            ],
+            Shape::Snapshots => &[
+                ("SNAPSHOT", "snapshot_id", 20),
+                ("TYPE", "aggregate_type", 16),
+                ("ID", "aggregate_id", 24),
+                ("VER", "version", 5),
+                ("COMMENT", "comment", 0),
+            ],
+            Shape::Other => &[],
+        }
+    }
+}
+
+pub struct Output {
+    format: Option<Format>,
+    tty: bool,
+    stdout: io::Stdout,
+    /// Rows of a JSON-array listing, printed when it ends.
+    collected: Vec<Value>,
+    header_written: bool,
+    listing: Option<Shape>,
+}
+
+impl Output {
+    pub fn new(format: Option<Format>) -> Self {
+        let stdout = io::stdout();
+        Self {
+            format,
+            tty: stdout.is_terminal(),
+            stdout,
+            collected: Vec::new(),
+            header_written: false,
+            listing: None,
+        }
+    }
+
+    fn write_json(&mut self, value: &Value, pretty: bool) -> io::Result<()> {
+        let mut out = self.stdout.lock();
+        if pretty {
+            serde_json::to_writer_pretty(&mut out, value)?;
+        } else {
+            serde_json::to_writer(&mut out, value)?;
+        }
+        out.write_all(b"\n")?;
+        out.flush()
+    }
+
+    /// One value: JSON, pretty on a terminal.
+    pub fn value(&mut self, value: &Value) -> io::Result<()> {
+        match self.format {
+            Some(Format::Ndjson) => self.write_json(value, false),
+            Some(Format::Table) => self.key_values(value),
+            Some(Format::Json) | None => {
+                let pretty = self.tty;
+                self.write_json(value, pretty)
+            }
+        }
+    }
+
+    /// A line of text for people (status reports).
+    pub fn line(&mut self, text: &str) -> io::Result<()> {
+        let mut out = self.stdout.lock();
+        writeln!(out, "{text}")?;
+        out.flush()
+    }
+
+    fn key_values(&mut self, value: &Value) -> io::Result<()> {
+        let mut out = self.stdout.lock();
+        match value {
+            Value::Object(map) => {
+                let width = map.keys().map(|k| k.len()).max().unwrap_or(0);
+                for (key, value) in map {
+                    writeln!(out, "{key:width$}  {}", cell(value, 0))?;
+                }
+            }
+            other => writeln!(out, "{}", cell(other, 0))?,
+        }
+        out.flush()
+    }
+
+    /// Starts a listing of `shape` rows.
+    pub fn begin(&mut self, shape: Shape) {
+        self.listing = Some(shape);
+        self.header_written = false;
+        self.collected.clear();
+    }
+
+    fn listing_format(&self) -> Format {
+        match self.format {
+            Some(Format::Table) if self.listing == Some(Shape::Other) => Format::Json,
+            Some(format) => format,
+            None if self.tty && self.listing != Some(Shape::Other) => Format::Table,
+            None => Format::Ndjson,
+        }
+    }
+
+    /// One row of the listing.
+    pub fn row(&mut self, row: &Value) -> io::Result<()> {
+        match self.listing_format() {
+            Format::Json => {
+                self.collected.push(row.clone());
+                Ok(())
+            }
+            Format::Ndjson => self.write_json(row, false),
+            Format::Table => {
+                let shape = self.listing.unwrap_or(Shape::Other);
+                let mut out = self.stdout.lock();
+                if !self.header_written {
+                    self.header_written = true;
+                    let header: Vec<String> = shape
+                        .columns()
+                        .iter()
+                        .map(|(title, _, width)| pad(title, *width))
+                        .collect();
+                    writeln!(out, "{}", header.join("  ").trim_end())?;
+                }
+                let cells: Vec<String> = shape
+                    .columns()
+                    .iter()
+                    .map(|(_, path, width)| pad(&cell(&lookup(row, path), *width), *width))
+                    .collect();
+                writeln!(out, "{}", cells.join("  ").trim_end())?;
+                out.flush()
+            }
+        }
+    }
+
+    /// Ends the listing (a JSON array is written now).
+    pub fn end(&mut self) -> io::Result<()> {
+        if self.listing_format() == Format::Json {
+            let rows = Value::Array(std::mem::take(&mut self.collected));
+            let pretty = self.tty;
+            self.write_json(&rows, pretty)?;
+        }
+        self.listing = None;
+        Ok(())
+    }
+}
+
+fn lookup(row: &Value, path: &str) -> Value {
+    path.split('.')
+        .try_fold(row, |value, key| value.get(key))
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// A value as table text, at most `width` characters (0: unbounded but single-line, 60).
+fn cell(value: &Value, width: usize) -> String {
+    let text = match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let text = text.replace('\n', " ");
+    let limit = if width == 0 { 60 } else { width };
+    if text.chars().count() > limit {
+        let cut: String = text.chars().take(limit.saturating_sub(1)).collect();
+        format!("{cut}…")
+    } else {
+        text
+    }
+}
+
+fn pad(text: &str, width: usize) -> String {
+    let count = text.chars().count();
+    if width == 0 || count >= width {
+        text.to_owned()
+    } else {
+        format!("{text}{}", " ".repeat(width - count))
+    }
+}

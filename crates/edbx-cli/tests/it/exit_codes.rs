@@ -1,0 +1,230 @@
+//! Every exit code, each from the situation that a script would branch on.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crate::common::{Env, Run, finish, signal};
+
+#[test]
+fn usage_server_connection_and_auth_failures_have_their_own_codes() {
+    let env = Env::start();
+
+    // 2: a wrong command line, or input that is not JSON: nothing is sent.
+    env.run(&["get", "orders"]).code(2);
+    let bad = env
+        .run(&["create", "orders", "o-1", "placed", "{total: 1}"])
+        .code(2);
+    assert!(bad.stderr.contains("not valid JSON"), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("→"),
+        "a hint says what to do: {}",
+        bad.stderr
+    );
+    assert!(env.client().get("orders", "o-1").unwrap().is_none());
+    let not_object = env
+        .run(&["apply", "orders", "o-1", "placed", "[1, 2]"])
+        .code(2);
+    assert!(!not_object.stderr.is_empty());
+    assert!(env.client().get("orders", "o-1").unwrap().is_none());
+    let no_token = Run::of(
+        env.bare().args(["get", "orders", "o-1"]).output(),
+        &["get (no token)"],
+    )
+    .code(2);
+    assert!(no_token.stderr.contains("no token"), "{}", no_token.stderr);
+    assert!(
+        no_token.stderr.contains("--token-file"),
+        "{}",
+        no_token.stderr
+    );
+
+    // 3: the server refused, with its code; and a missing aggregate.
+    env.run(&["create", "orders", "o-1", "placed", r#"{"total": 1}"#])
+        .ok();
+    let exists = env
+        .run(&["create", "orders", "o-1", "placed", r#"{"total": 1}"#])
+        .code(3);
+    assert!(
+        exists.stderr.contains("schema_violation"),
+        "{}",
+        exists.stderr
+    );
+    let missing = env.run(&["get", "orders", "nobody"]).code(3);
+    assert!(
+        missing.stderr.contains("no aggregate orders/nobody"),
+        "{}",
+        missing.stderr
+    );
+
+    // 4: nothing listens there.
+    let closed_port = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let unreachable = env
+        .run(&[
+            "get",
+            "orders",
+            "o-1",
+            "--port",
+            &closed_port.to_string(),
+            "--timeout",
+            "2",
+        ])
+        .code(4);
+    assert!(
+        unreachable.stderr.contains("edbx ping"),
+        "{}",
+        unreachable.stderr
+    );
+
+    // 5: a token the server refuses; the token never appears, even with -v.
+    let forged = format!("{}x", env.server.token());
+    let refused = env
+        .run(&["-v", "get", "orders", "o-1", "--token", &forged])
+        .code(5);
+    assert!(refused.stderr.contains("token"), "{}", refused.stderr);
+    for output in [&refused.stdout, &refused.stderr] {
+        assert!(
+            !output.contains(&forged[..40]),
+            "the token was printed: {output}"
+        );
+    }
+    let verbose = env.run(&["-v", "get", "orders", "o-1"]).ok();
+    assert!(
+        !verbose.stderr.contains(&env.server.token()[..40]),
+        "{}",
+        verbose.stderr
+    );
+    assert!(
+        verbose.stderr.contains("EVENTDBX_TOKEN"),
+        "says where the token came from: {}",
+        verbose.stderr
+    );
+
+    // 1: the output cannot be written.
+    let full = std::fs::File::create("/dev/full").unwrap();
+    let unwritable = Run::of(
+        env.cmd()
+            .args(["get", "orders", "o-1"])
+            .stdout(full)
+            .output(),
+        &["get > /dev/full"],
+    )
+    .code(1);
+    assert!(unwritable.stderr.contains("I/O"), "{}", unwritable.stderr);
+
+    // 7: the audit finds that this server runs commands for anyone (server 3.19.4 does).
+    env.run(&["audit"]).code(7);
+}
+
+/// A proxy that forwards a session until the client has sent its first request, then drops
+/// every reply: the request reaches the server, its answer never comes back.
+fn reply_swallowing_proxy(upstream: std::net::SocketAddr) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let server = TcpStream::connect(upstream).unwrap();
+            // Client writes: the hello, the Noise handshake's first message, then requests.
+            let client_writes = Arc::new(AtomicUsize::new(0));
+            let (mut client_in, mut server_out) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let writes = client_writes.clone();
+            std::thread::spawn(move || {
+                let mut buffer = [0u8; 65536];
+                while let Ok(n) = client_in.read(&mut buffer) {
+                    if n == 0 {
+                        return;
+                    }
+                    writes.fetch_add(1, Ordering::SeqCst);
+                    if server_out.write_all(&buffer[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+            let (mut server_in, mut client_out) = (server, client);
+            std::thread::spawn(move || {
+                let mut buffer = [0u8; 65536];
+                while let Ok(n) = server_in.read(&mut buffer) {
+                    if n == 0 {
+                        return;
+                    }
+                    if client_writes.load(Ordering::SeqCst) < 3
+                        && client_out.write_all(&buffer[..n]).is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn a_write_without_an_answer_exits_6_and_says_to_read_back() {
+    let env = Env::start();
+    let port = reply_swallowing_proxy(env.server.addr());
+    let unknown = env
+        .run(&[
+            "apply",
+            "orders",
+            "o-9",
+            "placed",
+            r#"{"total": 9}"#,
+            "--port",
+            &port.to_string(),
+            "--timeout",
+            "2",
+        ])
+        .code(6);
+    assert!(
+        unknown.stderr.contains("read it back"),
+        "{}",
+        unknown.stderr
+    );
+    // Why it matters: the server did apply it.
+    let stored = env
+        .client()
+        .get("orders", "o-9")
+        .unwrap()
+        .expect("the write landed");
+    assert_eq!(stored.version, 1);
+}
+
+#[test]
+fn ctrl_c_stops_an_import_with_130_after_the_writes_in_flight() {
+    let env = Env::start();
+    // A slow import: every line appends to the same aggregate.
+    let input = env.path("slow.ndjson");
+    let lines: String = (0..2000)
+        .map(|i| format!("{{\"aggregate_type\":\"t\",\"aggregate_id\":\"one\",\"event_type\":\"e\",\"payload\":{{\"i\":{i}}}}}\n"))
+        .collect();
+    std::fs::write(&input, lines).unwrap();
+    let log = env.path("slow.log");
+    let child = env.spawn(&[
+        "import",
+        input.to_str().unwrap(),
+        "--log",
+        log.to_str().unwrap(),
+        "--progress",
+        "never",
+    ]);
+    crate::common::wait_until(Duration::from_secs(60), "some acked lines", || {
+        std::fs::read_to_string(&log).is_ok_and(|text| text.matches("\"acked\"").count() >= 5)
+    });
+    signal(&child, libc::SIGINT);
+    let run = finish(child, Duration::from_secs(120), "import (Ctrl-C)").code(130);
+    assert!(run.stderr.contains("--resume"), "{}", run.stderr);
+    let summary = run.json();
+    assert!(summary["not_attempted"].as_u64().unwrap() > 0, "{summary}");
+    assert_eq!(
+        summary["unknown"], 0,
+        "in-flight writes finish before it stops: {summary}"
+    );
+}

@@ -1,0 +1,428 @@
+//! Bulk import with its result log, interrupted (Ctrl-C, SIGKILL, a server restart) and
+//! resumed; export, and the round trip into an empty server.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::common::{Env, finish, signal, wait_until};
+
+type Histories = BTreeMap<(String, String), Vec<Value>>;
+
+/// 10,000 lines: 8,000 aggregates of one event and 500 of four, whose events are spread
+/// through the file so that each aggregate's order matters.
+fn ten_thousand_lines() -> Vec<Value> {
+    let mut singles = (0..8000).map(|i| {
+        let mut line = json!({
+            "aggregate_type": "single", "aggregate_id": format!("s-{i}"),
+            "event_type": "item.created", "payload": {"n": i, "label": format!("item {i} ü")},
+        });
+        if i % 10 == 0 {
+            line["note"] = json!(format!("note {i}"));
+        }
+        if i % 7 == 0 {
+            line["metadata"] = json!({"@batch": i % 3});
+        }
+        line
+    });
+    let mut steps = (0..4).flat_map(|step| {
+        (0..500).map(move |j| {
+            json!({
+                "aggregate_type": "multi", "aggregate_id": format!("m-{j}"),
+                "event_type": "step.done", "payload": {"step": step, "of": j, "nested": {"k": [step, j]}},
+            })
+        })
+    });
+    (0..10_000)
+        .map(|k| {
+            if k % 5 == 4 {
+                steps.next().unwrap()
+            } else {
+                singles.next().unwrap()
+            }
+        })
+        .collect()
+}
+
+fn write_lines(path: &Path, lines: &[Value]) {
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(path, text).unwrap();
+}
+
+/// Lines grouped by aggregate, in order.
+fn histories(lines: impl IntoIterator<Item = Value>) -> Histories {
+    let mut histories = Histories::new();
+    for line in lines {
+        let key = (
+            line["aggregate_type"].as_str().unwrap().to_owned(),
+            line["aggregate_id"].as_str().unwrap().to_owned(),
+        );
+        histories.entry(key).or_default().push(line);
+    }
+    histories
+}
+
+fn acked_records(log: &Path) -> usize {
+    std::fs::read_to_string(log).map_or(0, |text| text.matches(r#""status":"acked""#).count())
+}
+
+fn spawn_import(env: &Env, input: &Path, log: &Path, extra: &[&str]) -> Child {
+    let (input, log) = (input.to_str().unwrap(), log.to_str().unwrap());
+    let mut args = vec!["import", input, "--log", log, "--concurrency", "16"];
+    args.extend_from_slice(extra);
+    env.spawn(&args)
+}
+
+fn export_events(env: &Env) -> Histories {
+    let run = env.run(&["export", "--progress", "never"]).ok();
+    histories(run.ndjson())
+}
+
+#[test]
+fn an_import_interrupted_three_ways_ends_with_every_line_exactly_once() {
+    let mut env = Env::start();
+    let lines = ten_thousand_lines();
+    let input = env.path("events.ndjson");
+    let log = env.path("events.log");
+    write_lines(&input, &lines);
+
+    // Ctrl-C: the writes in flight finish, the rest waits for --resume.
+    let child = spawn_import(&env, &input, &log, &["--progress", "never"]);
+    wait_until(Duration::from_secs(120), "2,500 acked lines", || {
+        acked_records(&log) >= 2500
+    });
+    signal(&child, libc::SIGINT);
+    let first = finish(child, Duration::from_secs(120), "import (Ctrl-C)").code(130);
+    assert!(first.stderr.contains("--resume"), "{}", first.stderr);
+
+    // The log is not overwritten by a plain rerun.
+    let refused = env
+        .run(&[
+            "import",
+            input.to_str().unwrap(),
+            "--log",
+            log.to_str().unwrap(),
+        ])
+        .code(2);
+    assert!(refused.stderr.contains("--resume"), "{}", refused.stderr);
+
+    // SIGKILL: writes in flight are left as "sending" in the log.
+    let mut child = spawn_import(&env, &input, &log, &["--resume", "--progress", "never"]);
+    wait_until(Duration::from_secs(120), "5,500 acked lines", || {
+        acked_records(&log) >= 5500
+    });
+    signal(&child, libc::SIGKILL);
+    child.wait().unwrap();
+
+    // A server restart in the middle of the last run: the import waits for the server, then
+    // reads back the writes it lost the answer to.
+    let child = spawn_import(&env, &input, &log, &["--resume", "--progress", "always"]);
+    wait_until(Duration::from_secs(120), "8,000 acked lines", || {
+        acked_records(&log) >= 8000
+    });
+    env.server.restart().expect("restart the server");
+    let last = finish(
+        child,
+        Duration::from_secs(300),
+        "import --resume (server restart)",
+    );
+    if last.code != 0 {
+        let log = std::fs::read_to_string(&log).unwrap();
+        let failed: Vec<&str> = log
+            .lines()
+            .filter(|l| !l.contains(r#""acked""#) && !l.contains(r#""sending""#))
+            .take(20)
+            .collect();
+        panic!(
+            "import --resume exited {}: {}\n{}\nlog: {failed:#?}",
+            last.code, last.stdout, last.stderr
+        );
+    }
+    let summary = last.json();
+    assert_eq!(
+        (
+            summary["acked"].clone(),
+            summary["rejected"].clone(),
+            summary["unknown"].clone(),
+            summary["skipped"].clone(),
+            summary["not_attempted"].clone()
+        ),
+        (json!(10_000), json!(0), json!(0), json!(0), json!(0)),
+        "{summary}"
+    );
+    // Progress is printed as plain lines when stderr is not a terminal.
+    assert!(
+        last.stderr.contains("edbx: import: 10,000 of 10,000 lines"),
+        "{}",
+        last.stderr
+    );
+
+    // Every line is in the store exactly once, each aggregate's in order.
+    let stored = export_events(&env);
+    let expected = histories(lines);
+    assert_eq!(stored.len(), 8500);
+    for (key, history) in &expected {
+        assert_eq!(stored.get(key), Some(history), "aggregate {key:?}");
+    }
+    let versions: u64 = env
+        .client()
+        .list()
+        .into_iter()
+        .map(|a| a.unwrap().version)
+        .sum();
+    assert_eq!(versions, 10_000);
+}
+
+#[test]
+fn export_then_import_into_an_empty_server_gives_the_same_aggregates() {
+    let source = Env::start();
+    let client = source.client();
+    // Varied histories: creates, appends, patches (replace and add), notes, metadata,
+    // dotted types, nested and non-ASCII payloads, and one archived aggregate.
+    for i in 0..200 {
+        let payload = json!({"name": format!("Zoë {i}"), "tier": "basic", "tags": ["a", i]});
+        let create =
+            client
+                .as_async()
+                .create("customers", &format!("c-{i}"), "customer.joined", &payload);
+        let create = if i % 4 == 0 {
+            create
+                .note("from the CRM")
+                .metadata(&json!({"@source": "crm"}))
+        } else {
+            create
+        };
+        client.run(create).unwrap();
+    }
+    for i in (0..200).step_by(3) {
+        source
+            .run(&[
+                "apply",
+                "customers",
+                &format!("c-{i}"),
+                "customer.upgraded",
+                r#"{"tier": "gold"}"#,
+                "--note",
+                "promo",
+            ])
+            .ok();
+    }
+    for i in (0..200).step_by(5) {
+        source
+            .run(&[
+                "patch",
+                "customers",
+                &format!("c-{i}"),
+                "customer.renamed",
+                &format!(r#"[{{"op": "replace", "path": "/name", "value": "Renamed {i}"}}]"#),
+            ])
+            .ok();
+    }
+    for i in (0..200).step_by(11) {
+        source
+            .run(&[
+                "patch",
+                "customers",
+                &format!("c-{i}"),
+                "customer.flagged",
+                r#"[{"op": "add", "path": "/vip", "value": true}]"#,
+            ])
+            .ok();
+    }
+    source
+        .run(&[
+            "create",
+            "orders",
+            "o-1",
+            "order.placed",
+            r#"{"total": 12.5, "lines": [{"sku": "x", "qty": 2}]}"#,
+        ])
+        .ok();
+    source.run(&["archive", "customers", "c-199"]).ok();
+
+    let dump = source.path("dump.ndjson");
+    let export = source
+        .run(&[
+            "export",
+            "--out",
+            dump.to_str().unwrap(),
+            "--progress",
+            "never",
+        ])
+        .ok();
+    assert!(
+        export.stderr.contains("1 archived aggregate(s) left out"),
+        "{}",
+        export.stderr
+    );
+    assert!(!source.path("dump.ndjson.partial").exists());
+
+    let target = Env::start();
+    let imported = target
+        .run(&["import", dump.to_str().unwrap(), "--progress", "never"])
+        .ok()
+        .json();
+    assert_eq!(imported["rejected"], 0, "{imported}");
+
+    // Aggregate by aggregate: the same versions and states, and the same events.
+    let states = |env: &Env| -> BTreeMap<(String, String), (Value, Value)> {
+        env.run(&["export", "--what", "aggregates", "--progress", "never"])
+            .ok()
+            .ndjson()
+            .into_iter()
+            .map(|a| {
+                let key = (
+                    a["aggregate_type"].as_str().unwrap().to_owned(),
+                    a["aggregate_id"].as_str().unwrap().to_owned(),
+                );
+                (key, (a["version"].clone(), a["state"].clone()))
+            })
+            .collect()
+    };
+    let (before, after) = (states(&source), states(&target));
+    assert_eq!(
+        before.len(),
+        200,
+        "199 customers and 1 order (the archived one is left out)"
+    );
+    assert_eq!(before, after);
+    assert_eq!(export_events(&source), export_events(&target));
+}
+
+#[test]
+fn rejected_lines_are_logged_with_their_code_and_resume_sends_them_again() {
+    let env = Env::start();
+    env.run(&["create", "vault", "v-1", "opened", "{}"]).ok();
+    env.run(&["archive", "vault", "v-1"]).ok();
+    let huge = "x".repeat(8000);
+    let lines = [
+        json!({"aggregate_type": "box", "aggregate_id": "b-1", "event_type": "packed", "payload": {"n": 1}}),
+        json!({"aggregate_type": "vault", "aggregate_id": "v-1", "event_type": "deposit", "payload": {"amount": 5}}),
+        json!({"aggregate_type": "vault", "aggregate_id": "v-1", "event_type": "deposit", "payload": {"amount": 6}}),
+        json!({"aggregate_type": "box", "aggregate_id": "b-2", "event_type": "packed", "payload": {"blob": huge}}),
+        json!({"aggregate_type": "box", "aggregate_id": "b-1", "event_type": "shipped", "payload": {"n": 2}}),
+    ];
+    let input = env.path("mixed.ndjson");
+    write_lines(&input, &lines);
+    let first = env
+        .run(&["import", input.to_str().unwrap(), "--progress", "never"])
+        .code(7);
+    let summary = first.json();
+    assert_eq!(
+        (
+            summary["acked"].clone(),
+            summary["rejected"].clone(),
+            summary["skipped"].clone()
+        ),
+        (json!(2), json!(2), json!(1)),
+        "{summary}"
+    );
+    let log = std::fs::read_to_string(env.path("mixed.ndjson.log")).unwrap();
+    assert!(log.contains(r#""code":"aggregate_archived""#), "{log}");
+    assert!(log.contains(r#""code":"invalid_input""#), "{log}");
+    assert!(
+        log.contains("line 2 of this aggregate was rejected"),
+        "{log}"
+    );
+    assert_eq!(env.client().get("box", "b-1").unwrap().unwrap().version, 2);
+
+    // Fix the cause and resume: the refused lines go again, the applied ones do not.
+    env.run(&["restore", "vault", "v-1"]).ok();
+    let second = env
+        .run(&[
+            "import",
+            input.to_str().unwrap(),
+            "--resume",
+            "--progress",
+            "never",
+        ])
+        .code(7);
+    let summary = second.json();
+    assert_eq!(
+        (summary["acked"].clone(), summary["rejected"].clone()),
+        (json!(4), json!(1)),
+        "{summary}"
+    );
+    assert_eq!(
+        env.client().get("vault", "v-1").unwrap().unwrap().version,
+        3
+    );
+    assert_eq!(env.client().get("box", "b-1").unwrap().unwrap().version, 2);
+
+    // Input that is not events: nothing is sent.
+    let bad = env.path("bad.ndjson");
+    std::fs::write(&bad, "{\"aggregate_type\": \"box\", \"aggregate_id\": \"b-9\", \"event_type\": \"packed\", \"payload\": {}}\nnot json\n").unwrap();
+    let refused = env.run(&["import", bad.to_str().unwrap()]).code(2);
+    assert!(refused.stderr.contains("line 2"), "{}", refused.stderr);
+    assert!(env.client().get("box", "b-9").unwrap().is_none());
+
+    // A log belongs to one input.
+    let other_input = env.path("other.ndjson");
+    write_lines(&other_input, &lines[..1]);
+    let other = env
+        .run(&[
+            "import",
+            other_input.to_str().unwrap(),
+            "--log",
+            env.path("mixed.ndjson.log").to_str().unwrap(),
+            "--resume",
+        ])
+        .code(2);
+    assert!(other.stderr.contains("another input"), "{}", other.stderr);
+
+    // From stdin, with a log.
+    run_stdin_import(&env);
+}
+
+fn run_stdin_import(env: &Env) {
+    let line = json!({"aggregate_type": "piped", "aggregate_id": "p-1", "event_type": "came", "payload": {"via": "stdin"}});
+    env.run_stdin(&["import", "-"], &format!("{line}\n"))
+        .code(2);
+    let log = env.path("stdin.log");
+    env.run_stdin(
+        &[
+            "import",
+            "-",
+            "--log",
+            log.to_str().unwrap(),
+            "--progress",
+            "never",
+        ],
+        &format!("{line}\n"),
+    )
+    .ok();
+    assert_eq!(
+        env.client().get("piped", "p-1").unwrap().unwrap().state["via"],
+        "stdin"
+    );
+}
+
+#[test]
+fn on_a_terminal_the_import_shows_a_bar_with_rate_and_eta() {
+    let env = Env::start();
+    // Appends to one aggregate: slow enough for the bar to be drawn a few times.
+    let lines: Vec<Value> = (0..300)
+        .map(|i| json!({"aggregate_type": "t", "aggregate_id": "one", "event_type": "e", "payload": {"i": i}}))
+        .collect();
+    let input = env.path("bar.ndjson");
+    write_lines(&input, &lines);
+    let (terminal, tty) = crate::pty::Terminal::open();
+    let child = env
+        .cmd()
+        .args(["import", input.to_str().unwrap()])
+        .env("TERM", "xterm")
+        .stdout(Stdio::from(tty.try_clone().unwrap()))
+        .stderr(Stdio::from(tty))
+        .spawn()
+        .unwrap();
+    let at = terminal.expect("import [", 0);
+    let at = terminal.expect("lines", at);
+    let at = terminal.expect("ETA", at);
+    terminal.expect("edbx: import: 300 of 300 lines (100 %)", at);
+    let run = finish(child, Duration::from_secs(120), "import (terminal)");
+    assert_eq!(run.code, 0);
+    assert_eq!(env.client().get("t", "one").unwrap().unwrap().version, 300);
+}

@@ -14,7 +14,8 @@ mod progress;
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
 use crate::cli::{Cli, Command, ProfileCommand};
 use crate::commands::Ctx;
@@ -22,8 +23,9 @@ use crate::exit::{Exit, Failure, Outcome};
 use crate::output::Output;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let exit = match run(cli) {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let exit = match run(cli, &matches) {
         Ok(exit) => exit,
         Err(mut failure) => {
             if !failure.message.is_empty() {
@@ -50,9 +52,9 @@ fn default_hint(exit: Exit) -> Option<&'static str> {
     }
 }
 
-fn run(cli: Cli) -> Outcome<Exit> {
+fn run(cli: Cli, matches: &ArgMatches) -> Outcome<Exit> {
     match &cli.command {
-        Command::Profile(command) => return profile_command(command, &cli),
+        Command::Profile(command) => return profile_command(command, &cli, matches),
         // Generated in memory first: the generators panic on a closed pipe (`… | head`).
         Command::Completions { shell } => {
             let mut script = Vec::new();
@@ -90,12 +92,39 @@ fn print_all(bytes: &[u8]) -> Outcome<Exit> {
     Ok(Exit::Ok)
 }
 
-fn profile_command(command: &ProfileCommand, cli: &Cli) -> Outcome<Exit> {
+/// Whether argument `id` was given on the command line (not taken from the environment).
+fn given(matches: &ArgMatches, id: &str) -> bool {
+    let mut level = Some(matches);
+    while let Some(m) = level {
+        if let Ok(Some(source)) = m.try_get_raw(id).map(|raw| raw.and(m.value_source(id))) {
+            return source == ValueSource::CommandLine;
+        }
+        level = m.subcommand().map(|(_, sub)| sub);
+    }
+    false
+}
+
+fn profile_command(command: &ProfileCommand, cli: &Cli, matches: &ArgMatches) -> Outcome<Exit> {
     let mut out = Output::new(cli.out.output);
     match command {
         ProfileCommand::Add { name } => {
-            let (token, token_file) = connect::token_from_flags(&cli.conn)?;
-            if cli.conn.token.is_some() && std::env::var_os("EVENTDBX_TOKEN").is_none() {
+            // Only what is given here is stored: values from EVENTDBX_* are this shell's, and
+            // a token from the environment must not end up in a file unasked.
+            let mut conn = cli.conn.clone();
+            if !given(matches, "host") {
+                conn.host = None;
+            }
+            if !given(matches, "port") {
+                conn.port = None;
+            }
+            if !given(matches, "tenant") {
+                conn.tenant = None;
+            }
+            if !given(matches, "token") {
+                conn.token = None;
+            }
+            let (token, token_file) = connect::token_from_flags(&conn)?;
+            if conn.token.is_some() {
                 eprintln!(
                     "edbx: note: a token given with --token stays in your shell history; \
                      --token-file or --token-stdin avoid that"
@@ -103,13 +132,13 @@ fn profile_command(command: &ProfileCommand, cli: &Cli) -> Outcome<Exit> {
             }
             let stored_token = token.is_some();
             let profile = profile::Profile {
-                host: cli.conn.host.clone(),
-                port: cli.conn.port,
-                tenant: cli.conn.tenant.clone(),
+                host: conn.host.clone(),
+                port: conn.port,
+                tenant: conn.tenant.clone(),
                 token,
                 token_file: token_file.clone(),
-                no_noise: cli.conn.no_noise.then_some(true),
-                timeout: cli.conn.timeout,
+                no_noise: conn.no_noise.then_some(true),
+                timeout: conn.timeout,
             };
             let path = profile::add(name, &profile)?;
             let token_note = match (&token_file, stored_token) {

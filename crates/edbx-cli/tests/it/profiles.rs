@@ -133,6 +133,27 @@ fn profiles_tokens_and_precedence() {
     )
     .code(5);
 
+    // `profile add` stores what its command line gives, never what the environment holds.
+    Run::of(
+        env.cmd()
+            .args(["profile", "add", "from-env", "--tenant", "t-9"])
+            .output(),
+        &["profile add (EVENTDBX_* set)"],
+    )
+    .ok();
+    let text = std::fs::read_to_string(&config).unwrap();
+    let from_env = &text[text.find("[profiles.from-env]").unwrap()..];
+    assert!(from_env.contains("tenant = \"t-9\""), "{from_env}");
+    assert!(
+        !from_env.contains("port") && !from_env.contains("token"),
+        "{from_env}"
+    );
+    Run::of(
+        env.bare().args(["profile", "remove", "from-env"]).output(),
+        &["profile remove"],
+    )
+    .ok();
+
     // use, remove.
     Run::of(
         env.bare().args(["profile", "use", "stored"]).output(),

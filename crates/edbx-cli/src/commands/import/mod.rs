@@ -13,6 +13,7 @@ mod resolve;
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
+use std::future::Future;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -226,31 +227,32 @@ impl Pass {
                 state.blocked = Some(format!("line {number} of this aggregate was rejected"));
                 return;
             }
-            Some(Status::Uncertain) if state.blocked.is_none() => {
-                match self.resolve(&line, state.applied.as_ref()).await {
-                    Ok(Decision::Landed(version)) => {
-                        self.record(
-                            json!({"line": number, "status": "acked", "version": version,
+            // Behind an earlier line that is itself not settled, it stays unknown: it is never
+            // marked skipped, which would let a later --resume send it a second time.
+            Some(Status::Uncertain) if state.blocked.is_some() => return,
+            Some(Status::Uncertain) => match self.resolve(&line, state.applied.as_ref()).await {
+                Ok(Decision::Landed(version)) => {
+                    self.record(
+                        json!({"line": number, "status": "acked", "version": version,
                                            "resolved": "found on the server"}),
-                        );
-                        state.applied = Some(applied(Some(version), &line));
-                        return;
-                    }
-                    Ok(Decision::NotLanded) => {}
-                    Ok(Decision::Undecided(why)) => {
-                        self.record(json!({"line": number, "status": "unknown",
-                                           "message": format!("cannot tell whether it was applied: {why}")}));
-                        state.blocked = Some(format!(
-                            "line {number} of this aggregate has an unknown outcome"
-                        ));
-                        return;
-                    }
-                    Err(failure) => {
-                        self.fail(failure);
-                        return;
-                    }
+                    );
+                    state.applied = Some(applied(Some(version), &line));
+                    return;
                 }
-            }
+                Ok(Decision::NotLanded) => {}
+                Ok(Decision::Undecided(why)) => {
+                    self.record(json!({"line": number, "status": "unknown",
+                                           "message": format!("cannot tell whether it was applied: {why}")}));
+                    state.blocked = Some(format!(
+                        "line {number} of this aggregate has an unknown outcome"
+                    ));
+                    return;
+                }
+                Err(failure) => {
+                    self.fail(failure);
+                    return;
+                }
+            },
             _ => {}
         }
         if let Some(reason) = &state.blocked {
@@ -277,6 +279,13 @@ impl Pass {
                     "line {number} of this aggregate has an unknown outcome"
                 ));
             }
+            // A refused token refuses every line: stop, rather than reject them all.
+            Err(e) if e.is_auth() => {
+                self.record(
+                    json!({"line": number, "status": "not_sent", "message": e.to_string()}),
+                );
+                self.fail(Failure::from(e));
+            }
             Err(e) if e.kind() == ErrorKind::Server || e.is_invalid_input() => {
                 let code = e
                     .server_code()
@@ -302,15 +311,24 @@ impl Pass {
     }
 
     /// Sends one line: a create for an aggregate's first line (an append if it exists), an
-    /// append otherwise. Waits out an unreachable server for up to [`SERVER_WAIT`]. Returns the
-    /// version the server echoed.
+    /// append otherwise. Returns the version the server echoed.
     async fn send(&self, line: &EventLine, first: bool) -> Result<Option<u64>, edbx::Error> {
+        self.patiently(false, || self.send_once(line, first)).await
+    }
+
+    /// Runs `call` again while the server cannot be reached (a restart), for up to
+    /// [`SERVER_WAIT`]: a write only while it was never sent, a read (`idempotent`) whenever
+    /// it may be repeated.
+    async fn patiently<T, F: Future<Output = Result<T, edbx::Error>>>(
+        &self,
+        idempotent: bool,
+        mut call: impl FnMut() -> F,
+    ) -> Result<T, edbx::Error> {
         let mut unreachable_since: Option<Instant> = None;
         let mut delay = Duration::from_millis(100);
         loop {
-            let result = self.send_once(line, first).await;
-            match result {
-                Err(e) if e.is_retryable() && !e.was_sent() && !self.stopped() => {
+            match call().await {
+                Err(e) if e.is_retryable() && (idempotent || !e.was_sent()) && !self.stopped() => {
                     let since = *unreachable_since.get_or_insert_with(Instant::now);
                     if since.elapsed() >= SERVER_WAIT {
                         return Err(e);
@@ -357,24 +375,32 @@ impl Pass {
 
     /// Reads the aggregate back to decide a line of unknown outcome.
     async fn resolve(&self, line: &EventLine, previous: Option<&Applied>) -> Outcome<Decision> {
-        let mut events = Vec::new();
-        let mut stream = self
-            .client
-            .events(&line.aggregate_type, &line.aggregate_id)
-            .stream();
-        while let Some(event) = stream.next().await {
-            match event {
-                Ok(event) => events.push(event),
-                Err(e) if e.is_not_found() => break,
-                Err(e) if e.server_code() == Some(ServerCode::AggregateArchived) => {
-                    return Ok(Decision::Undecided(
-                        "the aggregate is archived, so its events cannot be read".to_owned(),
-                    ));
+        let read = self
+            .patiently(true, || async {
+                let mut events = Vec::new();
+                let mut stream = self
+                    .client
+                    .events(&line.aggregate_type, &line.aggregate_id)
+                    .stream();
+                while let Some(event) = stream.next().await {
+                    match event {
+                        Ok(event) => events.push(event),
+                        Err(e) if e.is_not_found() => break,
+                        Err(e) => return Err(e),
+                    }
                 }
-                Err(e) => return Err(Failure::from(e)),
+                Ok(events)
+            })
+            .await;
+        match read {
+            Ok(events) => Ok(decide(line, previous, &events)),
+            Err(e) if e.server_code() == Some(ServerCode::AggregateArchived) => {
+                Ok(Decision::Undecided(
+                    "the aggregate is archived, so its events cannot be read".to_owned(),
+                ))
             }
+            Err(e) => Err(Failure::from(e)),
         }
-        Ok(decide(line, previous, &events))
     }
 }
 
@@ -424,7 +450,12 @@ async fn run_pass(pass: Arc<Pass>, input: &Arc<Input>, concurrency: usize) -> Ou
     let all = async {
         let read = reader.await;
         for worker in workers {
-            let _ = worker.await;
+            if let Err(e) = worker.await {
+                pass.fail(Failure::new(
+                    Exit::Internal,
+                    format!("a worker failed: {e}"),
+                ));
+            }
         }
         read
     };
@@ -632,6 +663,13 @@ pub async fn import(args: &ImportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
         .hint(format!(
             "check those aggregates by hand (`edbx events TYPE ID`), then {resume}"
         )));
+    }
+    if summary.not_attempted > 0 {
+        return Err(Failure::new(
+            Exit::Internal,
+            format!("{} line(s) were not attempted", summary.not_attempted),
+        )
+        .hint(format!("{resume} sends them")));
     }
     if summary.rejected + summary.skipped > 0 {
         return Err(Failure::new(

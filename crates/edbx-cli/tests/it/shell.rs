@@ -9,7 +9,17 @@ use serde_json::json;
 use crate::common::{Env, mode, wait_until};
 use crate::pty::Terminal;
 
-fn spawn_shell(env: &Env) -> (Terminal, std::process::Child) {
+/// A shell that is killed if the test fails before it exits.
+struct Shell(std::process::Child);
+
+impl Drop for Shell {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_shell(env: &Env) -> (Terminal, Shell) {
     let (terminal, slave) = Terminal::open();
     let child = env
         .cmd()
@@ -20,7 +30,7 @@ fn spawn_shell(env: &Env) -> (Terminal, std::process::Child) {
         .stderr(Stdio::from(slave))
         .spawn()
         .unwrap();
-    (terminal, child)
+    (terminal, Shell(child))
 }
 
 #[test]
@@ -66,9 +76,9 @@ fn the_shell_on_a_terminal() {
 
     terminal.send("exit\r");
     wait_until(Duration::from_secs(30), "the shell to exit", || {
-        child.try_wait().unwrap().is_some()
+        child.0.try_wait().unwrap().is_some()
     });
-    assert!(child.wait().unwrap().success());
+    assert!(child.0.wait().unwrap().success());
     let _ = at;
 
     // The history is kept, readable by its owner only.
@@ -88,9 +98,9 @@ fn the_shell_on_a_terminal() {
     terminal.expect(&prompt, at);
     terminal.send("\x04");
     wait_until(Duration::from_secs(30), "Ctrl-D to leave the shell", || {
-        child.try_wait().unwrap().is_some()
+        child.0.try_wait().unwrap().is_some()
     });
-    assert!(child.wait().unwrap().success());
+    assert!(child.0.wait().unwrap().success());
 }
 
 #[test]

@@ -18,8 +18,8 @@ use edbx::{Client, ErrorKind};
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::common::{ALL_MODES, config, server};
-use crate::proxy::Proxy;
+use crate::common::config;
+use crate::proxy::proxied_client;
 
 const WRITERS: usize = 16;
 
@@ -80,16 +80,8 @@ async fn writes_survive_kills_and_network_faults_exactly_once() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
-    let mut server = server(ALL_MODES[0]);
-    let proxy = Proxy::start(server.addr()).await;
-    let client = Client::connect(
-        config(&server)
-            .host("127.0.0.1")
-            .port(proxy.addr.port())
-            .request_timeout(Duration::from_secs(2)),
-    )
-    .await
-    .unwrap();
+    let (mut server, proxy, client) =
+        proxied_client(|config| config.request_timeout(Duration::from_secs(2))).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = (0..WRITERS)

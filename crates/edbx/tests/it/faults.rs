@@ -1,24 +1,15 @@
 //! Faults injected between the client and the real server by a loopback proxy that corrupts the
 //! server's bytes or cuts connections.
 
-use crate::common::{ALL_MODES, TestServer, config, server};
-use crate::proxy::Proxy;
+use crate::common::TestServer;
+use crate::proxy::{Proxy, proxied_client};
 use edbx::{Client, ErrorKind};
 use serde_json::json;
 
 /// A server, a proxy in front of it, a one-connection client through the proxy, and one
 /// aggregate `doc/a` at version 1.
 async fn proxied() -> (TestServer, Proxy, Client) {
-    let server = server(ALL_MODES[0]);
-    let proxy = Proxy::start(server.addr()).await;
-    let client = Client::connect(
-        config(&server)
-            .host("127.0.0.1")
-            .port(proxy.addr.port())
-            .pool_size(1),
-    )
-    .await
-    .unwrap();
+    let (server, proxy, client) = proxied_client(|config| config.pool_size(1)).await;
     client
         .create("doc", "a", "created", &json!({"v": 1}))
         .await

@@ -9,7 +9,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use crate::common::{ALL_MODES, ServerOptions, TestServer, config, server};
-use crate::proxy::Proxy;
+use crate::proxy::proxied_client;
 
 async fn versions(client: &Client, aggregate_type: &str, id: &str) -> Vec<u64> {
     let events = client.events(aggregate_type, id).stream();
@@ -306,16 +306,8 @@ async fn cancelled_submissions_leave_no_load_behind() {
 
 #[tokio::test]
 async fn calls_queue_on_a_live_connection_while_the_pool_grows() {
-    let server = server(ALL_MODES[0]);
-    let proxy = Proxy::start(server.addr()).await;
-    let client = Client::connect(
-        config(&server)
-            .host("127.0.0.1")
-            .port(proxy.addr.port())
-            .request_timeout(Duration::from_secs(1)),
-    )
-    .await
-    .unwrap();
+    let (_server, proxy, client) =
+        proxied_client(|config| config.request_timeout(Duration::from_secs(1))).await;
     client
         .create("doc", "p", "created", &json!({}))
         .await
@@ -341,17 +333,8 @@ async fn calls_queue_on_a_live_connection_while_the_pool_grows() {
 
 #[tokio::test]
 async fn a_burst_against_a_refusing_server_backs_off() {
-    let server = server(ALL_MODES[0]);
-    let proxy = Proxy::start(server.addr()).await;
-    let client = Client::connect(
-        config(&server)
-            .host("127.0.0.1")
-            .port(proxy.addr.port())
-            .pool_size(1)
-            .retry(edbx::RetryOptions::none()),
-    )
-    .await
-    .unwrap();
+    let (_server, proxy, client) =
+        proxied_client(|config| config.pool_size(1).retry(edbx::RetryOptions::none())).await;
     proxy.refuse_new(true);
     proxy.cut_all();
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -389,16 +372,8 @@ async fn a_burst_against_a_refusing_server_backs_off() {
 
 #[tokio::test]
 async fn black_holed_connections_are_closed_and_replaced() {
-    let server = server(ALL_MODES[0]);
-    let proxy = Proxy::start(server.addr()).await;
-    let client = Client::connect(
-        config(&server)
-            .host("127.0.0.1")
-            .port(proxy.addr.port())
-            .request_timeout(Duration::from_secs(1)),
-    )
-    .await
-    .unwrap();
+    let (_server, proxy, client) =
+        proxied_client(|config| config.request_timeout(Duration::from_secs(1))).await;
     client
         .create("doc", "b", "created", &json!({}))
         .await

@@ -31,6 +31,20 @@ struct State {
     refuse_new: AtomicBool,
 }
 
+/// A real server (Noise, verbose responses), a proxy in front of it, and a client connected
+/// through the proxy with the test configuration changed by `tweak`.
+pub async fn proxied_client(
+    tweak: impl FnOnce(edbx::Config) -> edbx::Config,
+) -> (edbx_testkit::TestServer, Proxy, edbx::Client) {
+    let server = crate::common::server(crate::common::ALL_MODES[0]);
+    let proxy = Proxy::start(server.addr()).await;
+    let config = crate::common::config(&server)
+        .host("127.0.0.1")
+        .port(proxy.addr.port());
+    let client = edbx::Client::connect(tweak(config)).await.unwrap();
+    (server, proxy, client)
+}
+
 impl Proxy {
     pub async fn start(upstream: SocketAddr) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -93,7 +93,7 @@ impl ResultLog {
 
     /// Opens a log to continue it: its header and each line's status.
     pub fn resume(path: &Path) -> Outcome<(Self, Header, HashMap<u64, Status>)> {
-        let (header, statuses) = read(path)?;
+        let (header, statuses, whole) = read_records(path)?;
         let file = OpenOptions::new().append(true).open(path).map_err(|e| {
             Failure::usage(format!(
                 "cannot open the result log {}: {e}",
@@ -102,10 +102,8 @@ impl ResultLog {
         })?;
         // A record cut short by a kill never happened: cut it off, so that the next record
         // starts on its own line.
-        let bytes = std::fs::read(path)?;
-        if bytes.last().is_some_and(|b| *b != b'\n') {
-            let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-            file.set_len(whole as u64)?;
+        if let Some(whole) = whole {
+            file.set_len(whole)?;
         }
         Ok((
             Self {
@@ -145,12 +143,19 @@ impl ResultLog {
 
 /// Reads a log: its header and each line's last status.
 pub fn read(path: &Path) -> Outcome<(Header, HashMap<u64, Status>)> {
-    let file = File::open(path).map_err(|e| {
+    read_records(path).map(|(header, statuses, _)| (header, statuses))
+}
+
+/// [`read`], and the length of the log without a last record cut short, if there is one.
+fn read_records(path: &Path) -> Outcome<(Header, HashMap<u64, Status>, Option<u64>)> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
         Failure::usage(format!(
             "cannot read the result log {}: {e}",
             path.display()
         ))
     })?;
+    let torn = (!text.is_empty() && !text.ends_with('\n'))
+        .then(|| text.rfind('\n').map_or(0, |i| i + 1) as u64);
     let corrupt = |number: usize, why: &str| {
         Failure::usage(format!(
             "the result log {} is damaged at its line {number}: {why}",
@@ -160,7 +165,7 @@ pub fn read(path: &Path) -> Outcome<(Header, HashMap<u64, Status>)> {
     };
     let mut header = None;
     let mut statuses = HashMap::new();
-    let lines: Vec<String> = BufReader::new(file).lines().collect::<Result<_, _>>()?;
+    let lines: Vec<&str> = text.lines().collect();
     let last = lines.len();
     for (index, text) in lines.iter().enumerate() {
         let number = index + 1;
@@ -204,7 +209,7 @@ pub fn read(path: &Path) -> Outcome<(Header, HashMap<u64, Status>)> {
         statuses.insert(line, status);
     }
     let header = header.ok_or_else(|| corrupt(1, "the log is empty"))?;
-    Ok((header, statuses))
+    Ok((header, statuses, torn))
 }
 
 #[cfg(test)]

@@ -500,8 +500,8 @@ struct Summary {
     not_attempted: u64,
 }
 
-fn summarize(log: &std::path::Path, lines: u64) -> Outcome<Summary> {
-    let (_, statuses) = log::read(log)?;
+/// What the log's statuses say about every line.
+fn summarize(statuses: &HashMap<u64, Status>, lines: u64) -> Summary {
     let mut summary = Summary {
         lines,
         ..Summary::default()
@@ -515,7 +515,7 @@ fn summarize(log: &std::path::Path, lines: u64) -> Outcome<Summary> {
         }
     }
     summary.not_attempted = lines.saturating_sub(statuses.len() as u64);
-    Ok(summary)
+    summary
 }
 
 pub async fn import(args: &ImportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
@@ -610,8 +610,11 @@ pub async fn import(args: &ImportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
         let mut pass = Arc::into_inner(pass).expect("the workers are done");
         pass.progress.finish();
         failure = pass.abort.into_inner().unwrap_or_else(|p| p.into_inner());
-        let (_, next) = log::read(&log_path)?;
-        let unknown = next.values().filter(|s| **s == Status::Uncertain).count();
+        (_, statuses) = log::read(&log_path)?;
+        let unknown = statuses
+            .values()
+            .filter(|s| **s == Status::Uncertain)
+            .count();
         if failure.is_some() || matches!(end, End::Interrupted) || unknown == 0 || pass_number == 1
         {
             break;
@@ -620,17 +623,16 @@ pub async fn import(args: &ImportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
         // The lines of the aggregates concerned are read again to find their last applied one.
         uncertain = HashSet::new();
         for_each_line(&input, |number, text| {
-            if next.get(&number) == Some(&Status::Uncertain) {
+            if statuses.get(&number) == Some(&Status::Uncertain) {
                 let line = EventLine::parse(text).map_err(Failure::usage)?;
                 uncertain.insert((line.aggregate_type, line.aggregate_id));
             }
             Ok(true)
         })?;
-        statuses = next;
     }
     log.sync()?;
     let elapsed = started.elapsed().as_secs_f64();
-    let summary = summarize(&log_path, scan.lines)?;
+    let summary = summarize(&statuses, scan.lines);
     let mut report =
         serde_json::to_value(&summary).map_err(|e| Failure::new(Exit::Internal, e.to_string()))?;
     report["seconds"] = json!((elapsed * 1000.0).round() / 1000.0);

@@ -22,7 +22,8 @@ mkdir -p "$cache"
 # load_control_schema) are kept as wheels, so the fresh test environment installs them offline.
 tools="$cache/py-build-venv"
 wheelhouse="$cache/py-wheelhouse"
-test_deps=("pytest>=8" "pycapnp>=2")
+# One requirement a line in crates/edbx-py/tests/requirements.txt (comments and blanks skipped).
+mapfile -t test_deps < <(sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' crates/edbx-py/tests/requirements.txt)
 if [[ ! -x "$tools/bin/maturin" ]]; then
     say "creating $tools and installing maturin (from the Python index)"
     rm -rf "$tools"

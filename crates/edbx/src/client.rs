@@ -132,18 +132,19 @@ impl Client {
         drop(request);
         let retry = config.get_retry();
         let mut attempt = 1;
-        // A request that was never written because its connection had died meanwhile (found
-        // out only now, e.g. by a blocking client whose connections idle undriven) goes to
-        // another connection once, without using up the caller's retries.
-        let mut resend_unsent = true;
+        // A request handed back unwritten by a connection found dead (closed while idle, or
+        // ended before it got to the request) goes to another connection without using up the
+        // caller's retries. Each such hand-back retires one connection, so after a server
+        // restart every idle connection of the pool may do it once: bounded by the pool size.
+        let mut unsent_resends = config.get_pool_size() + 1;
         loop {
             let outcome = self.attempt(id, &message, mutation, deadline).await;
             match outcome {
                 Ok(Response::Error(e)) => return Err(Error::server(&e.code, &e.message)),
                 Ok(response) => return Ok(response),
-                Err(e) if e.kind() == ErrorKind::NotSent && resend_unsent => {
+                Err(e) if e.kind() == ErrorKind::NotSent && unsent_resends > 0 => {
                     tracing::debug!("resending {name} on another connection: {e}");
-                    resend_unsent = false;
+                    unsent_resends -= 1;
                 }
                 // The server closed the connection with this read's reply due: on 3.19.4 that is
                 // what a reply over its frame limit does. Try once more alone, so that it takes

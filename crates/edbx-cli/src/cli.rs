@@ -19,9 +19,10 @@ Examples:
   edbx audit
   edbx shell
 
-Connection settings come from the flags, then EVENTDBX_HOST, EVENTDBX_PORT, EVENTDBX_TOKEN,
-EVENTDBX_TENANT_ID and EVENTDBX_NO_NOISE, then the profile (--profile, EDBX_PROFILE, or the one
-chosen with `edbx profile use`). The token is never printed.";
+For every connection setting, a flag beats its variable (EVENTDBX_HOST, EVENTDBX_PORT,
+EVENTDBX_TOKEN, EVENTDBX_TENANT_ID, EVENTDBX_NO_NOISE), which beats the profile (--profile,
+EDBX_PROFILE, or the one chosen with `edbx profile use`). Any of --token, --token-file and
+--token-stdin (one at most) beats EVENTDBX_TOKEN. The token is never printed.";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -55,17 +56,18 @@ pub struct ConnArgs {
     #[arg(long, global = true, env = "EVENTDBX_PORT", hide_env = true)]
     pub port: Option<u16>,
     /// Token (prefer --token-file or --token-stdin: a flag shows in the process list and the
-    /// shell history) [env: EVENTDBX_TOKEN].
+    /// shell history). Any of the three token flags beats EVENTDBX_TOKEN, which beats the
+    /// profile [env: EVENTDBX_TOKEN].
+    #[arg(long, global = true, conflicts_with_all = ["token_file", "token_stdin"])]
+    pub token: Option<String>,
+    /// Read the token from this file (surrounding whitespace is ignored; a file other users
+    /// can read draws a warning).
     #[arg(
         long,
         global = true,
-        env = "EVENTDBX_TOKEN",
-        hide_env = true,
-        hide_env_values = true
+        value_name = "PATH",
+        conflicts_with = "token_stdin"
     )]
-    pub token: Option<String>,
-    /// Read the token from this file (surrounding whitespace is ignored).
-    #[arg(long, global = true, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
     /// Read the token from the first line of stdin.
     #[arg(long, global = true)]
@@ -74,8 +76,11 @@ pub struct ConnArgs {
     #[arg(long, global = true, env = "EVENTDBX_TENANT_ID", hide_env = true)]
     pub tenant: Option<String>,
     /// Ask for a plaintext session (used only if the server allows it) [env: EVENTDBX_NO_NOISE].
-    #[arg(long, global = true)]
+    #[arg(long, global = true, overrides_with = "noise")]
     pub no_noise: bool,
+    /// Ask for a Noise session even if EVENTDBX_NO_NOISE or the profile asks for plaintext.
+    #[arg(long, global = true, overrides_with = "no_noise")]
+    pub noise: bool,
     /// Deadline of each call, in seconds [default 10].
     #[arg(long, global = true, value_name = "SECONDS")]
     pub timeout: Option<f64>,

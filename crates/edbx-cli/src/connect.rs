@@ -43,14 +43,38 @@ fn env_flag(name: &str) -> Outcome<Option<bool>> {
 }
 
 fn read_token_file(path: &std::path::Path) -> Outcome<String> {
-    std::fs::read_to_string(path)
+    let token = std::fs::read_to_string(path)
         .map(|t| t.trim().to_owned())
         .map_err(|e| {
             Failure::usage(format!(
                 "cannot read the token file {}: {e}",
                 path.display()
             ))
-        })
+        })?;
+    warn_if_shared(path);
+    Ok(token)
+}
+
+/// A token file that other users can read is a token they can use: say so (the file is still
+/// used, as ssh would not, because refusing would break set-ups that work today).
+fn warn_if_shared(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o044 != 0 {
+                eprintln!(
+                    "edbx: warning: the token file {} can be read by other users (mode {mode:03o}); \
+                     `chmod 600 {}` keeps the token yours",
+                    path.display(),
+                    path.display()
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 /// Reads the token from stdin's first line.
@@ -83,13 +107,11 @@ pub fn settings(conn: &ConnArgs, token_required: bool) -> Outcome<Settings> {
         Some((name, profile)) => (Some(name), profile),
         None => (None, Profile::default()),
     };
+    // The three token flags exclude one another (clap enforces it); any of them beats
+    // EVENTDBX_TOKEN, which beats the profile.
+    let env_token = std::env::var("EVENTDBX_TOKEN").ok();
     let (token, token_source) = if let Some(token) = &conn.token {
-        let source = if std::env::var_os("EVENTDBX_TOKEN").is_some() {
-            "--token or EVENTDBX_TOKEN"
-        } else {
-            "--token"
-        };
-        (Some(token.trim().to_owned()), source.to_owned())
+        (Some(token.trim().to_owned()), "--token".to_owned())
     } else if let Some(file) = &conn.token_file {
         (
             Some(read_token_file(file)?),
@@ -97,6 +119,8 @@ pub fn settings(conn: &ConnArgs, token_required: bool) -> Outcome<Settings> {
         )
     } else if conn.token_stdin {
         (Some(token_from_stdin()?), "stdin".to_owned())
+    } else if let Some(token) = env_token {
+        (Some(token.trim().to_owned()), "EVENTDBX_TOKEN".to_owned())
     } else if let Some(file) = &profile.token_file {
         (
             Some(read_token_file(file)?),
@@ -131,9 +155,21 @@ pub fn settings(conn: &ConnArgs, token_required: bool) -> Outcome<Settings> {
     if let Some(tenant) = conn.tenant.clone().or(profile.tenant) {
         config = config.tenant_id(tenant);
     }
-    let no_noise = conn.no_noise
-        || env_flag("EVENTDBX_NO_NOISE")?.unwrap_or(false)
-        || profile.no_noise.unwrap_or(false);
+    // The last of --noise/--no-noise given wins (clap keeps only it); then the variable, then
+    // the profile.
+    let flag = if conn.no_noise {
+        Some(true)
+    } else if conn.noise {
+        Some(false)
+    } else {
+        None
+    };
+    let no_noise = match flag {
+        Some(no_noise) => no_noise,
+        None => env_flag("EVENTDBX_NO_NOISE")?
+            .or(profile.no_noise)
+            .unwrap_or(false),
+    };
     config = config.noise(!no_noise);
     if let Some(seconds) = conn.timeout.or(profile.timeout) {
         let timeout = Duration::try_from_secs_f64(seconds)

@@ -137,7 +137,13 @@ fn profile_command(command: &ProfileCommand, cli: &Cli, matches: &ArgMatches) ->
                 tenant: conn.tenant.clone(),
                 token,
                 token_file: token_file.clone(),
-                no_noise: conn.no_noise.then_some(true),
+                no_noise: if conn.no_noise {
+                    Some(true)
+                } else if conn.noise {
+                    Some(false)
+                } else {
+                    None
+                },
                 timeout: conn.timeout,
             };
             let path = profile::add(name, &profile)?;

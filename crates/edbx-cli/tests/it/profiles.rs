@@ -1,6 +1,8 @@
 //! Connection settings: profiles in a 0600 file, flags over variables over the profile, and
 //! tokens from files or stdin that are never printed.
 
+use std::os::unix::fs::PermissionsExt;
+
 use crate::common::{Env, Run, mode, run_with_stdin};
 
 #[test]
@@ -192,4 +194,281 @@ fn profiles_tokens_and_precedence() {
     )
     .ok();
     assert!(!list.stdout.contains("stored"), "{}", list.stdout);
+}
+
+/// One connection setting, a value that works and one that does not.
+struct Setting {
+    name: &'static str,
+    flag: &'static str,
+    var: &'static str,
+    /// The profile's line for the bad value.
+    profile_line: String,
+    good: String,
+    bad: String,
+    /// The exit code when the bad value is used (0: it is not checked, only reported).
+    bad_exit: i32,
+}
+
+#[test]
+fn every_setting_flags_beat_variables_beat_the_profile() {
+    let env = Env::start();
+    let token = env.server.token().to_owned();
+    let port = env.server.port().to_string();
+    let settings = [
+        Setting {
+            name: "host",
+            flag: "--host",
+            var: "EVENTDBX_HOST",
+            profile_line: "host = \"127.0.0.2\"".into(),
+            good: "127.0.0.1".into(),
+            bad: "127.0.0.2".into(),
+            bad_exit: 4,
+        },
+        Setting {
+            name: "port",
+            flag: "--port",
+            var: "EVENTDBX_PORT",
+            profile_line: "port = 1".into(),
+            good: port.clone(),
+            bad: "1".into(),
+            bad_exit: 4,
+        },
+        Setting {
+            name: "tenant",
+            flag: "--tenant",
+            var: "EVENTDBX_TENANT_ID",
+            profile_line: "tenant = \"not-my-tenant\"".into(),
+            good: env.server.tenant().into(),
+            bad: "not-my-tenant".into(),
+            bad_exit: 0,
+        },
+        Setting {
+            name: "token",
+            flag: "--token",
+            var: "EVENTDBX_TOKEN",
+            profile_line: "token = \"stale-token\"".into(),
+            good: token.clone(),
+            bad: "stale-token".into(),
+            bad_exit: 5,
+        },
+    ];
+    let good_env = [
+        ("EVENTDBX_HOST", "127.0.0.1".to_owned()),
+        ("EVENTDBX_PORT", port.clone()),
+        ("EVENTDBX_TENANT_ID", env.server.tenant().to_owned()),
+        ("EVENTDBX_TOKEN", token.clone()),
+    ];
+    let config = env.path("config.toml");
+    for setting in &settings {
+        std::fs::write(
+            &config,
+            format!("current = \"p\"\n[profiles.p]\n{}\n", setting.profile_line),
+        )
+        .unwrap();
+        // Every other setting comes (good) from the environment; this one from `sources`.
+        let ping = |var: Option<&str>, flag: Option<&str>, profile: bool| {
+            let mut command = env.bare();
+            for (name, value) in &good_env {
+                if *name != setting.var {
+                    command.env(name, value);
+                }
+            }
+            if let Some(value) = var {
+                command.env(setting.var, value);
+            }
+            if !profile {
+                command.env("EDBX_CONFIG", env.path("no-config.toml"));
+            }
+            if let Some(value) = flag {
+                command.args([setting.flag, value]);
+            }
+            command.args(["ping", "--count", "1", "--timeout", "5"]);
+            let what = format!(
+                "{}: variable {var:?}, flag {flag:?}, profile {profile}",
+                setting.name
+            );
+            Run::of(command.output(), &[&what])
+        };
+        let (good, bad) = (Some(setting.good.as_str()), Some(setting.bad.as_str()));
+        // Which value a run used: a bad host, port or token fails with its exit code; the
+        // tenant (which a single-tenant server does not check) is in ping's report.
+        let used = |run: Run| -> &str {
+            if setting.bad_exit == 0 {
+                let run = run.ok();
+                let tenant = run.json()["tenant"].as_str().unwrap().to_owned();
+                assert!(tenant == setting.good || tenant == setting.bad, "{tenant}");
+                if tenant == setting.good {
+                    "good"
+                } else {
+                    "bad"
+                }
+            } else if run.code == 0 {
+                "good"
+            } else {
+                run.code(setting.bad_exit);
+                "bad"
+            }
+        };
+        let name = setting.name;
+        // Each source alone is used (so the pairs below are not vacuous).
+        assert_eq!(
+            used(ping(bad, None, false)),
+            "bad",
+            "{name}: variable alone"
+        );
+        assert_eq!(used(ping(None, bad, false)), "bad", "{name}: flag alone");
+        assert_eq!(used(ping(None, None, true)), "bad", "{name}: profile alone");
+        // flag over variable, both ways.
+        assert_eq!(
+            used(ping(bad, good, false)),
+            "good",
+            "{name}: flag over variable"
+        );
+        assert_eq!(
+            used(ping(good, bad, false)),
+            "bad",
+            "{name}: flag over variable"
+        );
+        // variable over profile.
+        assert_eq!(
+            used(ping(good, None, true)),
+            "good",
+            "{name}: variable over profile"
+        );
+        // flag over profile, and over both.
+        assert_eq!(
+            used(ping(None, good, true)),
+            "good",
+            "{name}: flag over profile"
+        );
+        assert_eq!(
+            used(ping(bad, good, true)),
+            "good",
+            "{name}: flag over both"
+        );
+    }
+
+    // The token flags: each beats EVENTDBX_TOKEN (and a stale one there is not used), and the
+    // environment's beats the profile's. Only one token flag may be given.
+    let token_file = env.path("token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    std::fs::set_permissions(&token_file, PermissionsExt::from_mode(0o600)).unwrap();
+    let stale_file = env.path("stale");
+    std::fs::write(&stale_file, "stale-token\n").unwrap();
+    std::fs::set_permissions(&stale_file, PermissionsExt::from_mode(0o600)).unwrap();
+    let base = || {
+        let mut command = env.cmd();
+        command.env("EDBX_CONFIG", env.path("no-config.toml"));
+        command
+    };
+    let file_ok = Run::of(
+        base()
+            .env("EVENTDBX_TOKEN", "stale-token")
+            .args(["--token-file", token_file.to_str().unwrap(), "ping"])
+            .output(),
+        &["EVENTDBX_TOKEN=stale --token-file good ping"],
+    )
+    .ok();
+    assert!(
+        !file_ok.stderr.contains("warning"),
+        "a 0600 token file draws no warning: {}",
+        file_ok.stderr
+    );
+    Run::of(
+        base()
+            .args(["--token-file", stale_file.to_str().unwrap(), "ping"])
+            .output(),
+        &["EVENTDBX_TOKEN=good --token-file stale ping"],
+    )
+    .code(5);
+    let mut stdin = base();
+    stdin.env("EVENTDBX_TOKEN", "stale-token");
+    run_with_stdin(stdin, &["--token-stdin", "ping"], &format!("{token}\n")).ok();
+    run_with_stdin(base(), &["--token-stdin", "ping"], "stale-token\n").code(5);
+    let verbose = Run::of(base().args(["-v", "ping"]).output(), &["-v ping"]).ok();
+    assert!(
+        verbose.stderr.contains("token from EVENTDBX_TOKEN"),
+        "{}",
+        verbose.stderr
+    );
+    let path = token_file.to_str().unwrap();
+    for pair in [
+        vec!["--token", "x", "--token-file", path],
+        vec!["--token", "x", "--token-stdin"],
+        vec!["--token-file", path, "--token-stdin"],
+    ] {
+        let both = Run::of(base().args(&pair).arg("ping").output(), &pair).code(2);
+        assert!(
+            both.stderr.contains("cannot be used with"),
+            "{}",
+            both.stderr
+        );
+    }
+
+    // A token file other users can read is used, with a warning that says how to fix it.
+    std::fs::set_permissions(&token_file, PermissionsExt::from_mode(0o644)).unwrap();
+    let shared = Run::of(
+        base()
+            .args(["--token-file", token_file.to_str().unwrap(), "ping"])
+            .output(),
+        &["--token-file (0644) ping"],
+    )
+    .ok();
+    assert!(
+        shared.stderr.contains("can be read by other users") && shared.stderr.contains("chmod 600"),
+        "{}",
+        shared.stderr
+    );
+
+    // Plaintext: --noise beats EVENTDBX_NO_NOISE, which beats the profile (as -v reports it).
+    std::fs::write(&config, "current = \"p\"\n[profiles.p]\nno_noise = true\n").unwrap();
+    let security = |var: Option<&str>, flag: Option<&str>| {
+        let mut command = env.cmd();
+        if let Some(value) = var {
+            command.env("EVENTDBX_NO_NOISE", value);
+        }
+        if let Some(flag) = flag {
+            command.arg(flag);
+        }
+        let run = Run::of(command.args(["-v", "ping"]).output(), &["-v ping"]).ok();
+        run.stderr.contains("plaintext requested")
+    };
+    assert!(security(None, None), "the profile asks for plaintext");
+    assert!(!security(Some("0"), None), "the variable beats the profile");
+    assert!(!security(None, Some("--noise")), "a flag beats the profile");
+    std::fs::write(&config, "current = \"p\"\n[profiles.p]\nno_noise = false\n").unwrap();
+    assert!(security(Some("1"), None), "the variable beats the profile");
+    assert!(
+        !security(Some("1"), Some("--noise")),
+        "a flag beats the variable"
+    );
+    assert!(
+        security(Some("0"), Some("--no-noise")),
+        "a flag beats the variable"
+    );
+
+    // The profile: --profile beats EDBX_PROFILE.
+    std::fs::write(
+        &config,
+        format!("[profiles.bad]\nport = 1\n[profiles.good]\nport = {port}\n"),
+    )
+    .unwrap();
+    let mut command = env.cmd();
+    command
+        .env_remove("EVENTDBX_PORT")
+        .env("EDBX_PROFILE", "bad");
+    Run::of(
+        command.args(["ping", "--timeout", "5"]).output(),
+        &["EDBX_PROFILE=bad ping"],
+    )
+    .code(4);
+    let mut command = env.cmd();
+    command
+        .env_remove("EVENTDBX_PORT")
+        .env("EDBX_PROFILE", "bad");
+    Run::of(
+        command.args(["--profile", "good", "ping"]).output(),
+        &["EDBX_PROFILE=bad --profile good ping"],
+    )
+    .ok();
 }

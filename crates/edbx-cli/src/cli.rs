@@ -173,7 +173,9 @@ pub enum Command {
         #[arg(required = true)]
         fields: Vec<String>,
     },
-    /// Check an aggregate's history against its Merkle root (exit 7 on a mismatch).
+    /// Check an aggregate's history against its Merkle root: exit 0 intact, 7 on a mismatch, 8
+    /// if it cannot be checked (archived, or too large for the server to send). Appends running
+    /// meanwhile are fine: the events up to the version the root was stored for are checked.
     Verify {
         aggregate_type: String,
         aggregate_id: String,

@@ -24,6 +24,9 @@ pub enum Exit {
     /// 7: a check found a problem (`verify`: history does not match its root; `audit`: a
     /// serious finding; `import`: lines were rejected).
     CheckFailed = 7,
+    /// 8: a check could not be made, so nothing is known (`verify`: the aggregate is archived,
+    /// or too large for the server to send).
+    Unchecked = 8,
     /// 130: interrupted by Ctrl-C (`import --resume` finishes an interrupted import).
     Interrupted = 130,
 }
@@ -39,6 +42,7 @@ Exit codes:
     5  the server refused the session or the token
     6  a write was sent but its outcome is unknown; read it back before retrying
     7  a check found a problem (verify mismatch, serious audit finding, rejected import lines)
+    8  a check could not be made (verify of an archived or too large aggregate)
   130  interrupted by Ctrl-C (`edbx import … --resume` finishes an import)";
 
 /// A failure: what happened, and what to do next.

@@ -123,7 +123,7 @@ pub use ops::{
 };
 pub use page::{Page, PageStream};
 pub use replies::{PublishTarget, SchemaVersion, TenantAssignment, TenantQuota};
-pub use verify::Verification;
+pub use verify::{Unverifiable, Verification, VerifyOutcome};
 
 /// Parses JSON text into a value that [`Client::apply`] and friends send verbatim.
 ///

@@ -1,6 +1,6 @@
 //! One command, one call: writes, reads, snapshots, schemas and tenant administration.
 
-use edbx::{Aggregate, Event, Written};
+use edbx::{Aggregate, Event, VerifyOutcome, Written};
 use serde_json::{Value, json};
 
 use super::{Ctx, annotate};
@@ -147,26 +147,35 @@ pub async fn run(command: &Command, ctx: &mut Ctx) -> Outcome<Exit> {
             aggregate_id,
         } => {
             let check = client.verify(aggregate_type, aggregate_id).await?;
+            let (outcome, exit) = match check.outcome {
+                VerifyOutcome::Intact => ("intact", Exit::Ok),
+                VerifyOutcome::Mismatch => ("mismatch", Exit::CheckFailed),
+                _ => ("unverifiable", Exit::Unchecked),
+            };
             let report = json!({
+                "outcome": outcome,
                 "intact": check.is_intact(),
+                "unverifiable": check.unverifiable().map(|why| why.as_str()),
+                "detail": check.detail,
+                "version": check.version,
                 "merkle_root": check.merkle_root,
                 "recomputed_root": check.recomputed_root,
                 "events": check.events,
                 "first_bad_version": check.first_bad_version,
             });
             ctx.out.value(&report)?;
-            if check.is_intact() {
-                return Ok(Exit::Ok);
+            match exit {
+                Exit::Ok => {}
+                Exit::CheckFailed => eprintln!(
+                    "edbx: {aggregate_type}/{aggregate_id} does not match its Merkle root: {}",
+                    check.detail
+                ),
+                _ => eprintln!(
+                    "edbx: {aggregate_type}/{aggregate_id} could not be checked: {}",
+                    check.detail
+                ),
             }
-            eprintln!(
-                "edbx: {aggregate_type}/{aggregate_id} does not match its Merkle root{}",
-                if check.recomputed_root.is_none() {
-                    " (archived: its events cannot be read; restore it to check)"
-                } else {
-                    ""
-                }
-            );
-            return Ok(Exit::CheckFailed);
+            return Ok(exit);
         }
         Command::Archive {
             aggregate_type,

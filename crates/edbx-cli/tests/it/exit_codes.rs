@@ -228,3 +228,61 @@ fn ctrl_c_stops_an_import_with_130_after_the_writes_in_flight() {
         "in-flight writes finish before it stops: {summary}"
     );
 }
+
+#[test]
+fn verify_says_intact_could_not_check_or_missing_never_crying_wolf() {
+    let env = Env::start();
+    env.run(&["create", "ledger", "l-1", "opened", r#"{"n": 0}"#])
+        .ok();
+
+    // Under appends from another client, every check is intact (0), never a mismatch (7).
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (client, stop) = (env.client(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) && n < 2_000 {
+                n += 1;
+                client
+                    .apply("ledger", "l-1", "moved", &serde_json::json!({"n": n}))
+                    .unwrap();
+            }
+            n
+        })
+    };
+    let mut versions = Vec::new();
+    for _ in 0..15 {
+        let check = env.run(&["verify", "ledger", "l-1"]).ok().json();
+        assert_eq!(check["outcome"], "intact", "{check}");
+        assert_eq!(check["events"], check["version"], "{check}");
+        versions.push(check["version"].as_u64().unwrap());
+    }
+    stop.store(true, Ordering::Relaxed);
+    let appended = writer.join().unwrap();
+    assert!(appended > 0 && versions[0] < versions[14], "{versions:?}");
+
+    // Archived: it cannot be checked, which is 8 and says so, not a mismatch.
+    env.run(&["archive", "ledger", "l-1"]).ok();
+    let archived = env.run(&["verify", "ledger", "l-1"]).code(8);
+    let report = archived.json();
+    assert_eq!(report["outcome"], "unverifiable");
+    assert_eq!(report["unverifiable"], "archived");
+    assert!(
+        archived.stderr.contains("could not be checked") && archived.stderr.contains("restore"),
+        "{}",
+        archived.stderr
+    );
+    assert!(
+        !archived.stderr.contains("does not match"),
+        "{}",
+        archived.stderr
+    );
+
+    // Missing: the server's not-found, as for get.
+    let missing = env.run(&["verify", "ledger", "nobody"]).code(3);
+    assert!(
+        missing.stderr.contains("aggregate_not_found"),
+        "{}",
+        missing.stderr
+    );
+}

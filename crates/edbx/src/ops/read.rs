@@ -5,10 +5,10 @@ use serde_json::{Map, Value};
 
 use super::awaitable;
 use crate::client::{Client, unexpected};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result, ServerCode};
 use crate::model::{Aggregate, Referrer, Resolved, parse_one};
 use crate::validate;
-use crate::verify::Verification;
+use crate::verify::{self, Unverifiable, Verification};
 
 /// Builder of [`Client::get`]; await it.
 #[must_use = "a request does nothing until awaited"]
@@ -128,45 +128,150 @@ impl Client {
         }
     }
 
-    /// Checks an aggregate's history: reads every event back, recomputes each event's hash
-    /// from its contents and the Merkle root from the hashes, and compares them with what the
-    /// server stored. The server's own `verifyAggregate` recomputes nothing (it returns the
-    /// stored root, see [`merkle_root`](Self::merkle_root)); this is the check. Reads every
-    /// event of the aggregate. A missing aggregate is
-    /// [`ServerCode::AggregateNotFound`](crate::ServerCode::AggregateNotFound); an archived one
-    /// cannot be checked (its events are not listed) and has no
-    /// [`recomputed_root`](Verification::recomputed_root).
+    /// Checks an aggregate's history: reads the stored Merkle root with the version it was
+    /// stored for (one `get`), then the events up to that version, recomputes each event's
+    /// hash from its contents and the root from the hashes, and compares. The server's own
+    /// `verifyAggregate` recomputes nothing (it returns the stored root, see
+    /// [`merkle_root`](Self::merkle_root)); this is the check.
+    ///
+    /// Appends running meanwhile do not disturb it: the server stores the root and the version
+    /// together and never rewrites an event, so events after the version read are simply left
+    /// for the next check. The outcome is three-way ([`VerifyOutcome`](crate::VerifyOutcome)):
+    /// intact, mismatch, or could not be checked — archived (the server lists no events of an
+    /// archived aggregate), or too large for the server to send. An aggregate too large for
+    /// `get` is checked by reading the root, the events and the root again, until the root
+    /// holds still (a few attempts).
+    ///
+    /// A missing aggregate is [`ServerCode::AggregateNotFound`](crate::ServerCode::AggregateNotFound).
     pub async fn verify(&self, aggregate_type: &str, aggregate_id: &str) -> Result<Verification> {
-        let merkle_root = self.merkle_root(aggregate_type, aggregate_id).await?;
-        let archived = self
-            .get(aggregate_type, aggregate_id)
-            .await?
-            .is_some_and(|a| a.archived);
-        if archived {
-            return Ok(Verification {
-                merkle_root,
-                recomputed_root: None,
-                events: 0,
-                first_bad_version: None,
-            });
-        }
-        let mut events = self.events(aggregate_type, aggregate_id).stream();
-        let mut hashes = Vec::new();
-        let mut first_bad_version = None;
-        while let Some(event) = events.next().await {
-            let event = event?;
-            let hash = crate::verify::event_hash(&event)?;
-            if hash != event.hash && first_bad_version.is_none() {
-                first_bad_version = Some(event.version);
+        const ATTEMPTS: usize = 5;
+        for _ in 0..ATTEMPTS {
+            let aggregate = match self.get(aggregate_type, aggregate_id).await {
+                Ok(Some(aggregate)) => aggregate,
+                // The server's own not-found error (or, if it was created meanwhile, again).
+                Ok(None) => {
+                    self.merkle_root(aggregate_type, aggregate_id).await?;
+                    continue;
+                }
+                Err(e) if e.kind() == ErrorKind::ReplyTooLarge => {
+                    return self.verify_unsized(aggregate_type, aggregate_id).await;
+                }
+                Err(e) => return Err(e),
+            };
+            let (root, version) = (aggregate.merkle_root, aggregate.version);
+            if aggregate.archived {
+                return Ok(archived(root, version));
             }
-            hashes.push(event.hash);
+            let events = match self
+                .events_up_to(aggregate_type, aggregate_id, version)
+                .await
+            {
+                Ok(events) => events,
+                Err(e) if e.kind() == ErrorKind::ReplyTooLarge => {
+                    return Ok(Verification::unverifiable_because(
+                        Unverifiable::TooLarge,
+                        root,
+                        version,
+                        format!("the server cannot list its events: {e}"),
+                    ));
+                }
+                // Archived while the events were read: look again.
+                Err(e) if e.server_code() == Some(ServerCode::AggregateArchived) => continue,
+                Err(e) => return Err(e),
+            };
+            let check = verify::check(&events, root, version)?;
+            if check.is_mismatch() && check.events < version {
+                // Events missing: archived meanwhile (its events are then not listed)?
+                match self.get(aggregate_type, aggregate_id).await {
+                    Ok(Some(now)) if now.archived => continue,
+                    _ => {}
+                }
+            }
+            return Ok(check);
         }
-        Ok(Verification {
-            recomputed_root: Some(crate::verify::merkle_root(&hashes)),
-            events: hashes.len() as u64,
-            merkle_root,
-            first_bad_version,
-        })
+        Ok(Verification::unverifiable_because(
+            Unverifiable::KeptChanging,
+            String::new(),
+            0,
+            format!("it kept changing (archived, restored or created) over {ATTEMPTS} attempts"),
+        ))
+    }
+
+    /// The events of versions 1..=`version`, stopping once past it.
+    async fn events_up_to(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        version: u64,
+    ) -> Result<Vec<crate::Event>> {
+        let mut events = Vec::new();
+        if version == 0 {
+            return Ok(events);
+        }
+        let mut stream = self.events(aggregate_type, aggregate_id).stream();
+        while let Some(event) = stream.next().await {
+            let event = event?;
+            let last = event.version >= version;
+            events.push(event);
+            if last {
+                break;
+            }
+        }
+        Ok(events)
+    }
+
+    /// [`verify`](Self::verify) of an aggregate `get` cannot return: root, events, root again,
+    /// until the root did not move while the events were read.
+    async fn verify_unsized(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Verification> {
+        const ATTEMPTS: usize = 5;
+        let mut root = String::new();
+        for _ in 0..ATTEMPTS {
+            root = self.merkle_root(aggregate_type, aggregate_id).await?;
+            let mut stream = self.events(aggregate_type, aggregate_id).stream();
+            let mut events = Vec::new();
+            while let Some(event) = stream.next().await {
+                match event {
+                    Ok(event) => events.push(event),
+                    Err(e) if e.kind() == ErrorKind::ReplyTooLarge => {
+                        return Ok(Verification::unverifiable_because(
+                            Unverifiable::TooLarge,
+                            root,
+                            0,
+                            format!(
+                                "the server can send neither the aggregate nor all its events: {e}"
+                            ),
+                        ));
+                    }
+                    Err(e) if e.server_code() == Some(ServerCode::AggregateArchived) => {
+                        return Ok(archived(root, 0));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if self.merkle_root(aggregate_type, aggregate_id).await? != root {
+                continue;
+            }
+            let version = events.last().map_or(0, |e| e.version);
+            if events.is_empty() && root != verify::merkle_root_of(&[]) {
+                // Events exist (the root is not the empty one) but none are listed: archived,
+                // which `get` cannot tell us here.
+                return Ok(archived(root, 0));
+            }
+            return verify::check(&events, root, version);
+        }
+        Ok(Verification::unverifiable_because(
+            Unverifiable::KeptChanging,
+            root,
+            0,
+            format!(
+                "too large for `get`, and appended to while its events were read, {ATTEMPTS} \
+                 times"
+            ),
+        ))
     }
 
     /// Aggregates whose schema reference fields point at this one.
@@ -192,4 +297,14 @@ pub(crate) fn aggregate_ref(aggregate_type: &str, aggregate_id: &str) -> Result<
         aggregate_type: aggregate_type.to_owned(),
         aggregate_id: aggregate_id.to_owned(),
     })
+}
+
+fn archived(merkle_root: String, version: u64) -> Verification {
+    Verification::unverifiable_because(
+        Unverifiable::Archived,
+        merkle_root,
+        version,
+        "it is archived, and the server lists no events of an archived aggregate: restore it to \
+         check",
+    )
 }

@@ -286,3 +286,39 @@ fn verify_says_intact_could_not_check_or_missing_never_crying_wolf() {
         missing.stderr
     );
 }
+
+#[test]
+fn a_port_that_is_not_a_control_port_is_said_plainly() {
+    let env = Env::start();
+    let http = env.server.http_port().to_string();
+    let run = env.run(&["--port", &http, "ping"]).code(4);
+    assert!(
+        run.stderr.contains(&format!(
+            "127.0.0.1:{http} is not an EventDBX control port (it answered like an HTTP server"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("control port: 6363"), "{}", run.stderr);
+    assert!(!run.stderr.contains("segment count"), "{}", run.stderr);
+
+    // A TLS server (its alert to a client that does not speak TLS).
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let peer = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = stream.read(&mut buf).unwrap();
+        stream
+            .write_all(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32])
+            .unwrap();
+    });
+    let run = env.run(&["--port", &port, "get", "orders", "o-1"]).code(4);
+    peer.join().unwrap();
+    assert!(
+        run.stderr
+            .contains("is not an EventDBX control port (it answered like a TLS server)"),
+        "{}",
+        run.stderr
+    );
+}

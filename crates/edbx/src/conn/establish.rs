@@ -56,9 +56,10 @@ pub(crate) async fn establish(config: &Config) -> Result<Established> {
     if let Some(idle) = config.get_tcp_keepalive() {
         set_keepalive(&stream, idle);
     }
+    let peer = peer_name(addr.0, addr.1);
     match tokio::time::timeout(
         config.get_handshake_timeout(),
-        open_session(stream, &hello, config),
+        open_session(stream, &hello, config, &peer),
     )
     .await
     {
@@ -66,7 +67,8 @@ pub(crate) async fn establish(config: &Config) -> Result<Established> {
         Err(_) => Err(Error::new(
             ErrorKind::Connect,
             format!(
-                "the hello and handshake took longer than {:?}",
+                "the hello and handshake took longer than {:?} (is {peer} an EventDBX control \
+                 port? a peer that waits for more, like a TLS server, says nothing)",
                 config.get_handshake_timeout()
             ),
         )),
@@ -78,10 +80,11 @@ async fn open_session(
     mut stream: TcpStream,
     hello: &ControlHello,
     config: &Config,
+    peer: &str,
 ) -> Result<Established> {
     stream.write_all(&hello.to_bytes()).await.map_err(lost)?;
 
-    let (response, leftover) = read_hello_response(&mut stream).await?;
+    let (response, leftover) = read_hello_response(&mut stream, peer).await?;
     if !response.accepted {
         let mut refused = Error::new(
             ErrorKind::Handshake,
@@ -119,25 +122,102 @@ async fn open_session(
 }
 
 /// Reads the bare Cap'n Proto hello response; returns it and any bytes that followed it.
-async fn read_hello_response(stream: &mut TcpStream) -> Result<(HelloResponse, Vec<u8>)> {
+/// Bytes that cannot be one are reported as a peer that is not an EventDBX control port.
+async fn read_hello_response(
+    stream: &mut TcpStream,
+    peer: &str,
+) -> Result<(HelloResponse, Vec<u8>)> {
     let mut buf = Vec::with_capacity(256);
     let mut chunk = [0u8; 1024];
     loop {
-        if let Some(len) = stream_message_len(&buf, MAX_FRAME_LEN)?.filter(|len| buf.len() >= *len)
-        {
-            let response = HelloResponse::parse(&buf[..len])?;
-            return Ok((response, buf[len..].to_vec()));
+        match stream_message_len(&buf, MAX_FRAME_LEN) {
+            Err(_) => return Err(not_a_control_port(peer, &buf)),
+            Ok(Some(len)) if buf.len() >= len => {
+                return match HelloResponse::parse(&buf[..len]) {
+                    Ok(response) => Ok((response, buf[len..].to_vec())),
+                    Err(_) => Err(not_a_control_port(peer, &buf)),
+                };
+            }
+            Ok(_) => {}
         }
         quickack(stream);
-        let n = stream.read(&mut chunk).await.map_err(lost)?;
+        let n = match stream.read(&mut chunk).await {
+            Ok(n) => n,
+            // A reset after foreign bytes (a TLS server's alert, say) still says who it was.
+            Err(_) if foreign_protocol(&buf).is_some() => 0,
+            Err(e) => return Err(lost(e)),
+        };
         if n == 0 {
+            if foreign_protocol(&buf).is_some() {
+                return Err(not_a_control_port(peer, &buf));
+            }
             return Err(Error::new(
                 ErrorKind::Connect,
-                "server closed the connection before answering the hello",
+                if buf.is_empty() {
+                    format!("{peer} closed the connection before answering the hello")
+                } else {
+                    format!("{peer} closed the connection in the middle of its hello answer")
+                },
             ));
         }
         buf.extend_from_slice(&chunk[..n]);
     }
+}
+
+/// `host:port`, with brackets around an IPv6 host.
+fn peer_name(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// What the first bytes a peer sent look like, when they are a well-known other protocol.
+fn foreign_protocol(bytes: &[u8]) -> Option<&'static str> {
+    match bytes {
+        [b'H', b'T', b'T', b'P', b'/', ..] => Some("an HTTP server"),
+        // A TLS record: alert, handshake (ServerHello) or change-cipher-spec, version 3.x.
+        [0x14..=0x17, 0x03, 0x00..=0x04, ..] => Some("a TLS server"),
+        [b'S', b'S', b'H', b'-', ..] => Some("an SSH server"),
+        _ => None,
+    }
+}
+
+/// The error for a peer whose answer to the hello is not a hello response: a connection error
+/// (the session could not be opened), saying plainly what answered.
+fn not_a_control_port(peer: &str, bytes: &[u8]) -> Error {
+    let like = match foreign_protocol(bytes) {
+        Some(kind) => {
+            let first_line: String = bytes
+                .iter()
+                .take_while(|&&b| b != b'\r' && b != b'\n')
+                .take(60)
+                .map(|&b| b as char)
+                .collect();
+            if kind == "a TLS server" {
+                kind.to_owned()
+            } else {
+                format!("{kind}: {first_line:?}")
+            }
+        }
+        None => {
+            let shown: Vec<String> = bytes.iter().take(16).map(|b| format!("{b:02x}")).collect();
+            format!(
+                "with bytes that are not a hello answer: {}",
+                shown.join(" ")
+            )
+        }
+    };
+    let like = if like.starts_with("with") {
+        format!("it answered {like}")
+    } else {
+        format!("it answered like {like}")
+    };
+    Error::new(
+        ErrorKind::Connect,
+        format!("{peer} is not an EventDBX control port ({like})"),
+    )
 }
 
 async fn noise_handshake(
@@ -195,5 +275,35 @@ fn refusal_code(message: &str) -> Option<ServerCode> {
         Some(ServerCode::Unauthorized)
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn foreign_answers_are_named() {
+        let http = not_a_control_port("h:80", b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0");
+        assert_eq!(http.kind(), ErrorKind::Connect);
+        assert_eq!(
+            http.message(),
+            "h:80 is not an EventDBX control port (it answered like an HTTP server: \
+             \"HTTP/1.1 400 Bad Request\")"
+        );
+        let tls = not_a_control_port("h:443", &[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32]);
+        assert!(tls.message().contains("like a TLS server"), "{tls}");
+        let other = not_a_control_port("h:1", b"\xff\xfe garbage");
+        assert!(
+            other.message().contains("not a hello answer: ff fe"),
+            "{other}"
+        );
+        // A real hello answer does not look foreign.
+        let real = HelloResponse {
+            accepted: true,
+            message: "ok".into(),
+            no_noise: false,
+        };
+        assert_eq!(foreign_protocol(&real.to_bytes()), None);
     }
 }

@@ -149,11 +149,64 @@ async fn garbage_instead_of_a_hello_response_fails_cleanly() {
         stream.write_all(&[0xff; 24]).await.unwrap();
     });
     let err = Client::connect(config(addr)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
     assert!(
-        matches!(err.kind(), ErrorKind::Protocol | ErrorKind::InvalidInput),
-        "{err:?}"
+        err.message()
+            .contains("is not an EventDBX control port (it answered with bytes that are not"),
+        "{err}"
     );
     server.await.unwrap();
+}
+
+/// A peer that reads the hello, answers `answer` and hangs up.
+async fn foreign_peer(answer: &'static [u8]) -> (tokio::task::JoinHandle<()>, SocketAddr) {
+    let (listener, addr) = listener().await;
+    let server = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = stream.read(&mut buf).await.unwrap();
+        stream.write_all(answer).await.unwrap();
+    });
+    (server, addr)
+}
+
+#[tokio::test]
+async fn an_http_server_is_named_as_such_not_a_bad_input() {
+    let (server, addr) =
+        foreign_peer(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .await;
+    let err = Client::connect(config(addr)).await.unwrap_err();
+    server.await.unwrap();
+    assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
+    assert!(!err.is_invalid_input() && !err.is_auth());
+    assert_eq!(
+        err.message(),
+        format!(
+            "{addr} is not an EventDBX control port (it answered like an HTTP server: \
+             \"HTTP/1.1 400 Bad Request\")"
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_tls_server_is_named_as_such() {
+    // What a TLS server sends to a client that does not speak TLS: a fatal alert record
+    // (decode_error), or, to a ClientHello-looking start, a ServerHello handshake record.
+    for answer in [
+        &[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32][..],
+        &[
+            0x16, 0x03, 0x03, 0x00, 0x31, 0x02, 0x00, 0x00, 0x2d, 0x03, 0x03,
+        ][..],
+    ] {
+        let (server, addr) = foreign_peer(answer).await;
+        let err = Client::connect(config(addr)).await.unwrap_err();
+        server.await.unwrap();
+        assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
+        assert_eq!(
+            err.message(),
+            format!("{addr} is not an EventDBX control port (it answered like a TLS server)")
+        );
+    }
 }
 
 #[tokio::test]

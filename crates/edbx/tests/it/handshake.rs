@@ -134,3 +134,18 @@ async fn per_call_tokens_are_authorized_by_the_server() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn the_servers_http_port_is_reported_as_not_a_control_port() {
+    let server = crate::common::server(ALL_MODES[0]);
+    let err = Client::connect(config(&server).port(server.http_port()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
+    assert!(!err.is_invalid_input(), "{err:?}");
+    let expected = format!(
+        "127.0.0.1:{} is not an EventDBX control port (it answered like an HTTP server",
+        server.http_port()
+    );
+    assert!(err.message().starts_with(&expected), "{err}");
+}

@@ -195,7 +195,8 @@ pub enum Command {
     },
     /// List aggregates: one page, or --all of them.
     List(ListArgs),
-    /// List an aggregate's events: one page, --all, or --follow new ones as they come.
+    /// List an aggregate's events: one page, --take N, --all, or --follow new ones as they
+    /// come (exit 3 if the aggregate does not exist or is archived).
     Events(EventsArgs),
     /// Snapshots: take, list, show.
     #[command(subcommand)]
@@ -259,7 +260,8 @@ pub struct ListArgs {
     pub archived_only: bool,
     #[command(flatten)]
     pub page: PageArgs,
-    /// Stop after this many rows (with --all).
+    /// This many rows when that many exist (the same as --take N; with --all: stop after N
+    /// rows).
     #[arg(long)]
     pub limit: Option<u64>,
 }
@@ -267,7 +269,9 @@ pub struct ListArgs {
 /// Paging of `list` and `events`.
 #[derive(Debug, Clone, Args)]
 pub struct PageArgs {
-    /// Rows per request (the page size).
+    /// This many rows when that many exist, following cursors over the pages the server cuts
+    /// short (a shortfall it cannot continue fails with exit 3); with --all, the page size.
+    /// Without --take or --all: one page, and a note on stderr when more may follow.
     #[arg(long)]
     pub take: Option<u64>,
     /// Start after this cursor.

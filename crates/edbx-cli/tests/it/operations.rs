@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::common::Env;
+use crate::common::{Env, Run, ServerOptions};
 
 #[test]
 fn every_operation_with_read_back() {
@@ -345,4 +345,106 @@ fn pipes_stdin_and_output_formats() {
         .code(2);
     assert!(empty.stderr.contains("not valid JSON"), "{}", empty.stderr);
     assert!(env.client().get("things", "t-2").unwrap().is_none());
+}
+
+#[test]
+fn no_silent_shortfalls_take_follows_cursors_and_missing_aggregates_fail() {
+    // The server cuts every page at 4 rows, whatever was asked.
+    let env = Env::with(ServerOptions::default().page_limit(4));
+    let client = env.client();
+    for i in 0..10 {
+        client
+            .create(
+                "orders",
+                &format!("o-{i:02}"),
+                "placed",
+                &json!({"total": i}),
+            )
+            .unwrap();
+    }
+    for i in 1..10 {
+        client
+            .apply("orders", "o-00", "bumped", &json!({"total": i}))
+            .unwrap();
+    }
+    let ids = |run: &Run| -> Vec<String> {
+        run.ndjson()
+            .iter()
+            .map(|r| r["aggregate_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // --take N and --limit N: N rows when N exist, across the server's cut pages, in order.
+    let seven = env.run(&["list", "--type", "orders", "--take", "7"]).ok();
+    let expected: Vec<String> = (0..7).map(|i| format!("o-{i:02}")).collect();
+    assert_eq!(ids(&seven), expected);
+    let limit = env.run(&["list", "--type", "orders", "--limit", "7"]).ok();
+    assert_eq!(ids(&limit), expected);
+    // More than exist: all of them, and that is no failure.
+    let all = env.run(&["list", "--type", "orders", "--take", "100"]).ok();
+    assert_eq!(ids(&all).len(), 10);
+    // One default page is never passed off as everything, piped or not.
+    let page = env.run(&["list", "--type", "orders"]).ok();
+    assert_eq!(ids(&page).len(), 4);
+    assert!(page.stderr.contains("more may follow"), "{}", page.stderr);
+    // A sort the server cannot page, cut short: the rows it gave, and a failure that says so.
+    let sorted = env
+        .run(&[
+            "list",
+            "--type",
+            "orders",
+            "--sort",
+            "aggregate_id:desc",
+            "--take",
+            "7",
+        ])
+        .code(3);
+    assert_eq!(ids(&sorted).len(), 4);
+    assert!(
+        sorted.stderr.contains("only 4 of 7 rows"),
+        "{}",
+        sorted.stderr
+    );
+
+    // events --take: the same.
+    let events = env.run(&["events", "orders", "o-00", "--take", "7"]).ok();
+    let versions: Vec<u64> = events
+        .ndjson()
+        .iter()
+        .map(|e| e["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7]);
+    let rest = env
+        .run(&[
+            "events",
+            "orders",
+            "o-00",
+            "--take",
+            "50",
+            "--after-version",
+            "7",
+        ])
+        .ok();
+    assert_eq!(rest.ndjson().len(), 3);
+
+    // A missing aggregate's events are an error, as get's (exit 3), in every mode.
+    for args in [
+        &["events", "orders", "nobody"][..],
+        &["events", "orders", "nobody", "--all"],
+        &["events", "orders", "nobody", "--take", "5"],
+    ] {
+        let missing = env.run(args).code(3);
+        assert!(
+            missing.stderr.contains("no aggregate orders/nobody"),
+            "{}",
+            missing.stderr
+        );
+    }
+    // An archived one's cannot be read: said so, not an empty history.
+    env.run(&["archive", "orders", "o-09"]).ok();
+    let archived = env.run(&["events", "orders", "o-09"]).code(3);
+    assert!(archived.stderr.contains("archived"), "{}", archived.stderr);
+    // An existing aggregate with nothing after the given version is fine.
+    env.run(&["events", "orders", "o-01", "--after-version", "1"])
+        .ok();
 }

@@ -323,27 +323,48 @@ pub enum SnapshotCommand {
     Get { snapshot_id: u64 },
 }
 
+/// Confirmation of a command that removes something.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct Confirm {
+    /// Do it without asking (needed when stdin or stderr is not a terminal).
+    #[arg(short, long)]
+    pub yes: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum SchemaCommand {
     /// Show the tenant's schemas.
     List,
     /// Replace the tenant's whole schema set (aggregate type → schema): inline, @file or -.
-    Replace { schemas: String },
+    /// Every schema not in the new set is removed: asks on a terminal, needs --yes otherwise.
+    Replace {
+        schemas: String,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum TenantCommand {
     /// Assign a tenant to a shard.
     Assign { tenant_id: String, shard_id: String },
-    /// Remove a tenant's shard assignment.
-    Unassign { tenant_id: String },
+    /// Remove a tenant's shard assignment (asks on a terminal, needs --yes otherwise).
+    Unassign {
+        tenant_id: String,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
     /// Set a tenant's storage quota, in MiB.
     QuotaSet {
         tenant_id: String,
         max_storage_mb: u64,
     },
-    /// Remove a tenant's quota.
-    QuotaClear { tenant_id: String },
+    /// Remove a tenant's quota (asks on a terminal, needs --yes otherwise).
+    QuotaClear {
+        tenant_id: String,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
     /// Recompute a tenant's storage use.
     QuotaRecalc { tenant_id: String },
     /// Reopen a tenant's store.

@@ -260,8 +260,37 @@ pub async fn run(command: &Command, ctx: &mut Ctx) -> Outcome<Exit> {
         },
         Command::Schemas(schemas) => match schemas {
             SchemaCommand::List => Value::Object(client.list_schemas().await?),
-            SchemaCommand::Replace { schemas } => {
+            SchemaCommand::Replace { schemas, confirm } => {
                 let schemas = input::json("schemas", schemas)?;
+                if !confirm.yes {
+                    let current = client.list_schemas().await?;
+                    let new_types: Vec<&str> = schemas
+                        .as_object()
+                        .map(|m| m.keys().map(String::as_str).collect())
+                        .unwrap_or_default();
+                    let removed: Vec<&str> = current
+                        .keys()
+                        .map(String::as_str)
+                        .filter(|t| !new_types.contains(t))
+                        .collect();
+                    let what = if new_types.is_empty() {
+                        format!("remove every schema of the tenant ({} now)", current.len())
+                    } else if removed.is_empty() {
+                        format!(
+                            "replace the tenant's schemas with {} ({})",
+                            new_types.len(),
+                            new_types.join(", ")
+                        )
+                    } else {
+                        format!(
+                            "replace the tenant's schemas with {} ({}), removing {}",
+                            new_types.len(),
+                            new_types.join(", "),
+                            removed.join(", ")
+                        )
+                    };
+                    confirmed("schemas replace", &what)?;
+                }
                 json!({"replaced": client.replace_schemas(&schemas).await?})
             }
         },
@@ -273,7 +302,13 @@ pub async fn run(command: &Command, ctx: &mut Ctx) -> Outcome<Exit> {
                 let r = client.tenant_assign(tenant_id, shard_id).await?;
                 json!({"changed": r.changed, "shard_id": r.shard_id})
             }
-            TenantCommand::Unassign { tenant_id } => {
+            TenantCommand::Unassign { tenant_id, confirm } => {
+                if !confirm.yes {
+                    confirmed(
+                        "tenant unassign",
+                        &format!("remove tenant {tenant_id}'s shard assignment"),
+                    )?;
+                }
                 json!({"changed": client.tenant_unassign(tenant_id).await?})
             }
             TenantCommand::QuotaSet {
@@ -283,7 +318,13 @@ pub async fn run(command: &Command, ctx: &mut Ctx) -> Outcome<Exit> {
                 let r = client.tenant_quota_set(tenant_id, *max_storage_mb).await?;
                 json!({"changed": r.changed, "quota_mb": r.quota_mb})
             }
-            TenantCommand::QuotaClear { tenant_id } => {
+            TenantCommand::QuotaClear { tenant_id, confirm } => {
+                if !confirm.yes {
+                    confirmed(
+                        "tenant quota-clear",
+                        &format!("remove tenant {tenant_id}'s storage quota"),
+                    )?;
+                }
                 json!({"changed": client.tenant_quota_clear(tenant_id).await?})
             }
             TenantCommand::QuotaRecalc { tenant_id } => {
@@ -328,6 +369,30 @@ pub async fn run(command: &Command, ctx: &mut Ctx) -> Outcome<Exit> {
     };
     ctx.out.value(&value)?;
     Ok(Exit::Ok)
+}
+
+/// Asks before a command that removes something: on a terminal, "`what`? [y/N]"; elsewhere
+/// (a script, a pipe) it fails, nothing sent, unless `--yes` was given.
+fn confirmed(command: &str, what: &str) -> Outcome {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        return Err(Failure::usage(format!(
+            "`{command}` would {what}: confirm with --yes (nothing was sent)"
+        ))
+        .hint(format!("`edbx {command} … --yes` does it without asking")));
+    }
+    let mut stderr = std::io::stderr().lock();
+    write!(stderr, "edbx: {what}? [y/N] ")?;
+    stderr.flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    match answer.trim().to_ascii_lowercase().as_str() {
+        "y" | "yes" => Ok(()),
+        _ => Err(
+            Failure::usage(format!("`{command}` not confirmed: nothing was sent"))
+                .hint("answer y to go ahead, or pass --yes"),
+        ),
+    }
 }
 
 /// A resolved aggregate as JSON (the model keeps the parts typed).

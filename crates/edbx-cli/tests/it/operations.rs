@@ -234,13 +234,28 @@ fn every_operation_with_read_back() {
     )
     .unwrap();
     let replaced = env
-        .run(&["schemas", "replace", &format!("@{}", schemas.display())])
+        .run(&[
+            "schemas",
+            "replace",
+            &format!("@{}", schemas.display()),
+            "--yes",
+        ])
         .ok()
         .json();
     assert_eq!(replaced["replaced"], 1);
     let listed = env.run(&["schemas", "list"]).ok().json();
     assert_eq!(listed["orders"]["aggregate"], "orders");
-    env.run(&["schemas", "replace", "{}"]).ok();
+    // Removing schemas needs --yes when nobody is at a terminal to ask; nothing is sent.
+    let unconfirmed = env.run(&["schemas", "replace", "{}"]).code(2);
+    assert!(
+        unconfirmed
+            .stderr
+            .contains("would remove every schema of the tenant (1 now): confirm with --yes"),
+        "{}",
+        unconfirmed.stderr
+    );
+    assert_eq!(env.run(&["schemas", "list"]).ok().json(), listed);
+    env.run(&["schemas", "replace", "{}", "-y"]).ok();
     assert_eq!(env.run(&["schemas", "list"]).ok().json(), json!({}));
 
     // tenant administration.
@@ -249,8 +264,11 @@ fn every_operation_with_read_back() {
         .ok()
         .json();
     assert_eq!(assigned, json!({"changed": true, "shard_id": "shard-0003"}));
+    env.run(&["tenant", "unassign", "edbx-t"]).code(2);
     assert_eq!(
-        env.run(&["tenant", "unassign", "edbx-t"]).ok().json()["changed"],
+        env.run(&["tenant", "unassign", "edbx-t", "--yes"])
+            .ok()
+            .json()["changed"],
         true
     );
     assert_eq!(
@@ -259,8 +277,11 @@ fn every_operation_with_read_back() {
             .json()["quota_mb"],
         100
     );
+    env.run(&["tenant", "quota-clear", "edbx-t"]).code(2);
     assert_eq!(
-        env.run(&["tenant", "quota-clear", "edbx-t"]).ok().json()["changed"],
+        env.run(&["tenant", "quota-clear", "edbx-t", "--yes"])
+            .ok()
+            .json()["changed"],
         true
     );
     assert!(env.run(&["tenant", "quota-recalc", "edbx-t"]).ok().json()["storage_bytes"].is_u64());

@@ -116,3 +116,38 @@ fn the_shell_reads_commands_from_a_pipe() {
     assert_eq!(values.len(), 2, "{}", run.stdout);
     assert_eq!(values[1]["state"], json!({"n": "1"}));
 }
+
+#[test]
+fn a_removal_asks_on_a_terminal() {
+    let env = Env::start();
+    let client = env.client();
+    let schema = json!({"orders": {
+        "aggregate": "orders", "snapshot_threshold": null, "locked": false,
+        "field_locks": [], "hidden": false, "hidden_fields": [],
+        "events": {"created": {"fields": ["total"]}},
+        "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"
+    }});
+    client.replace_schemas(&schema).unwrap();
+    let ask = |answer: &str| {
+        let (mut terminal, slave) = Terminal::open();
+        let child = env
+            .cmd()
+            .args(["schemas", "replace", "{}"])
+            .stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave))
+            .spawn()
+            .unwrap();
+        let mut child = Shell(child);
+        terminal.expect("remove every schema of the tenant (1 now)? [y/N] ", 0);
+        terminal.send(answer);
+        let status = child.0.wait().unwrap();
+        status.code()
+    };
+    // No: nothing sent.
+    assert_eq!(ask("n\r"), Some(2));
+    assert_eq!(client.list_schemas().unwrap().len(), 1);
+    // Yes: done.
+    assert_eq!(ask("y\r"), Some(0));
+    assert!(client.list_schemas().unwrap().is_empty());
+}

@@ -221,7 +221,8 @@ pub enum Command {
         count: u32,
     },
     /// Check the server from outside, read-only, as an attacker would: exit 7 on a serious
-    /// finding.
+    /// finding, 4 if no control port answers. Severity follows where the port listens (loopback
+    /// only, or beyond) and where the audit runs from.
     Audit,
     /// Bulk-apply events from NDJSON (one event per line), with a result log and --resume.
     Import(ImportArgs),

@@ -13,6 +13,9 @@ pub enum Shape {
     Aggregates,
     Events,
     Snapshots,
+    Referrers,
+    /// `audit`: severity, check, the whole finding, and the advice under it.
+    Findings,
     Other,
 }
 
@@ -41,6 +44,16 @@ impl Shape {
                 ("ID", "aggregate_id", 24),
                 ("VER", "version", 5),
                 ("COMMENT", "comment", 0),
+            ],
+            Shape::Referrers => &[
+                ("TYPE", "aggregate_type", 16),
+                ("ID", "aggregate_id", 24),
+                ("PATH", "path", 0),
+            ],
+            Shape::Findings => &[
+                ("SEVERITY", "severity", 8),
+                ("CHECK", "check", 24),
+                ("FINDING", "finding", 0),
             ],
             Shape::Other => &[],
         }
@@ -149,6 +162,19 @@ impl Output {
                         .map(|(title, _, width)| pad(title, *width))
                         .collect();
                     writeln!(out, "{}", header.join("  ").trim_end())?;
+                }
+                if shape == Shape::Findings {
+                    // Findings are read in full: nothing is cut, the advice goes under them.
+                    let text = |key: &str| cell(&lookup(row, key), usize::MAX);
+                    writeln!(
+                        out,
+                        "{}  {}  {}",
+                        pad(&text("severity"), 8),
+                        pad(&text("check"), 24),
+                        text("finding")
+                    )?;
+                    writeln!(out, "{}→ {}", " ".repeat(36), text("advice"))?;
+                    return out.flush();
                 }
                 let cells: Vec<String> = shape
                     .columns()

@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::Ctx;
-use crate::exit::{Exit, Outcome};
+use crate::exit::{Exit, Failure, Outcome};
 use crate::output::Shape;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -76,50 +76,202 @@ async fn exchange(address: &str, message: &[u8]) -> std::io::Result<Vec<u8>> {
     Ok(answer)
 }
 
+/// Where the control port listens, as far as this machine can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Bind {
+    /// Only on loopback addresses.
+    Loopback,
+    /// On an address other machines can reach (named).
+    Beyond(String),
+    /// Could not tell.
+    Unknown,
+}
+
+/// The addresses sockets listen on at `port`, from `/proc/net/tcp{,6}` (Linux); `None` where
+/// that cannot be read.
+fn listening_addresses(port: u16) -> Option<Vec<IpAddr>> {
+    let mut found = Vec::new();
+    let mut read_any = false;
+    for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
+        let Ok(table) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        read_any = true;
+        for line in table.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // sl local_address rem_address st …; st 0A is LISTEN.
+            let (Some(local), Some(&"0A")) = (fields.get(1), fields.get(3)) else {
+                continue;
+            };
+            let Some((ip, p)) = local.split_once(':') else {
+                continue;
+            };
+            if u16::from_str_radix(p, 16).ok() != Some(port) {
+                continue;
+            }
+            if let Some(ip) = proc_ip(ip, v6) {
+                found.push(ip);
+            }
+        }
+    }
+    read_any.then_some(found)
+}
+
+/// An address as /proc/net/tcp writes it: 32-bit words in host (little-endian) order.
+fn proc_ip(hex: &str, v6: bool) -> Option<IpAddr> {
+    let words: Option<Vec<u32>> = (0..hex.len() / 8)
+        .map(|i| u32::from_str_radix(hex.get(i * 8..i * 8 + 8)?, 16).ok())
+        .collect();
+    let words = words?;
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    if v6 {
+        let bytes: [u8; 16] = bytes.try_into().ok()?;
+        let ip = std::net::Ipv6Addr::from(bytes);
+        Some(match ip.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(ip),
+        })
+    } else {
+        let bytes: [u8; 4] = bytes.try_into().ok()?;
+        Some(IpAddr::V4(std::net::Ipv4Addr::from(bytes)))
+    }
+}
+
+/// Where the control port at loopback `port` is bound: the listening sockets if the system
+/// shows them, else whether it answers at this machine's network address.
+async fn bind_of_local_port(port: u16) -> Bind {
+    if let Some(addresses) = listening_addresses(port).filter(|a| !a.is_empty()) {
+        return match addresses.iter().find(|ip| !ip.is_loopback()) {
+            Some(ip) if ip.is_unspecified() => Bind::Beyond(format!(
+                "{} (every interface)",
+                std::net::SocketAddr::new(*ip, port)
+            )),
+            Some(ip) => Bind::Beyond(std::net::SocketAddr::new(*ip, port).to_string()),
+            None => Bind::Loopback,
+        };
+    }
+    // This machine's address on its default route (no packet is sent), then a connection.
+    let Some(own) = std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| s.connect("192.0.2.1:9").and(s.local_addr()))
+        .ok()
+        .map(|a| a.ip())
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+    else {
+        return Bind::Unknown;
+    };
+    let target = std::net::SocketAddr::new(own, port);
+    match tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(target)).await {
+        Ok(Ok(_)) => Bind::Beyond(target.to_string()),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => Bind::Loopback,
+        _ => Bind::Unknown,
+    }
+}
+
+/// What a well-known other protocol's first bytes look like (the engine says the same when a
+/// session is opened).
+fn foreign_protocol(bytes: &[u8]) -> Option<&'static str> {
+    match bytes {
+        [b'H', b'T', b'T', b'P', b'/', ..] => Some("an HTTP server"),
+        [0x14..=0x17, 0x03, 0x00..=0x04, ..] => Some("a TLS server"),
+        [b'S', b'S', b'H', b'-', ..] => Some("an SSH server"),
+        _ => None,
+    }
+}
+
 pub async fn audit(ctx: &mut Ctx) -> Outcome<Exit> {
     let address = ctx.settings.address();
     let host = ctx.settings.config.get_host().to_owned();
+    let port = ctx.settings.config.get_port();
     let remote = !loopback(&host);
     let mut findings = Vec::new();
+    let loopback_bind = format!("[socket] bind_addr = \"127.0.0.1:{port}\"");
 
     // 1. Does the control port run commands for a peer that sent no token?
-    match exchange(&address, &cli_version_request()).await {
-        Ok(answer) => {
-            let text = String::from_utf8_lossy(&answer);
-            if let Some(at) = text.find("eventdbx version") {
-                let version: String = text[at..].chars().take_while(|c| !c.is_control()).collect();
-                findings.push(Finding {
-                    severity: Severity::Serious,
-                    check: "unauthenticated commands",
-                    finding: format!(
-                        "the control port ran `dbx --version` for a peer that sent no token \
-                         (answered \"{version}\"): anyone who can reach {address} can run dbx \
-                         commands, including minting an admin token"
-                    ),
-                    advice: "bind the control port to loopback ([socket] bind_addr = \
-                             \"127.0.0.1:6363\" in the server's config.toml) or firewall it, and \
-                             reach it through a tunnel; a server that fixes this would refuse \
-                             messages without a token"
-                        .into(),
-                });
-            } else {
-                findings.push(Finding {
-                    severity: Severity::Info,
-                    check: "unauthenticated commands",
-                    finding: "the control port did not run a command sent without a token".into(),
-                    advice: "nothing to do".into(),
-                });
-            }
-        }
-        Err(e) => {
-            findings.push(Finding {
+    let answer = exchange(&address, &cli_version_request())
+        .await
+        .map_err(|e| {
+            Failure::new(Exit::Connection, format!("cannot reach {address}: {e}"))
+                .hint("check the address, or that the server runs (`edbx ping`)")
+        })?;
+    // Where it listens: reached from elsewhere, or (from this machine) as the system shows.
+    let bind = if remote {
+        Bind::Beyond(address.clone())
+    } else {
+        bind_of_local_port(port).await
+    };
+    // Whether sessions may cross a network.
+    let exposed = matches!(bind, Bind::Beyond(_));
+    if let Some(kind) = foreign_protocol(&answer) {
+        return Err(Failure::new(
+            Exit::Connection,
+            format!("{address} is not an EventDBX control port (it answered like {kind})"),
+        )
+        .hint("point --port at the server's control port (6363 unless its config.toml says otherwise)"));
+    }
+    let text = String::from_utf8_lossy(&answer);
+    if let Some(at) = text.find("eventdbx version") {
+        let version: String = text[at..].chars().take_while(|c| !c.is_control()).collect();
+        let ran = format!(
+            "the control port ran `dbx --version` for a peer that sent no token (answered \
+             \"{version}\")"
+        );
+        findings.push(match bind.clone() {
+            Bind::Beyond(bound) if remote => Finding {
                 severity: Severity::Serious,
-                check: "reachable",
-                finding: format!("cannot reach {address}: {e}"),
-                advice: "check the address, or that the server runs (`edbx ping`)".into(),
-            });
-            return report(ctx, findings);
-        }
+                check: "unauthenticated commands",
+                finding: format!(
+                    "{ran}, reached over the network at {bound}: anyone who can reach it can run \
+                     dbx commands, including minting an admin token"
+                ),
+                advice: format!(
+                    "on the server, bind the control port to loopback ({loopback_bind} in its \
+                     config.toml) or firewall it, and reach it through a tunnel (ssh -L \
+                     {port}:127.0.0.1:{port} {host})"
+                ),
+            },
+            Bind::Beyond(bound) => Finding {
+                severity: Severity::Serious,
+                check: "unauthenticated commands",
+                finding: format!(
+                    "{ran}, and it listens on {bound}: anyone who can reach this machine on port \
+                     {port} can run dbx commands, including minting an admin token"
+                ),
+                advice: format!(
+                    "bind the control port to loopback ({loopback_bind} in the server's \
+                     config.toml) or firewall port {port}, and restart the server"
+                ),
+            },
+            Bind::Loopback => Finding {
+                severity: Severity::Warning,
+                check: "unauthenticated commands",
+                finding: format!(
+                    "{ran}; it listens on loopback only, so only users and programs on this \
+                     machine can do that — but any of them can run dbx commands, including \
+                     minting an admin token"
+                ),
+                advice: "keep it bound to loopback, and run the server where only trusted users \
+                         have accounts (its own machine, VM or container)"
+                    .into(),
+            },
+            Bind::Unknown => Finding {
+                severity: Severity::Warning,
+                check: "unauthenticated commands",
+                finding: format!(
+                    "{ran}; from here it cannot be told whether it also listens beyond loopback"
+                ),
+                advice: format!(
+                    "check that the server's config.toml has {loopback_bind}: then only this \
+                     machine can reach it"
+                ),
+            },
+        });
+    } else {
+        findings.push(Finding {
+            severity: Severity::Info,
+            check: "unauthenticated commands",
+            finding: "the control port did not run a command sent without a token".into(),
+            advice: "nothing to do".into(),
+        });
     }
 
     // 2. Plaintext: does the server agree to a session without Noise?
@@ -165,7 +317,7 @@ pub async fn audit(ctx: &mut Ctx) -> Outcome<Exit> {
                             });
                             if no_noise {
                                 findings.push(Finding {
-                                    severity: if remote {
+                                    severity: if exposed {
                                         Severity::Serious
                                     } else {
                                         Severity::Warning
@@ -200,7 +352,7 @@ pub async fn audit(ctx: &mut Ctx) -> Outcome<Exit> {
                             severity: Severity::Warning,
                             check: "token",
                             finding: "the server did not answer the hello".into(),
-                            advice: "is this an EventDBX control port?".into(),
+                            advice: format!("is {address} an EventDBX control port?"),
                         }),
                     },
                     Err(e) => findings.push(Finding {
@@ -216,7 +368,7 @@ pub async fn audit(ctx: &mut Ctx) -> Outcome<Exit> {
 
     // 3. What the protocol itself exposes.
     findings.push(Finding {
-        severity: if remote {
+        severity: if exposed {
             Severity::Warning
         } else {
             Severity::Info
@@ -224,13 +376,16 @@ pub async fn audit(ctx: &mut Ctx) -> Outcome<Exit> {
         check: "token in the hello",
         finding: "the protocol sends the token in clear text in the hello, before Noise starts"
             .into(),
-        advice: if remote {
-            format!(
+        advice: match &bind {
+            _ if remote => format!(
                 "{host} is not this machine: use the control port over a private network or a \
-                 tunnel (ssh -L, WireGuard)"
-            )
-        } else {
-            "loopback: nothing crosses a network".into()
+                 tunnel (ssh -L {port}:127.0.0.1:{port} {host}, WireGuard)"
+            ),
+            Bind::Beyond(bound) => format!(
+                "it listens on {bound}: clients on other machines send their token across the \
+                 network; have them use a tunnel or a private network"
+            ),
+            _ => "loopback: nothing crosses a network".into(),
         },
     });
     report(ctx, findings)
@@ -238,7 +393,7 @@ pub async fn audit(ctx: &mut Ctx) -> Outcome<Exit> {
 
 fn report(ctx: &mut Ctx, mut findings: Vec<Finding>) -> Outcome<Exit> {
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
-    ctx.out.begin(Shape::Other);
+    ctx.out.begin(Shape::Findings);
     for finding in &findings {
         ctx.out.row(&finding.json())?;
     }

@@ -200,7 +200,7 @@ pub async fn run(command: &Command, ctx: &mut Ctx) -> Outcome<Exit> {
             aggregate_id,
         } => {
             let referrers = client.referrers(aggregate_type, aggregate_id).await?;
-            ctx.out.begin(Shape::Other);
+            ctx.out.begin(Shape::Referrers);
             for r in referrers {
                 ctx.out.row(&json!({
                     "aggregate_type": r.aggregate_type,

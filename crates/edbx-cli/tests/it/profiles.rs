@@ -447,6 +447,23 @@ fn every_setting_flags_beat_variables_beat_the_profile() {
         "a flag beats the variable"
     );
 
+    // The timeout (no variable): the flag beats the profile. A nanosecond cannot connect.
+    std::fs::write(
+        &config,
+        "current = \"p\"\n[profiles.p]\ntimeout = 0.000000001\n",
+    )
+    .unwrap();
+    Run::of(
+        env.cmd().args(["ping"]).output(),
+        &["ping (profile timeout 1 ns)"],
+    )
+    .code(4);
+    Run::of(
+        env.cmd().args(["--timeout", "10", "ping"]).output(),
+        &["ping --timeout 10 (profile timeout 1 ns)"],
+    )
+    .ok();
+
     // The profile: --profile beats EDBX_PROFILE.
     std::fs::write(
         &config,

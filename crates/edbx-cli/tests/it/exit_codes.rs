@@ -117,8 +117,10 @@ fn usage_server_connection_and_auth_failures_have_their_own_codes() {
     .code(1);
     assert!(unwritable.stderr.contains("I/O"), "{}", unwritable.stderr);
 
-    // 7: the audit finds that this server runs commands for anyone (server 3.19.4 does).
-    env.run(&["audit"]).code(7);
+    // 7 is for a serious finding: this server runs commands for anyone (server 3.19.4 does),
+    // but listens on loopback only, as the README advises, so that is a warning (exit 0); a
+    // port listening on every interface exits 7 (audit.rs).
+    env.run(&["audit"]).ok();
 }
 
 /// A proxy that forwards a session until the client has sent its first request, then drops

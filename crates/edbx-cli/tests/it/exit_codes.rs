@@ -324,3 +324,100 @@ fn a_port_that_is_not_a_control_port_is_said_plainly() {
         run.stderr
     );
 }
+
+/// A plaintext peer that plays a server whose stored history was altered (which a real server
+/// cannot be made to show): `get` reports version 2, and both listed events' contents no longer
+/// give their stored hashes.
+fn tampered_history_peer() -> u16 {
+    use edbx_wire::{
+        FrameDecoder, GetAggregateReply, HelloResponse, ListEventsReply, MAX_FRAME_LEN, Request,
+        Response, decode_request, encode_frame, encode_response, stream_message_len,
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            loop {
+                let whole = stream_message_len(&buf, MAX_FRAME_LEN).unwrap();
+                if whole.is_some_and(|len| buf.len() >= len) {
+                    break;
+                }
+                let n = stream.read(&mut chunk).unwrap();
+                assert!(n > 0, "the client hung up before its hello");
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            let granted = HelloResponse {
+                accepted: true,
+                message: "ok".into(),
+                no_noise: true,
+            };
+            stream.write_all(&granted.to_bytes()).unwrap();
+            let mut decoder = FrameDecoder::new();
+            'session: loop {
+                while let Some(frame) = decoder.next_frame().unwrap() {
+                    let (id, _, request) = decode_request(&frame).unwrap();
+                    let event = |version: u64| {
+                        serde_json::json!({
+                            "aggregate_type": "ledger", "aggregate_id": "l-1",
+                            "event_type": "moved", "payload": {"n": version},
+                            "metadata": {"event_id": version, "created_at": "2026-01-01T00:00:00Z"},
+                            "version": version, "hash": "0".repeat(64),
+                            "merkle_root": "0".repeat(64),
+                        })
+                    };
+                    let response = match request {
+                        Request::GetAggregate(_) => Response::GetAggregate(GetAggregateReply {
+                            found: true,
+                            aggregate_json: serde_json::json!({
+                                "aggregate_type": "ledger", "aggregate_id": "l-1", "version": 2,
+                                "state": {"n": "2"}, "merkle_root": "0".repeat(64),
+                                "archived": false,
+                            })
+                            .to_string(),
+                            resolved_json: None,
+                        }),
+                        Request::ListEvents(list) => Response::ListEvents(ListEventsReply {
+                            events_json: if list.cursor.is_none() {
+                                serde_json::json!([event(1), event(2)]).to_string()
+                            } else {
+                                "[]".into()
+                            },
+                            next_cursor: None,
+                        }),
+                        other => panic!("the fake server does not answer {other:?}"),
+                    };
+                    let reply = encode_frame(&encode_response(id, &response).unwrap()).unwrap();
+                    if stream.write_all(&reply).is_err() {
+                        break 'session;
+                    }
+                }
+                match stream.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => decoder.extend(&chunk[..n]),
+                }
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn verify_of_an_altered_history_exits_7() {
+    let env = Env::start();
+    let port = tampered_history_peer().to_string();
+    let run = env
+        .run(&["--port", &port, "--no-noise", "verify", "ledger", "l-1"])
+        .code(7);
+    let report = run.json();
+    assert_eq!(report["outcome"], "mismatch", "{report}");
+    assert_eq!(report["first_bad_version"], 1);
+    assert!(
+        run.stderr
+            .contains("ledger/l-1 does not match its Merkle root: event 1's contents"),
+        "{}",
+        run.stderr
+    );
+}

@@ -14,7 +14,9 @@ pub enum ErrorKind {
     /// The caller's input would be rejected by the server; nothing was sent.
     InvalidInput,
     /// A session could not be opened: the TCP connection failed, or it was cut or timed out
-    /// during the hello or the Noise handshake. Nothing was sent; safe to retry.
+    /// during the hello or the Noise handshake, or the peer is not an EventDBX control port
+    /// (the message says what it answered like: an HTTP server, a TLS server, …). Nothing was
+    /// sent; safe to retry (a wrong port fails the same way again).
     Connect,
     /// The server refused the session (token, tenant, version: [`Error::is_auth`] tells a token
     /// problem), the Noise handshake failed cryptographically, or the server offered a security

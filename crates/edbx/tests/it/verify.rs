@@ -116,3 +116,30 @@ async fn verify_of_events_the_server_cannot_list_is_unverifiable_not_a_mismatch(
     assert!(!check.is_mismatch());
     assert_eq!(check.version, 1);
 }
+
+#[tokio::test]
+async fn verify_of_an_aggregate_too_large_for_get_reads_root_events_root() {
+    let server = server(ALL_MODES[0]);
+    let client = Client::connect(config(&server)).await.unwrap();
+    // Each event lists (under ~7.5 KiB); together the state is over get's ~32 KiB.
+    for i in 0..6 {
+        client
+            .apply(
+                "doc",
+                "big",
+                "grew",
+                &json!({ format!("part{i}"): "x".repeat(6_800) }),
+            )
+            .await
+            .unwrap();
+    }
+    let get = client.get("doc", "big").await.unwrap_err();
+    assert_eq!(get.kind(), edbx::ErrorKind::ReplyTooLarge, "{get}");
+    let check = client.verify("doc", "big").await.unwrap();
+    assert!(check.is_intact(), "{check:?}");
+    assert_eq!((check.events, check.version), (6, 6));
+    assert_eq!(
+        check.merkle_root,
+        client.merkle_root("doc", "big").await.unwrap()
+    );
+}

@@ -526,8 +526,8 @@ impl NativeClient {
     ) -> PyResult<Bound<'py, PyAny>> {
         let (client, home) = self.parts()?;
         home.run(py, asynchronous, async move {
-            let found = client.get(&aggregate_type, &aggregate_id).await?;
-            Ok(found.map(|aggregate| aggregate.raw_text()))
+            // Python parses the text itself: no typed parse here.
+            client.get(&aggregate_type, &aggregate_id).json().await
         })
     }
 

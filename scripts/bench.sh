@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the side-by-side benchmark (crates/edbx-bench) with the Python contenders: builds the
-# release wheel of the Python package into a virtual environment, installs the official Python client eventdbx 0.1.8 into a second one (both are imported
+# release wheel of the Python package into a virtual environment (with uvloop, for the uvloop
+# rows), installs the official Python client eventdbx 0.1.8 into a second one (both are imported
 # as `eventdbx`; the harness patches 0.1.8's connection bugs at run time), then runs
 #     cargo run --release -p edbx-bench -- --python <the first> --python-official <the second> "$@"
 # The report goes to stdout (the tables of BENCHMARKS.md), progress to stderr.
@@ -26,6 +27,10 @@ trap 'rm -rf "$wheels"' EXIT
 say "building the release wheel"
 (cd crates/edbx-py && "$venv/bin/maturin" build --release --quiet --out "$wheels" >&2)
 "$venv/bin/python" -m pip install --quiet --force-reinstall --no-deps "$wheels"/*.whl
+if ! "$venv/bin/python" -c 'import uvloop' 2>/dev/null; then
+    say "installing uvloop into $venv (from the Python index)"
+    "$venv/bin/python" -m pip install --quiet --only-binary :all: "uvloop>=0.19,<1"
+fi
 
 # The official client, untouched: its files are never edited (python/official_0_1_8.py patches
 # it in memory). Binary wheels only, so pycapnp needs no Cap'n Proto toolkit to install.

@@ -1,9 +1,10 @@
 """One timed run of the `eventdbx` Python package (distribution `edbx`) for edbx-bench.
 
 Runs the harness's workload with the harness's ids, payloads, warm-up and barriers, from
-threads sharing one ``EventDBXClient`` or asyncio tasks sharing one ``AsyncEventDBXClient``,
-and prints one JSON object: ops, errors, first_error, elapsed_ns, cpu_user_ns, cpu_system_ns,
-latencies_ns. The harness (src/contenders/python_edbx.rs) starts it and reads that line.
+threads sharing one ``EventDBXClient`` or asyncio tasks sharing one ``AsyncEventDBXClient``
+(on asyncio's default event loop, or on uvloop's with ``--loop uvloop``), and prints one JSON
+object: ops, errors, first_error, elapsed_ns, cpu_user_ns, cpu_system_ns, latencies_ns. The
+harness (src/contenders/python_edbx.rs) starts it and reads that line.
 
 ``--client official`` runs the threads mode with the official ``eventdbx`` 0.1.8 instead (it
 has the same ``EventDBXClient`` methods and results), in an interpreter that has it installed,
@@ -227,6 +228,7 @@ def main() -> None:
     parser.add_argument("--events-per-aggregate", type=int, default=8)
     parser.add_argument("--run-tag", default="py")
     parser.add_argument("--client", choices=["edbx", "official"], default="edbx")
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     args = parser.parse_args()
     global EventDBXClient, AsyncEventDBXClient, EventDBXInputError
     if args.client == "official":
@@ -243,6 +245,10 @@ def main() -> None:
     options = {"token": token, "tenant_id": args.tenant, "host": args.host, "port": args.port}
     if args.mode == "threads":
         run_threads(args, options)
+    elif args.mode == "asyncio" and args.loop == "uvloop":
+        import uvloop
+
+        uvloop.run(run_asyncio(args, options))
     elif args.mode == "asyncio":
         asyncio.run(run_asyncio(args, options))
     else:

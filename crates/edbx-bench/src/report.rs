@@ -288,7 +288,43 @@ impl Report<'_> {
             ),
             Err(e) => format!("Python binding overhead per call: not measured ({e})"),
         });
+        lines.extend(self.asyncio_cpu());
         lines
+    }
+
+    /// The asyncio client's cost per call: the Python process's CPU (user + system) per
+    /// operation in each asyncio row, on the default event loop and on uvloop.
+    fn asyncio_cpu(&self) -> Option<String> {
+        let each: Vec<String> = self
+            .workloads
+            .iter()
+            .filter(|w| **w != Workload::Connect)
+            .filter_map(|&w| {
+                let on = |c| {
+                    self.valid(w, c)
+                        .and_then(|s| Some((s.cpu_per_op?, s.user_cpu_per_op)))
+                        .map(|(total, user)| format!("{} ({} user)", dur(Some(total)), dur(user)))
+                };
+                let (default, uvloop) = (on(Contender::PyAsyncio), on(Contender::PyAsyncioUvloop));
+                if default.is_none() && uvloop.is_none() {
+                    return None;
+                }
+                let na = || "n/a".to_owned();
+                Some(format!(
+                    "{} {} default loop, {} uvloop",
+                    w.label(),
+                    default.unwrap_or_else(na),
+                    uvloop.unwrap_or_else(na)
+                ))
+            })
+            .collect();
+        (!each.is_empty()).then(|| {
+            format!(
+                "Python asyncio overhead per call (the Python process's CPU per call, user + \
+                 system): {}",
+                each.join("; ")
+            )
+        })
     }
 }
 

@@ -30,17 +30,20 @@ pub enum Mode {
     Threads,
     /// asyncio tasks on one loop sharing one `AsyncEventDBXClient`.
     Asyncio,
+    /// The same, on uvloop's event loop.
+    AsyncioUvloop,
     /// The official `eventdbx` 0.1.8, patched to connect, from one thread.
     Official,
 }
 
 impl Mode {
-    /// `--mode` and `--client` of the script.
-    fn args(self) -> [&'static str; 2] {
+    /// `--mode`, `--client` and `--loop` of the script.
+    fn args(self) -> [&'static str; 3] {
         match self {
-            Mode::Threads => ["threads", "edbx"],
-            Mode::Asyncio => ["asyncio", "edbx"],
-            Mode::Official => ["threads", "official"],
+            Mode::Threads => ["threads", "edbx", "asyncio"],
+            Mode::Asyncio => ["asyncio", "edbx", "asyncio"],
+            Mode::AsyncioUvloop => ["asyncio", "edbx", "uvloop"],
+            Mode::Official => ["threads", "official", "asyncio"],
         }
     }
 }
@@ -91,7 +94,7 @@ pub fn run(env: &Env<'_>, workload: Workload, run_tag: &str, mode: Mode) -> Resu
             .python
             .ok_or("no Python interpreter given (--python, or run scripts/bench.sh)")?,
     };
-    let [mode_arg, client] = mode.args();
+    let [mode_arg, client, event_loop] = mode.args();
     let op = match workload {
         Workload::Get { .. } => "get",
         Workload::Apply { .. } => "apply",
@@ -99,7 +102,7 @@ pub fn run(env: &Env<'_>, workload: Workload, run_tag: &str, mode: Mode) -> Resu
     };
     let plan = env.plan;
     let mut cmd = command(python, env, mode_arg);
-    cmd.args(["--client", client])
+    cmd.args(["--client", client, "--loop", event_loop])
         .args(["--op", op])
         .args(["--tasks", &workload.tasks().to_string()])
         .args(["--duration-ms", &plan.duration.as_millis().to_string()])

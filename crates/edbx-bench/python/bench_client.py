@@ -1,9 +1,14 @@
 """One timed run of the `eventdbx` Python package (distribution `edbx`) for edbx-bench.
 
 Runs the harness's workload with the harness's ids, payloads, warm-up and barriers, from
-threads sharing one ``EventDBXClient`` or asyncio tasks sharing one ``AsyncEventDBXClient``,
-and prints one JSON object: ops, errors, first_error, elapsed_ns, cpu_user_ns, cpu_system_ns,
-latencies_ns. The harness (src/contenders/python_edbx.rs) starts it and reads that line.
+threads sharing one ``EventDBXClient`` or asyncio tasks sharing one ``AsyncEventDBXClient``
+(on asyncio's default event loop, or on uvloop's with ``--loop uvloop``), and prints one JSON
+object: ops, errors, first_error, elapsed_ns, cpu_user_ns, cpu_system_ns, latencies_ns. The
+harness (src/contenders/python_edbx.rs) starts it and reads that line.
+
+``--client official`` runs the threads mode with the official ``eventdbx`` 0.1.8 instead (it
+has the same ``EventDBXClient`` methods and results), in an interpreter that has it installed,
+after ``official_0_1_8.patch()`` has fixed its three connection bugs in memory.
 
 Also measures the binding's own cost (``--overhead``): a call that the Rust core refuses before
 any I/O, timed from Python, against the same refusal timed inside Rust by the harness.
@@ -19,7 +24,8 @@ import sys
 import threading
 import time
 
-from eventdbx import AsyncEventDBXClient, EventDBXClient, EventDBXInputError
+# The client classes are imported by main(), once --client says which package to use.
+EventDBXClient = AsyncEventDBXClient = EventDBXInputError = None
 
 AGGREGATE_TYPE = "bench"
 EVENT_TYPE = "bench.updated"
@@ -221,12 +227,28 @@ def main() -> None:
     parser.add_argument("--preload", type=int, default=256)
     parser.add_argument("--events-per-aggregate", type=int, default=8)
     parser.add_argument("--run-tag", default="py")
+    parser.add_argument("--client", choices=["edbx", "official"], default="edbx")
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     args = parser.parse_args()
+    global EventDBXClient, AsyncEventDBXClient, EventDBXInputError
+    if args.client == "official":
+        if args.mode != "threads":
+            parser.error("the official client 0.1.8 is blocking: only --mode threads")
+        import official_0_1_8  # beside this script
+
+        official_0_1_8.patch()
+        from eventdbx import EventDBXClient
+    else:
+        from eventdbx import AsyncEventDBXClient, EventDBXClient, EventDBXInputError
     # The token comes on stdin, so it is not in the process list.
     token = sys.stdin.readline().strip()
     options = {"token": token, "tenant_id": args.tenant, "host": args.host, "port": args.port}
     if args.mode == "threads":
         run_threads(args, options)
+    elif args.mode == "asyncio" and args.loop == "uvloop":
+        import uvloop
+
+        uvloop.run(run_asyncio(args, options))
     elif args.mode == "asyncio":
         asyncio.run(run_asyncio(args, options))
     else:

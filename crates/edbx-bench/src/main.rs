@@ -236,6 +236,10 @@ fn bench(args: &Args) -> Result<String, String> {
         .python
         .filter(|_| contenders.iter().any(|c| c.is_python()))
         .map(|_| contenders::python_edbx::overhead(&env));
+    let python_fork = env
+        .python
+        .filter(|_| contenders.iter().any(|c| c.is_python()))
+        .map(|_| contenders::python_edbx::fork_first_call(&env));
 
     let started = Instant::now();
     let mut runs: HashMap<(usize, Contender), Vec<Run>> = HashMap::new();
@@ -334,6 +338,7 @@ fn bench(args: &Args) -> Result<String, String> {
         cells: &cells,
         python: (contenders::python::LABEL, python),
         python_overhead,
+        python_fork,
         workloads: &workloads,
     };
     drop(server);

@@ -22,6 +22,8 @@ pub struct Report<'a> {
     pub python: (&'a str, String),
     /// The Python package's cost of one call without I/O, when its contenders ran.
     pub python_overhead: Option<Result<Duration, String>>,
+    /// A forked child's first call on an inherited client, and a fresh client's first call.
+    pub python_fork: Option<Result<(Duration, Duration), String>>,
     pub workloads: &'a [Workload],
 }
 
@@ -289,6 +291,17 @@ impl Report<'_> {
             Err(e) => format!("Python binding overhead per call: not measured ({e})"),
         });
         lines.extend(self.asyncio_cpu());
+        lines.extend(self.python_fork.as_ref().map(|fork| match fork {
+            Ok((forked, fresh)) => format!(
+                "A forked child's first call (on a client it inherited, opening the child's own \
+                 connection) no slower than a fresh client's first call (constructor and connect \
+                 included): **{}** — {} vs {} (medians of 20)",
+                if forked <= fresh { "met" } else { "missed" },
+                dur(Some(*forked)),
+                dur(Some(*fresh))
+            ),
+            Err(e) => format!("A forked child's first call: not measured ({e})"),
+        }));
         lines
     }
 

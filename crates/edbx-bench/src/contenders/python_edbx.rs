@@ -140,3 +140,11 @@ pub fn overhead(env: &Env<'_>) -> Result<Duration, String> {
     let answer = call(command(python, env, "overhead"), &env.target.token)?;
     Ok(ns(&answer, "per_call_ns"))
 }
+
+/// A forked child's first call on a client it inherited, and a fresh client's first call with
+/// its connect (medians): `(forked, fresh)`.
+pub fn fork_first_call(env: &Env<'_>) -> Result<(Duration, Duration), String> {
+    let python = env.python.ok_or("no Python interpreter given")?;
+    let answer = call(command(python, env, "fork"), &env.target.token)?;
+    Ok((ns(&answer, "forked_ns"), ns(&answer, "fresh_ns")))
+}

@@ -76,16 +76,19 @@ const TOLERANCE: f64 = 0.10;
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Op {
     Get,
+    /// A get whose JSON is handed on unparsed (`Get::json`, what the Python binding does).
+    GetJson,
     Apply,
     List,
 }
 
 impl Op {
-    const ALL: [Op; 3] = [Op::Get, Op::Apply, Op::List];
+    const ALL: [Op; 4] = [Op::Get, Op::GetJson, Op::Apply, Op::List];
 
     fn name(self) -> &'static str {
         match self {
             Op::Get => "get",
+            Op::GetJson => "get-json",
             Op::Apply => "apply",
             Op::List => "list",
         }
@@ -99,7 +102,7 @@ impl Op {
     /// (an append waits ~25 ms for the server's disk).
     fn calls(self) -> u64 {
         match self {
-            Op::Get => 2_000,
+            Op::Get | Op::GetJson => 2_000,
             Op::Apply => 100,
             Op::List => 300,
         }
@@ -107,7 +110,8 @@ impl Op {
 
     fn what(self) -> &'static str {
         match self {
-            Op::Get => "get of one aggregate (~300 B of state)",
+            Op::Get => "get of one aggregate (~300 B of state), parsed into `Aggregate`",
+            Op::GetJson => "the same get, its JSON handed on unparsed (`Get::json`)",
             Op::Apply => "apply of a small event",
             Op::List => "list of a page of 20 aggregates",
         }
@@ -428,6 +432,9 @@ fn edbx_calls(
             Op::Get => db
                 .get(AGGREGATE_TYPE, &get_id(i))
                 .map(|found| found.map(|a| a.version)),
+            Op::GetJson => db
+                .run(db.as_async().get(AGGREGATE_TYPE, &get_id(i)).json())
+                .map(|found| found.map(|json| json.len() as u64)),
             Op::Apply => db
                 .apply(AGGREGATE_TYPE, &apply_id, "noted", &apply_payload(i))
                 .map(|_| None),
@@ -449,7 +456,7 @@ fn ceiling_calls(
     let apply_id = format!("apply-ceiling-{}", std::process::id());
     Ok(Box::new(move |i| {
         let request = match op {
-            Op::Get => Request::GetAggregate(GetAggregate {
+            Op::Get | Op::GetJson => Request::GetAggregate(GetAggregate {
                 aggregate_type: AGGREGATE_TYPE.to_owned(),
                 aggregate_id: get_id(i),
                 ..GetAggregate::default()

@@ -69,7 +69,7 @@ async fn event_lines(
     let mut count = 0;
     let mut events = client.events(&aggregate_type, &aggregate_id).stream();
     while let Some(event) = events.next().await {
-        let line = EventLine::of_event(&event?);
+        let line = EventLine::exported(&event?);
         serde_json::to_writer(&mut bytes, &line).map_err(std::io::Error::from)?;
         bytes.push(b'\n');
         count += 1;

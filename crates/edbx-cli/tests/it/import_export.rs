@@ -76,9 +76,21 @@ fn spawn_import(env: &Env, input: &Path, log: &Path, extra: &[&str]) -> Child {
     env.spawn(&args)
 }
 
+/// Every event's content, as export writes it, without the original record of each event
+/// (version, time, id, writer), which a write into another server does not keep.
 fn export_events(env: &Env) -> Histories {
     let run = env.run(&["export", "--progress", "never"]).ok();
-    histories(run.ndjson())
+    histories(run.ndjson().into_iter().map(|mut line| {
+        for record in ["version", "created_at", "event_id", "issued_by"] {
+            line.as_object_mut().unwrap().remove(record);
+        }
+        line
+    }))
+}
+
+/// Every event exactly as the server holds it, its time, id and version included.
+fn stored_events(env: &Env) -> Vec<Value> {
+    env.run(&["export", "--progress", "never"]).ok().ndjson()
 }
 
 #[test]
@@ -290,6 +302,31 @@ fn export_then_import_into_an_empty_server_gives_the_same_aggregates() {
     );
     assert_eq!(before, after);
     assert_eq!(export_events(&source), export_events(&target));
+    // The same versions, event by event; the time, id and writer are the target's own.
+    let (source_events, target_events) = (
+        histories(stored_events(&source)),
+        histories(stored_events(&target)),
+    );
+    let field = |histories: &Histories, name: &str| -> BTreeMap<(String, String), Vec<Value>> {
+        histories
+            .iter()
+            .map(|(key, events)| {
+                (
+                    key.clone(),
+                    events.iter().map(|e| e[name].clone()).collect(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        field(&source_events, "version"),
+        field(&target_events, "version")
+    );
+    let key = ("orders".to_owned(), "o-1".to_owned());
+    assert_ne!(
+        field(&source_events, "event_id")[&key],
+        field(&target_events, "event_id")[&key]
+    );
 }
 
 #[test]
@@ -425,4 +462,238 @@ fn on_a_terminal_the_import_shows_a_bar_with_rate_and_eta() {
     let run = finish(child, Duration::from_secs(120), "import (terminal)");
     assert_eq!(run.code, 0);
     assert_eq!(env.client().get("t", "one").unwrap().unwrap().version, 300);
+}
+
+/// Lines of a file as JSON values.
+fn read_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn version_of(env: &Env, aggregate_type: &str, id: &str) -> u64 {
+    env.client()
+        .get(aggregate_type, id)
+        .unwrap()
+        .map_or(0, |a| a.version)
+}
+
+#[test]
+fn an_export_imported_into_its_own_server_changes_nothing_and_other_content_is_refused() {
+    let env = Env::start();
+    for i in 0..30 {
+        env.run(&[
+            "create",
+            "accounts",
+            &format!("a-{i}"),
+            "account.opened",
+            &format!(r#"{{"owner": "Zoë {i}"}}"#),
+            "--note",
+            "branch 7",
+        ])
+        .ok();
+        for step in 0..(i % 4) {
+            env.run(&[
+                "apply",
+                "accounts",
+                &format!("a-{i}"),
+                "funds.deposited",
+                &format!(r#"{{"amount": {step}}}"#),
+            ])
+            .ok();
+        }
+    }
+    let dump = env.path("dump.ndjson");
+    env.run(&[
+        "export",
+        "--out",
+        dump.to_str().unwrap(),
+        "--progress",
+        "never",
+    ])
+    .ok();
+    // Each line carries its version and the original event's record.
+    let lines = read_lines(&dump);
+    assert_eq!(lines.len(), 30 + (0..30).map(|i| i % 4).sum::<usize>());
+    for line in &lines {
+        assert!(line["version"].as_u64().unwrap() >= 1, "{line}");
+        assert!(line["created_at"].is_string(), "{line}");
+        assert!(line["event_id"].is_string(), "{line}");
+        assert!(line["issued_by"]["user"].is_string(), "{line}");
+    }
+    let before = stored_events(&env);
+
+    // Into the same server: every line is found there, nothing is written.
+    let again = env
+        .run(&["import", dump.to_str().unwrap(), "--progress", "never"])
+        .ok()
+        .json();
+    assert_eq!(
+        (
+            again["acked"].clone(),
+            again["present"].clone(),
+            again["rejected"].clone()
+        ),
+        (json!(0), json!(lines.len()), json!(0)),
+        "{again}"
+    );
+    assert_eq!(
+        stored_events(&env),
+        before,
+        "events, their ids and times unchanged"
+    );
+
+    // An aggregate that moved on since the export: its exported versions are there, the new
+    // one stays.
+    env.run(&[
+        "apply",
+        "accounts",
+        "a-1",
+        "funds.withdrawn",
+        r#"{"amount": 1}"#,
+    ])
+    .ok();
+    let later = env.path("later.ndjson");
+    write_lines(&later, &lines);
+    let again = env
+        .run(&["import", later.to_str().unwrap(), "--progress", "never"])
+        .ok()
+        .json();
+    assert_eq!(again["present"], json!(lines.len()), "{again}");
+    assert_eq!(version_of(&env, "accounts", "a-1"), 3);
+
+    // Part of a history already there: only the rest is appended, at its own versions.
+    let a3: Vec<Value> = lines
+        .iter()
+        .filter(|l| l["aggregate_id"] == "a-3")
+        .cloned()
+        .collect();
+    assert_eq!(a3.len(), 4);
+    let mut longer = a3.clone();
+    let mut next = a3[3].clone();
+    next["version"] = json!(5);
+    next["payload"] = json!({"amount": 99});
+    longer.push(next);
+    let longer_path = env.path("longer.ndjson");
+    write_lines(&longer_path, &longer);
+    let run = env
+        .run(&[
+            "import",
+            longer_path.to_str().unwrap(),
+            "--progress",
+            "never",
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        (run["acked"].clone(), run["present"].clone()),
+        (json!(1), json!(4)),
+        "{run}"
+    );
+    assert_eq!(version_of(&env, "accounts", "a-3"), 5);
+
+    // Other content at a version the server holds: refused, nothing written, the aggregate's
+    // later lines not sent. A version past the aggregate's end: refused, not written out of
+    // place.
+    let mut conflict = a3[1].clone();
+    conflict["payload"] = json!({"amount": 1000});
+    let mut after_conflict = a3[2].clone();
+    after_conflict["payload"] = json!({"amount": 2000});
+    let mut gap = lines
+        .iter()
+        .find(|l| l["aggregate_id"] == "a-2" && l["version"] == 1)
+        .unwrap()
+        .clone();
+    gap["version"] = json!(9);
+    let bad = env.path("conflicts.ndjson");
+    write_lines(&bad, &[conflict, after_conflict, gap]);
+    let before = stored_events(&env);
+    let refused = env
+        .run(&["import", bad.to_str().unwrap(), "--progress", "never"])
+        .code(7);
+    let summary = refused.json();
+    assert_eq!(
+        (
+            summary["acked"].clone(),
+            summary["rejected"].clone(),
+            summary["skipped"].clone()
+        ),
+        (json!(0), json!(2), json!(1)),
+        "{summary}"
+    );
+    let log = std::fs::read_to_string(env.path("conflicts.ndjson.log")).unwrap();
+    assert!(log.contains(r#""code":"conflict""#), "{log}");
+    assert!(log.contains("differs in payload"), "{log}");
+    assert!(log.contains(r#""code":"gap""#), "{log}");
+    assert!(log.contains("versions 4 to 8 are missing"), "{log}");
+    assert_eq!(stored_events(&env), before, "nothing written");
+}
+
+#[test]
+fn every_line_is_checked_by_the_engines_rules_before_the_first_is_sent() {
+    let env = Env::start();
+    let good = json!({"aggregate_type": "box", "aggregate_id": "b-1", "event_type": "packed", "payload": {}});
+    for (bad, reason) in [
+        (
+            json!({"aggregate_type": "Box", "aggregate_id": "b-2", "event_type": "packed", "payload": {}}),
+            "aggregate_type \"Box\" is invalid",
+        ),
+        (
+            json!({"aggregate_type": "box", "aggregate_id": "b 2", "event_type": "packed", "payload": {}}),
+            "aggregate_id \"b 2\" is invalid",
+        ),
+        (
+            json!({"aggregate_type": "box", "aggregate_id": "b-2", "event_type": "Packed!", "payload": {}}),
+            "event_type \"Packed!\" is invalid",
+        ),
+        (
+            json!({"aggregate_type": "box", "aggregate_id": "b-2", "event_type": "packed", "payload": {}, "metadata": {"source": "x"}}),
+            "metadata key \"source\" is invalid",
+        ),
+        (
+            json!({"aggregate_type": "box", "aggregate_id": "b-2", "event_type": "packed", "payload": {}, "note": "n".repeat(129)}),
+            "note is 129 characters",
+        ),
+    ] {
+        let input = env.path("checked.ndjson");
+        write_lines(&input, &[good.clone(), bad]);
+        let run = env
+            .run(&["import", input.to_str().unwrap(), "--progress", "never"])
+            .code(2);
+        assert!(
+            run.stderr.contains("line 2: ") && run.stderr.contains(reason),
+            "{reason}: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("nothing was sent"), "{}", run.stderr);
+        assert!(!env.path("checked.ndjson.log").exists());
+    }
+    // Versions out of order within an aggregate, or mixed with lines without one.
+    let versioned = |v: u64| json!({"aggregate_type": "box", "aggregate_id": "b-3", "event_type": "packed", "payload": {"v": v}, "version": v});
+    let input = env.path("order.ndjson");
+    write_lines(&input, &[versioned(1), versioned(3)]);
+    let run = env.run(&["import", input.to_str().unwrap()]).code(2);
+    assert!(
+        run.stderr
+            .contains("version 3 of box/b-3 follows its version 1"),
+        "{}",
+        run.stderr
+    );
+    write_lines(
+        &input,
+        &[
+            versioned(1),
+            json!({"aggregate_type": "box", "aggregate_id": "b-3", "event_type": "packed", "payload": {}}),
+        ],
+    );
+    let run = env.run(&["import", input.to_str().unwrap()]).code(2);
+    assert!(
+        run.stderr.contains("with a version and lines without"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(version_of(&env, "box", "b-1"), 0, "nothing was written");
+    assert_eq!(version_of(&env, "box", "b-3"), 0, "nothing was written");
 }

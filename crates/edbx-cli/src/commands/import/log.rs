@@ -5,6 +5,7 @@
 //! {"edbx_import":1,"input":"orders.ndjson","sha256":"…","lines":10000}
 //! {"line":1,"status":"sending"}
 //! {"line":1,"status":"acked","version":1}
+//! {"line":6,"status":"acked","version":1,"present":true}
 //! {"line":2,"status":"rejected","code":"schema_violation","message":"…"}
 //! {"line":3,"status":"skipped","reason":"line 2 of orders/ord-1 was not applied"}
 //! {"line":4,"status":"unknown","message":"…"}
@@ -30,6 +31,8 @@ use crate::exit::{Failure, Outcome};
 pub enum Status {
     /// Applied (the version it produced, when the server echoed it).
     Acked(Option<u64>),
+    /// Not sent: the server already held this version with the same content.
+    Present(u64),
     /// Refused by the server or the client: not applied.
     Rejected,
     /// Not sent, because an earlier line of its aggregate was not applied.
@@ -40,7 +43,16 @@ pub enum Status {
 
 impl Status {
     pub fn is_acked(self) -> bool {
-        matches!(self, Status::Acked(_))
+        matches!(self, Status::Acked(_) | Status::Present(_))
+    }
+
+    /// The version the line has on the server, when known.
+    pub fn version(self) -> Option<u64> {
+        match self {
+            Status::Acked(version) => version,
+            Status::Present(version) => Some(version),
+            _ => None,
+        }
     }
 }
 
@@ -201,7 +213,12 @@ fn read_records(path: &Path) -> Outcome<(Header, HashMap<u64, Status>, Option<u6
                 continue;
             }
             Some("sending" | "unknown") => Status::Uncertain,
-            Some("acked") => Status::Acked(record.get("version").and_then(Value::as_u64)),
+            Some("acked") => match record.get("version").and_then(Value::as_u64) {
+                Some(version) if record.get("present") == Some(&json!(true)) => {
+                    Status::Present(version)
+                }
+                version => Status::Acked(version),
+            },
             Some("rejected") => Status::Rejected,
             Some("skipped") => Status::Skipped,
             _ => return Err(corrupt(number, "a record without a known status")),
@@ -246,9 +263,12 @@ mod tests {
         assert_eq!(statuses.get(&3), Some(&Status::Rejected));
         assert_eq!(statuses.get(&4), None);
         log.write(&json!({"line": 4, "status": "skipped"})).unwrap();
+        log.write(&json!({"line": 2, "status": "acked", "version": 7, "present": true}))
+            .unwrap();
         drop(log);
         let (_, statuses) = read(&path).unwrap();
         assert_eq!(statuses.get(&4), Some(&Status::Skipped));
+        assert_eq!(statuses.get(&2), Some(&Status::Present(7)));
     }
 
     #[test]

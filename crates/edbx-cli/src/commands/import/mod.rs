@@ -7,6 +7,13 @@
 //! others are appends. An aggregate's next line is sent only once the one before it is
 //! applied: after a refusal or an unknown outcome, the aggregate's later lines are skipped, so
 //! no history is written with a hole in it.
+//!
+//! A line with a `version` (as export writes them) is written only where it belongs: the
+//! import reads the aggregate on the target once, skips a version the target already holds
+//! with the same content (`present`), refuses one it holds with other content (`conflict`) or
+//! that would leave a gap (`gap`), and appends the rest. Importing an export into the server it
+//! came from therefore changes nothing. A line without a version is created or appended, as
+//! written.
 
 mod log;
 mod resolve;
@@ -115,15 +122,45 @@ struct Scan {
     uncertain: HashSet<Key>,
 }
 
-/// Checks every line before anything is sent.
+/// Checks one line against the lines of its aggregate before it (`versions`: each aggregate's
+/// last version so far, `None` for lines without one).
+fn check_order(line: &EventLine, versions: &mut HashMap<Key, Option<u64>>) -> Result<(), String> {
+    let key = (line.aggregate_type.clone(), line.aggregate_id.clone());
+    let name = format!("{}/{}", line.aggregate_type, line.aggregate_id);
+    match (versions.get(&key), line.version) {
+        (Some(Some(_)), None) | (Some(None), Some(_)) => {
+            return Err(format!(
+                "{name} has lines with a version and lines without: give all of an \
+                 aggregate's lines a version, or none"
+            ));
+        }
+        (Some(Some(before)), Some(version)) if version != before + 1 => {
+            return Err(format!(
+                "version {version} of {name} follows its version {before}: an aggregate's \
+                 versions must follow each other, in order"
+            ));
+        }
+        _ => {}
+    }
+    versions.insert(key, line.version);
+    Ok(())
+}
+
+/// Checks every line before anything is sent: each by the engine's rules for a write, and
+/// each aggregate's versions in order.
 fn scan(input: &Input, statuses: &HashMap<u64, Status>) -> Outcome<Scan> {
     let mut lines = 0;
     let mut errors = Vec::new();
     let mut error_count = 0;
     let mut uncertain = HashSet::new();
+    let mut versions = HashMap::new();
     let sha256 = for_each_line(input, |number, text| {
         lines += 1;
-        match EventLine::parse(text) {
+        let line = EventLine::parse(text).and_then(|line| {
+            check_order(&line, &mut versions)?;
+            Ok(line)
+        });
+        match line {
             Ok(line) => {
                 if statuses.get(&number) == Some(&Status::Uncertain) {
                     uncertain.insert((line.aggregate_type, line.aggregate_id));
@@ -140,13 +177,13 @@ fn scan(input: &Input, statuses: &HashMap<u64, Status>) -> Outcome<Scan> {
     })?;
     if error_count > 0 {
         return Err(Failure::usage(format!(
-            "{}: {error_count} line(s) are not events; nothing was sent:\n{}",
+            "{}: {error_count} line(s) are not events that can be written; nothing was sent:\n{}",
             input.name(),
             errors.join("\n")
         ))
         .hint(
             "each line is {\"aggregate_type\": …, \"aggregate_id\": …, \"event_type\": …, \
-             \"payload\": {…}} with optional \"note\" and \"metadata\"",
+             \"payload\": {…}} with optional \"note\", \"metadata\" and \"version\"",
         ));
     }
     Ok(Scan {
@@ -163,6 +200,76 @@ struct AggregateState {
     applied: Option<Applied>,
     /// Why the aggregate's next lines are not sent.
     blocked: Option<String>,
+    /// For lines with a version: the aggregate on the target, read once.
+    target: Option<Target>,
+}
+
+/// An aggregate as the target holds it.
+struct Target {
+    /// Its version (0: it does not exist, or is archived).
+    version: u64,
+    /// Its events, oldest first.
+    events: Vec<edbx::Event>,
+}
+
+/// What to do with a line that has a version.
+enum Placement {
+    /// The target holds it already, with the same content.
+    Present,
+    /// It is the target's next version: send it (a create when the target has none).
+    Next { create: bool },
+    /// Not written, and why (`conflict` or `gap`).
+    Refused(&'static str, String),
+}
+
+/// Where a line of version `version` goes on `target`.
+fn place(line: &EventLine, version: u64, target: &Target) -> Placement {
+    let name = format!("{}/{}", line.aggregate_type, line.aggregate_id);
+    if version <= target.version {
+        return match target.events.iter().find(|e| e.version == version) {
+            Some(held) if line.same_content(held) => Placement::Present,
+            Some(held) => Placement::Refused(
+                "conflict",
+                format!(
+                    "{name} holds another event at version {version} on this server (it \
+                     differs in {}): not written",
+                    line.differences(held)
+                ),
+            ),
+            None => Placement::Refused(
+                "conflict",
+                format!(
+                    "{name} is at version {} but its version {version} could not be read",
+                    target.version
+                ),
+            ),
+        };
+    }
+    if version == target.version + 1 {
+        return Placement::Next {
+            create: target.version == 0,
+        };
+    }
+    Placement::Refused(
+        "gap",
+        format!(
+            "{name} is at version {} on this server and this line is its version {version}: \
+             versions {} to {} are missing, so it would be stored out of place; not written",
+            target.version,
+            target.version + 1,
+            version - 1
+        ),
+    )
+}
+
+/// How a line is sent.
+#[derive(Debug, Clone, Copy)]
+enum Sending {
+    /// A line without a version: a create when it is its aggregate's first in this import
+    /// (an append if the aggregate exists), an append otherwise.
+    CreateOrAppend(bool),
+    /// A line with a version: exactly a create, or exactly an append.
+    Exactly { create: bool },
 }
 
 /// One pass over the input, shared by its workers.
@@ -218,8 +325,8 @@ impl Pass {
             line: (keep_line && version.is_none()).then(|| line.clone()),
         };
         match self.statuses.get(&number) {
-            Some(Status::Acked(version)) => {
-                state.applied = Some(applied(*version, &line));
+            Some(status) if status.is_acked() => {
+                state.applied = Some(applied(status.version(), &line));
                 return;
             }
             // The pass that settles unknown outcomes leaves refusals to the user's --resume.
@@ -230,6 +337,8 @@ impl Pass {
             // Behind an earlier line that is itself not settled, it stays unknown: it is never
             // marked skipped, which would let a later --resume send it a second time.
             Some(Status::Uncertain) if state.blocked.is_some() => return,
+            // A line with a version is placed by reading the target, below.
+            Some(Status::Uncertain) if line.version.is_some() => {}
             Some(Status::Uncertain) => match self.resolve(&line, state.applied.as_ref()).await {
                 Ok(Decision::Landed(version)) => {
                     self.record(
@@ -259,14 +368,63 @@ impl Pass {
             self.record(json!({"line": number, "status": "skipped", "reason": reason}));
             return;
         }
+        let how = match line.version {
+            None => Sending::CreateOrAppend(state.applied.is_none()),
+            Some(version) => {
+                if state.target.is_none() {
+                    match self.read_target(&line).await {
+                        Ok(target) => state.target = Some(target),
+                        Err(failure) => {
+                            self.fail(failure);
+                            return;
+                        }
+                    }
+                }
+                let target = state.target.as_mut().expect("read above");
+                match place(&line, version, target) {
+                    Placement::Present => {
+                        self.record(
+                            json!({"line": number, "status": "acked", "version": version,
+                                           "present": true}),
+                        );
+                        state.applied = Some(applied(Some(version), &line));
+                        return;
+                    }
+                    Placement::Refused(code, message) => {
+                        self.record(json!({"line": number, "status": "rejected", "code": code,
+                                           "message": message}));
+                        state.blocked = Some(format!(
+                            "line {number} of this aggregate was not written ({code})"
+                        ));
+                        return;
+                    }
+                    Placement::Next { create } => Sending::Exactly { create },
+                }
+            }
+        };
         self.record(json!({"line": number, "status": "sending"}));
-        match self.send(&line, state.applied.is_none()).await {
+        match self.send(&line, how).await {
             Ok(version) => {
                 let mut record = json!({"line": number, "status": "acked"});
                 if let Some(version) = version {
                     record["version"] = json!(version);
                 }
+                // Another writer got in between the read and this write: the line is stored,
+                // at another version; the aggregate's next lines would not fit.
+                if let (Some(wanted), Some(got)) = (line.version, version)
+                    && wanted != got
+                {
+                    record["message"] = json!(format!(
+                        "written as version {got}, not {wanted}: another writer changed the aggregate"
+                    ));
+                    state.blocked = Some(format!(
+                        "line {number} of this aggregate was written as version {got}, not {wanted}"
+                    ));
+                }
                 self.record(record);
+                if let Some(target) = state.target.as_mut() {
+                    target.version = version.or(line.version).unwrap_or(target.version + 1);
+                }
                 state.applied = Some(applied(version, &line));
             }
             // A server that fails while writing (`storage`, `io`; server 3.19.4 also answers
@@ -310,10 +468,35 @@ impl Pass {
         }
     }
 
-    /// Sends one line: a create for an aggregate's first line (an append if it exists), an
-    /// append otherwise. Returns the version the server echoed.
-    async fn send(&self, line: &EventLine, first: bool) -> Result<Option<u64>, edbx::Error> {
-        self.patiently(false, || self.send_once(line, first)).await
+    /// Sends one line. Returns the version the server echoed.
+    async fn send(&self, line: &EventLine, how: Sending) -> Result<Option<u64>, edbx::Error> {
+        self.patiently(false, || self.send_once(line, how)).await
+    }
+
+    /// Reads the aggregate of `line` on the target (none, or archived: version 0).
+    async fn read_target(&self, line: &EventLine) -> Outcome<Target> {
+        let events = self
+            .patiently(true, || async {
+                let mut events = Vec::new();
+                let mut stream = self
+                    .client
+                    .events(&line.aggregate_type, &line.aggregate_id)
+                    .stream();
+                while let Some(event) = stream.next().await {
+                    match event {
+                        Ok(event) => events.push(event),
+                        Err(e) if e.is_not_found() => break,
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(events)
+            })
+            .await
+            .map_err(Failure::from)?;
+        Ok(Target {
+            version: events.last().map_or(0, |e| e.version),
+            events,
+        })
     }
 
     /// Runs `call` again while the server cannot be reached (a restart), for up to
@@ -348,10 +531,20 @@ impl Pass {
         }
     }
 
-    async fn send_once(&self, line: &EventLine, first: bool) -> Result<Option<u64>, edbx::Error> {
+    async fn send_once(&self, line: &EventLine, how: Sending) -> Result<Option<u64>, edbx::Error> {
         let (t, id, event_type) = (&line.aggregate_type, &line.aggregate_id, &line.event_type);
         let (note, metadata) = (line.note.as_deref(), line.metadata.as_ref());
-        if first {
+        if let Sending::Exactly { create: true } = how {
+            let create = self
+                .client
+                .create(t, id, event_type, &line.payload)
+                .allow_unlistable(self.allow_unlistable);
+            return Ok(annotate(create, note, metadata)
+                .await?
+                .echo()
+                .map(|a| a.version));
+        }
+        if let Sending::CreateOrAppend(true) = how {
             let create = self
                 .client
                 .create(t, id, event_type, &line.payload)
@@ -494,6 +687,8 @@ async fn run_pass(pass: Arc<Pass>, input: &Arc<Input>, concurrency: usize) -> Ou
 struct Summary {
     lines: u64,
     acked: u64,
+    /// Lines with a version the target already held, with the same content: not sent.
+    present: u64,
     rejected: u64,
     skipped: u64,
     unknown: u64,
@@ -509,6 +704,7 @@ fn summarize(statuses: &HashMap<u64, Status>, lines: u64) -> Summary {
     for status in statuses.values() {
         match status {
             Status::Acked(_) => summary.acked += 1,
+            Status::Present(_) => summary.present += 1,
             Status::Rejected => summary.rejected += 1,
             Status::Skipped => summary.skipped += 1,
             Status::Uncertain => summary.unknown += 1,

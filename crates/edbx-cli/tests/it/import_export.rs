@@ -473,6 +473,11 @@ fn read_lines(path: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// The server's address as `edbx` is given it (`host:port`).
+fn address(env: &Env) -> String {
+    format!("{}:{}", env.server.host(), env.server.port())
+}
+
 fn version_of(env: &Env, aggregate_type: &str, id: &str) -> u64 {
     env.client()
         .get(aggregate_type, id)
@@ -696,4 +701,163 @@ fn every_line_is_checked_by_the_engines_rules_before_the_first_is_sent() {
     );
     assert_eq!(version_of(&env, "box", "b-1"), 0, "nothing was written");
     assert_eq!(version_of(&env, "box", "b-3"), 0, "nothing was written");
+}
+
+/// Lines 1 and 3 go in, line 2 is refused (its aggregate is archived) and line 4 (same
+/// aggregate) is skipped: a log to resume.
+fn refused_import(env: &Env) -> (std::path::PathBuf, std::path::PathBuf, Vec<Value>) {
+    env.run(&["create", "vault", "v-1", "opened", "{}"]).ok();
+    env.run(&["archive", "vault", "v-1"]).ok();
+    let lines = vec![
+        json!({"aggregate_type": "box", "aggregate_id": "b-1", "event_type": "packed", "payload": {"n": 1}}),
+        json!({"aggregate_type": "vault", "aggregate_id": "v-1", "event_type": "deposit", "payload": {"amount": 5}}),
+        json!({"aggregate_type": "box", "aggregate_id": "b-1", "event_type": "shipped", "payload": {"n": 2}}),
+        json!({"aggregate_type": "vault", "aggregate_id": "v-1", "event_type": "deposit", "payload": {"amount": 6}}),
+    ];
+    let input = env.path("in.ndjson");
+    let log = env.path("in.log");
+    write_lines(&input, &lines);
+    let run = env
+        .run(&[
+            "import",
+            input.to_str().unwrap(),
+            "--log",
+            log.to_str().unwrap(),
+            "--progress",
+            "never",
+        ])
+        .code(7);
+    assert_eq!(run.json()["acked"], 2, "{}", run.stdout);
+    (input, log, lines)
+}
+
+#[test]
+fn a_result_log_resumes_only_against_its_own_destination() {
+    let b = Env::start();
+    let (input, log, _) = refused_import(&b);
+    let header: Value = serde_json::from_str(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["server"], json!(address(&b)), "{header}");
+
+    // Another server: refused before anything is sent.
+    let a = Env::start();
+    let resume = |env: &Env| {
+        env.run(&[
+            "import",
+            input.to_str().unwrap(),
+            "--log",
+            log.to_str().unwrap(),
+            "--resume",
+            "--progress",
+            "never",
+        ])
+    };
+    let refused = resume(&a).code(2);
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("records an import into {}", address(&b)))
+            && refused
+                .stderr
+                .contains(&format!("would write to {}", address(&a))),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(version_of(&a, "box", "b-1"), 0);
+
+    // Another tenant of the same server: refused too.
+    let other_tenant = b
+        .cmd()
+        .env("EVENTDBX_TENANT_ID", "elsewhere")
+        .args([
+            "import",
+            input.to_str().unwrap(),
+            "--log",
+            log.to_str().unwrap(),
+            "--resume",
+        ])
+        .output();
+    let other_tenant = crate::common::Run::of(other_tenant, &["import (tenant)"]).code(2);
+    assert!(
+        other_tenant.stderr.contains("(tenant elsewhere)"),
+        "{}",
+        other_tenant.stderr
+    );
+
+    // Another store behind the address the log names (a name that now points elsewhere, a
+    // server rebuilt on the same port): the writes the log records are not there.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let moved = text.replace(&address(&b), &address(&a));
+    let moved_log = b.path("moved.log");
+    std::fs::write(&moved_log, moved).unwrap();
+    let refused = a
+        .run(&[
+            "import",
+            input.to_str().unwrap(),
+            "--log",
+            moved_log.to_str().unwrap(),
+            "--resume",
+        ])
+        .code(2);
+    assert!(
+        refused.stderr.contains("does not hold what") && refused.stderr.contains("box/b-1"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(version_of(&a, "box", "b-1"), 0);
+
+    // The right server: resumes.
+    b.run(&["restore", "vault", "v-1"]).ok();
+    let done = resume(&b).ok().json();
+    assert_eq!(done["acked"], 4, "{done}");
+    assert_eq!(version_of(&b, "vault", "v-1"), 3);
+}
+
+#[test]
+fn a_refused_line_can_be_edited_and_resumed_but_an_applied_one_cannot() {
+    let env = Env::start();
+    let (input, log, mut lines) = refused_import(&env);
+    let resume = || {
+        env.run(&[
+            "import",
+            input.to_str().unwrap(),
+            "--log",
+            log.to_str().unwrap(),
+            "--resume",
+            "--progress",
+            "never",
+        ])
+    };
+    // An applied line edited: refused, saying which.
+    let mut edited = lines.clone();
+    edited[0]["payload"] = json!({"n": 100});
+    write_lines(&input, &edited);
+    let refused = resume().code(2);
+    assert!(
+        refused
+            .stderr
+            .contains("its line 1, which the log shows applied, is different"),
+        "{}",
+        refused.stderr
+    );
+    // The refused lines edited to go to another aggregate: resumed, saying what changed.
+    lines[1]["aggregate_id"] = json!("v-2");
+    lines[3]["aggregate_id"] = json!("v-2");
+    write_lines(&input, &lines);
+    let done = resume().ok();
+    assert!(
+        done.stderr.contains("changed since") && done.stderr.contains("line(s) 2"),
+        "{}",
+        done.stderr
+    );
+    assert_eq!(done.json()["acked"], 4, "{}", done.stdout);
+    assert_eq!(version_of(&env, "vault", "v-2"), 2);
+    assert_eq!(version_of(&env, "box", "b-1"), 2);
+    assert_eq!(version_of(&env, "vault", "v-1"), 1);
 }

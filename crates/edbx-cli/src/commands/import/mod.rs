@@ -19,6 +19,7 @@ mod log;
 mod resolve;
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 use std::fs::File;
 use std::future::Future;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
@@ -33,7 +34,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use self::log::{Header, ResultLog, Status};
+use self::log::{Account, Header, ResultLog, Status, line_sha};
 use self::resolve::{Applied, Decision, decide};
 use super::{Ctx, annotate};
 use crate::cli::ImportArgs;
@@ -120,6 +121,10 @@ struct Scan {
     lines: u64,
     /// Aggregates with a line of unknown outcome (their last applied line is kept in memory).
     uncertain: HashSet<Key>,
+    /// The digest of each line the log has a status for.
+    shas: HashMap<u64, String>,
+    /// The lines asked for by number.
+    wanted: HashMap<u64, EventLine>,
 }
 
 /// Checks one line against the lines of its aggregate before it (`versions`: each aggregate's
@@ -148,12 +153,14 @@ fn check_order(line: &EventLine, versions: &mut HashMap<Key, Option<u64>>) -> Re
 
 /// Checks every line before anything is sent: each by the engine's rules for a write, and
 /// each aggregate's versions in order.
-fn scan(input: &Input, statuses: &HashMap<u64, Status>) -> Outcome<Scan> {
+fn scan(input: &Input, statuses: &HashMap<u64, Status>, wanted: &HashSet<u64>) -> Outcome<Scan> {
     let mut lines = 0;
     let mut errors = Vec::new();
     let mut error_count = 0;
     let mut uncertain = HashSet::new();
     let mut versions = HashMap::new();
+    let mut shas = HashMap::new();
+    let mut wanted_lines = HashMap::new();
     let sha256 = for_each_line(input, |number, text| {
         lines += 1;
         let line = EventLine::parse(text).and_then(|line| {
@@ -162,6 +169,12 @@ fn scan(input: &Input, statuses: &HashMap<u64, Status>) -> Outcome<Scan> {
         });
         match line {
             Ok(line) => {
+                if statuses.contains_key(&number) {
+                    shas.insert(number, line_sha(text));
+                }
+                if wanted.contains(&number) {
+                    wanted_lines.insert(number, line.clone());
+                }
                 if statuses.get(&number) == Some(&Status::Uncertain) {
                     uncertain.insert((line.aggregate_type, line.aggregate_id));
                 }
@@ -190,7 +203,82 @@ fn scan(input: &Input, statuses: &HashMap<u64, Status>) -> Outcome<Scan> {
         sha256,
         lines,
         uncertain,
+        shas,
+        wanted: wanted_lines,
     })
+}
+
+/// Whether an input may continue the import its log recorded: the lines the log shows
+/// applied or in flight must be unchanged; others (refused, skipped, not sent) may have been
+/// edited. Returns what changed, for a message, or why the input is another one.
+fn compare_input(account: &Account, scan: &Scan, name: &str) -> Result<Option<String>, String> {
+    let header = &account.header;
+    if header.sha256 == scan.sha256 && header.lines == scan.lines {
+        return Ok(None);
+    }
+    let another = |why: String| {
+        format!(
+            "the log of another input ({}, {} lines), not of {name} ({} lines): {why}",
+            header.input, header.lines, scan.lines
+        )
+    };
+    let mut numbers: Vec<u64> = account.statuses.keys().copied().collect();
+    numbers.sort_unstable();
+    let mut edited = Vec::new();
+    for number in numbers {
+        let status = account.statuses[&number];
+        let (then, now) = (account.shas.get(&number), scan.shas.get(&number));
+        let settled = status.is_acked() || status == Status::Uncertain;
+        match (then, now) {
+            (Some(then), Some(now)) if then == now => {}
+            (_, None) if settled => {
+                return Err(another(format!(
+                    "its line {number}, which the log shows {}, is not there",
+                    describe(status)
+                )));
+            }
+            (None, _) if settled => {
+                return Err(another(format!(
+                    "this log records no digest of its line {number} to tell whether it changed"
+                )));
+            }
+            _ if settled => {
+                return Err(another(format!(
+                    "its line {number}, which the log shows {}, is different",
+                    describe(status)
+                )));
+            }
+            (Some(_), Some(_)) => edited.push(number),
+            _ => {}
+        }
+    }
+    let mut changed = format!("{name} changed since {} was written", header.input);
+    if header.lines != scan.lines {
+        let _ = write!(changed, " ({} lines, now {})", header.lines, scan.lines);
+    }
+    if !edited.is_empty() {
+        let shown: Vec<String> = edited.iter().take(10).map(u64::to_string).collect();
+        let _ = write!(
+            changed,
+            "; edited since they were refused: line(s) {}{}",
+            shown.join(", "),
+            if edited.len() > 10 { ", …" } else { "" }
+        );
+    }
+    changed.push_str(
+        "; the lines the log shows applied are unchanged, and the others are sent as they \
+         are now",
+    );
+    Ok(Some(changed))
+}
+
+fn describe(status: Status) -> &'static str {
+    match status {
+        Status::Acked(_) | Status::Present(_) => "applied",
+        Status::Uncertain => "in flight",
+        Status::Rejected => "rejected",
+        Status::Skipped => "skipped",
+    }
 }
 
 /// Per aggregate, in the worker that owns it.
@@ -315,6 +403,7 @@ impl Pass {
         &self,
         number: u64,
         line: EventLine,
+        sha: String,
         aggregates: &mut HashMap<Key, AggregateState>,
     ) {
         let key = (line.aggregate_type.clone(), line.aggregate_id.clone());
@@ -385,14 +474,14 @@ impl Pass {
                     Placement::Present => {
                         self.record(
                             json!({"line": number, "status": "acked", "version": version,
-                                           "present": true}),
+                                           "present": true, "sha": sha}),
                         );
                         state.applied = Some(applied(Some(version), &line));
                         return;
                     }
                     Placement::Refused(code, message) => {
                         self.record(json!({"line": number, "status": "rejected", "code": code,
-                                           "message": message}));
+                                           "message": message, "sha": sha}));
                         state.blocked = Some(format!(
                             "line {number} of this aggregate was not written ({code})"
                         ));
@@ -402,7 +491,7 @@ impl Pass {
                 }
             }
         };
-        self.record(json!({"line": number, "status": "sending"}));
+        self.record(json!({"line": number, "status": "sending", "sha": sha}));
         match self.send(&line, how).await {
             Ok(version) => {
                 let mut record = json!({"line": number, "status": "acked"});
@@ -597,13 +686,13 @@ impl Pass {
     }
 }
 
-async fn worker(mut lines: mpsc::Receiver<(u64, EventLine)>, pass: Arc<Pass>) {
+async fn worker(mut lines: mpsc::Receiver<(u64, EventLine, String)>, pass: Arc<Pass>) {
     let mut aggregates = HashMap::new();
-    while let Some((number, line)) = lines.recv().await {
+    while let Some((number, line, sha)) = lines.recv().await {
         if pass.stopped() {
             break;
         }
-        pass.line(number, line, &mut aggregates).await;
+        pass.line(number, line, sha, &mut aggregates).await;
         pass.progress.inc(1);
     }
 }
@@ -636,7 +725,9 @@ async fn run_pass(pass: Arc<Pass>, input: &Arc<Input>, concurrency: usize) -> Ou
                 })?;
                 let worker = hasher.hash_one((&line.aggregate_type, &line.aggregate_id)) as usize
                     % senders.len();
-                Ok(senders[worker].blocking_send((number, line)).is_ok())
+                Ok(senders[worker]
+                    .blocking_send((number, line, line_sha(text)))
+                    .is_ok())
             })
         })
     };
@@ -714,6 +805,93 @@ fn summarize(statuses: &HashMap<u64, Status>, lines: u64) -> Summary {
     summary
 }
 
+/// Refuses to resume into another destination than the log's.
+fn check_destination(
+    header: &Header,
+    server: &str,
+    tenant: Option<&str>,
+    log_path: &std::path::Path,
+) -> Outcome {
+    let Some(logged) = &header.server else {
+        // A log of an older edbx, which did not record it.
+        return Ok(());
+    };
+    let name = |tenant: Option<&str>| tenant.unwrap_or("the server's default").to_owned();
+    if logged != server || header.tenant.as_deref() != tenant {
+        return Err(Failure::usage(format!(
+            "{} records an import into {logged} (tenant {}); this run would write to {server} \
+             (tenant {}): resuming there would split the input between two stores",
+            log_path.display(),
+            name(header.tenant.as_deref()),
+            name(tenant),
+        ))
+        .hint(
+            "resume with the connection settings the import started with; to import the input \
+             into this server instead, give another --log",
+        ));
+    }
+    Ok(())
+}
+
+/// The lines whose events are read back on resume to check that the server is the store the
+/// log's writes went to (the protocol has no identity of a store): the last three applied
+/// lines with a known version.
+fn samples(statuses: &HashMap<u64, Status>) -> HashSet<u64> {
+    let mut applied: Vec<u64> = statuses
+        .iter()
+        .filter(|(_, s)| s.version().is_some())
+        .map(|(n, _)| *n)
+        .collect();
+    applied.sort_unstable();
+    applied.into_iter().rev().take(3).collect()
+}
+
+/// Refuses to resume against a store that does not hold what the log says was written to it.
+async fn check_store(
+    client: &Client,
+    statuses: &HashMap<u64, Status>,
+    lines: &HashMap<u64, EventLine>,
+    server: &str,
+    log_path: &std::path::Path,
+) -> Outcome {
+    let mut numbers: Vec<&u64> = lines.keys().collect();
+    numbers.sort_unstable();
+    for number in numbers {
+        let (line, version) = (&lines[number], statuses[number].version());
+        let Some(version) = version else { continue };
+        let mut events = client
+            .events(&line.aggregate_type, &line.aggregate_id)
+            .stream();
+        let mut found = None;
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(event) if event.version == version => {
+                    found = Some(event);
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => break,
+                Err(e) => return Err(Failure::from(e)),
+            }
+        }
+        if found.is_some_and(|event| line.matches(&event)) {
+            continue;
+        }
+        return Err(Failure::usage(format!(
+            "the server at {server} does not hold what {} says was written to it: its line \
+             {number} ({}/{} version {version}) is not there",
+            log_path.display(),
+            line.aggregate_type,
+            line.aggregate_id
+        ))
+        .hint(
+            "this is another store (or it was changed since): resume against the server the \
+             import started on, or give another --log to import into this one",
+        ));
+    }
+    Ok(())
+}
+
 pub async fn import(args: &ImportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
     if args.concurrency == 0 || args.concurrency > MAX_CONCURRENCY {
         return Err(Failure::usage(format!(
@@ -746,26 +924,42 @@ pub async fn import(args: &ImportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
     if args.resume && !resuming {
         ctx.note(format!("no log at {}: starting afresh", log_path.display()));
     }
-    let (log, statuses, header) = if resuming {
-        let (log, header, statuses) = ResultLog::resume(&log_path)?;
-        (Some(log), statuses, Some(header))
+    let server = ctx.settings.address();
+    let tenant = ctx
+        .settings
+        .config
+        .get_tenant_id()
+        .map(|t| t.trim().to_ascii_lowercase());
+    let (log, account) = if resuming {
+        let (log, account) = ResultLog::resume(&log_path)?;
+        check_destination(&account.header, &server, tenant.as_deref(), &log_path)?;
+        (Some(log), Some(account))
     } else {
-        (None, HashMap::new(), None)
+        (None, None)
     };
-    let scan = scan(&input, &statuses)?;
-    if let Some(header) = header
+    let statuses = account
         .as_ref()
-        .filter(|h| h.sha256 != scan.sha256 || h.lines != scan.lines)
-    {
-        return Err(Failure::usage(format!(
-            "{} is the log of another input ({}, {} lines), not of {} ({} lines)",
-            log_path.display(),
-            header.input,
-            header.lines,
-            input.name(),
-            scan.lines
-        ))
-        .hint("resume with the input the import started with, or give another --log"));
+        .map(|a| a.statuses.clone())
+        .unwrap_or_default();
+    let samples = samples(&statuses);
+    let scan = scan(&input, &statuses, &samples)?;
+    if let Some(account) = &account {
+        match compare_input(account, &scan, &input.name()) {
+            Ok(None) => {}
+            Ok(Some(changed)) => eprintln!("edbx: import: {changed}"),
+            Err(why) => {
+                return Err(
+                    Failure::usage(format!("{} is {why}", log_path.display())).hint(
+                        "resume with the input the import started with (lines it shows refused or \
+                     not sent may be edited), or give another --log",
+                    ),
+                );
+            }
+        }
+    }
+    let client = ctx.client().await?;
+    if account.is_some() {
+        check_store(&client, &statuses, &scan.wanted, &server, &log_path).await?;
     }
     let log = Arc::new(match log {
         Some(log) => log,
@@ -775,10 +969,11 @@ pub async fn import(args: &ImportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
                 input: input.name(),
                 sha256: scan.sha256.clone(),
                 lines: scan.lines,
+                server: Some(server.clone()),
+                tenant: tenant.clone(),
             },
         )?,
     });
-    let client = ctx.client().await?;
     let input = Arc::new(input);
     let started = Instant::now();
     let mut statuses = statuses;
@@ -806,7 +1001,7 @@ pub async fn import(args: &ImportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
         let mut pass = Arc::into_inner(pass).expect("the workers are done");
         pass.progress.finish();
         failure = pass.abort.into_inner().unwrap_or_else(|p| p.into_inner());
-        (_, statuses) = log::read(&log_path)?;
+        statuses = log::read(&log_path)?;
         let unknown = statuses
             .values()
             .filter(|s| **s == Status::Uncertain)

@@ -395,6 +395,12 @@ pub struct ExportArgs {
     /// cannot be read: restore them to export their events.)
     #[arg(long)]
     pub include_archived: bool,
+    /// With --what events: leave archived aggregates out and exit 0. Without it, an export
+    /// that meets an archived aggregate (whose events the server does not serve) writes the
+    /// rest, names what it left out and exits 7; `dbx backup` on the server host keeps
+    /// everything.
+    #[arg(long)]
+    pub skip_archived: bool,
     /// Aggregates whose events are read at the same time.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,

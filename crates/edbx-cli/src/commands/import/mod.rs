@@ -358,6 +358,9 @@ enum Sending {
     CreateOrAppend(bool),
     /// A line with a version: exactly a create, or exactly an append.
     Exactly { create: bool },
+    /// A version 1 whose aggregate was not read: a create, which succeeds when the aggregate
+    /// is new (sparing a read on the way into an empty server) and fails when it exists.
+    Probe,
 }
 
 /// One pass over the input, shared by its workers.
@@ -459,6 +462,13 @@ impl Pass {
         }
         let how = match line.version {
             None => Sending::CreateOrAppend(state.applied.is_none()),
+            // Nothing of the aggregate read yet, and no write of this line in doubt.
+            Some(1)
+                if state.target.is_none()
+                    && self.statuses.get(&number) != Some(&Status::Uncertain) =>
+            {
+                Sending::Probe
+            }
             Some(version) => {
                 if state.target.is_none() {
                     match self.read_target(&line).await {
@@ -469,30 +479,40 @@ impl Pass {
                         }
                     }
                 }
-                let target = state.target.as_mut().expect("read above");
-                match place(&line, version, target) {
-                    Placement::Present => {
-                        self.record(
-                            json!({"line": number, "status": "acked", "version": version,
-                                           "present": true, "sha": sha}),
-                        );
-                        state.applied = Some(applied(Some(version), &line));
-                        return;
-                    }
-                    Placement::Refused(code, message) => {
-                        self.record(json!({"line": number, "status": "rejected", "code": code,
-                                           "message": message, "sha": sha}));
-                        state.blocked = Some(format!(
-                            "line {number} of this aggregate was not written ({code})"
-                        ));
-                        return;
-                    }
-                    Placement::Next { create } => Sending::Exactly { create },
+                match self.place(number, &line, version, &sha, state) {
+                    Some(how) => how,
+                    None => return,
                 }
             }
         };
         self.record(json!({"line": number, "status": "sending", "sha": sha}));
         match self.send(&line, how).await {
+            // The aggregate exists: its events decide.
+            Err(e)
+                if matches!(how, Sending::Probe)
+                    && e.server_code() == Some(ServerCode::SchemaViolation) =>
+            {
+                match self.read_target(&line).await {
+                    Ok(target) if target.version > 0 => {
+                        state.target = Some(target);
+                        // Version 1 of an aggregate that has one: present, or a conflict.
+                        self.place(number, &line, 1, &sha, state);
+                    }
+                    Ok(_) => {
+                        self.record(json!({"line": number, "status": "rejected",
+                            "code": e.server_code().map(|c| c.as_str().to_owned()),
+                            "message": format!("{} (an archived aggregate's events cannot be \
+                                                read to compare: restore it first)", e.message())}));
+                        state.blocked =
+                            Some(format!("line {number} of this aggregate was rejected"));
+                    }
+                    Err(failure) => {
+                        self.record(json!({"line": number, "status": "not_sent",
+                                           "message": failure.message}));
+                        self.fail(failure);
+                    }
+                }
+            }
             Ok(version) => {
                 let mut record = json!({"line": number, "status": "acked"});
                 if let Some(version) = version {
@@ -511,8 +531,18 @@ impl Pass {
                     ));
                 }
                 self.record(record);
-                if let Some(target) = state.target.as_mut() {
-                    target.version = version.or(line.version).unwrap_or(target.version + 1);
+                match (state.target.as_mut(), line.version) {
+                    (Some(target), _) => {
+                        target.version = version.or(line.version).unwrap_or(target.version + 1);
+                    }
+                    // A probe that created the aggregate.
+                    (None, Some(wanted)) => {
+                        state.target = Some(Target {
+                            version: version.unwrap_or(wanted),
+                            events: Vec::new(),
+                        });
+                    }
+                    (None, None) => {}
                 }
                 state.applied = Some(applied(version, &line));
             }
@@ -554,6 +584,41 @@ impl Pass {
                 );
                 self.fail(Failure::from(e));
             }
+        }
+    }
+
+    /// Places a line with a version on its aggregate as the target holds it: records it
+    /// present or refused (and returns `None`), or returns how to send it.
+    fn place(
+        &self,
+        number: u64,
+        line: &EventLine,
+        version: u64,
+        sha: &str,
+        state: &mut AggregateState,
+    ) -> Option<Sending> {
+        let target = state.target.as_ref().expect("the target is read first");
+        match place(line, version, target) {
+            Placement::Present => {
+                self.record(
+                    json!({"line": number, "status": "acked", "version": version,
+                                   "present": true, "sha": sha}),
+                );
+                state.applied = Some(Applied {
+                    version: Some(version),
+                    line: None,
+                });
+                None
+            }
+            Placement::Refused(code, message) => {
+                self.record(json!({"line": number, "status": "rejected", "code": code,
+                                   "message": message, "sha": sha}));
+                state.blocked = Some(format!(
+                    "line {number} of this aggregate was not written ({code})"
+                ));
+                None
+            }
+            Placement::Next { create } => Some(Sending::Exactly { create }),
         }
     }
 
@@ -623,7 +688,7 @@ impl Pass {
     async fn send_once(&self, line: &EventLine, how: Sending) -> Result<Option<u64>, edbx::Error> {
         let (t, id, event_type) = (&line.aggregate_type, &line.aggregate_id, &line.event_type);
         let (note, metadata) = (line.note.as_deref(), line.metadata.as_ref());
-        if let Sending::Exactly { create: true } = how {
+        if let Sending::Exactly { create: true } | Sending::Probe = how {
             let create = self
                 .client
                 .create(t, id, event_type, &line.payload)

@@ -907,3 +907,83 @@ fn the_server_does_not_serve_an_archived_aggregates_events() {
     assert!(run.stdout.is_empty(), "{}", run.stdout);
     assert!(run.stderr.contains("vault/v-1"), "{}", run.stderr);
 }
+
+#[test]
+fn a_versioned_import_killed_and_resumed_through_a_restart_writes_every_version_once() {
+    let mut env = Env::start();
+    // 4,000 lines of the 10,000-line mix, each with its version in its aggregate.
+    let mut next_version: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let lines: Vec<Value> = ten_thousand_lines()
+        .into_iter()
+        .take(4000)
+        .map(|mut line| {
+            let key = (
+                line["aggregate_type"].as_str().unwrap().to_owned(),
+                line["aggregate_id"].as_str().unwrap().to_owned(),
+            );
+            let version = next_version.entry(key).or_insert(0);
+            *version += 1;
+            line["version"] = json!(*version);
+            line
+        })
+        .collect();
+    let input = env.path("versioned.ndjson");
+    let log = env.path("versioned.log");
+    write_lines(&input, &lines);
+
+    let mut child = spawn_import(&env, &input, &log, &["--progress", "never"]);
+    wait_until(Duration::from_secs(120), "1,000 acked lines", || {
+        acked_records(&log) >= 1000
+    });
+    signal(&child, libc::SIGKILL);
+    child.wait().unwrap();
+
+    let child = spawn_import(&env, &input, &log, &["--resume", "--progress", "never"]);
+    wait_until(Duration::from_secs(120), "2,500 acked lines", || {
+        acked_records(&log) >= 2500
+    });
+    env.server.restart().expect("restart the server");
+    let last = finish(child, Duration::from_secs(300), "import --resume (restart)").ok();
+    let summary = last.json();
+    assert_eq!(
+        summary["acked"].as_u64().unwrap() + summary["present"].as_u64().unwrap(),
+        4000,
+        "{summary}"
+    );
+    assert_eq!(
+        (
+            summary["rejected"].clone(),
+            summary["unknown"].clone(),
+            summary["skipped"].clone()
+        ),
+        (json!(0), json!(0), json!(0)),
+        "{summary}"
+    );
+    // Every version exactly once, with its content.
+    let stored = histories(stored_events(&env).into_iter().map(|mut e| {
+        for record in ["created_at", "event_id", "issued_by"] {
+            e.as_object_mut().unwrap().remove(record);
+        }
+        e
+    }));
+    assert_eq!(stored, histories(lines.clone()));
+
+    // And once more, from the start: nothing to write.
+    let again_log = env.path("again.log");
+    let again = env
+        .run(&[
+            "import",
+            input.to_str().unwrap(),
+            "--log",
+            again_log.to_str().unwrap(),
+            "--progress",
+            "never",
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        (again["acked"].clone(), again["present"].clone()),
+        (json!(0), json!(4000)),
+        "{again}"
+    );
+}

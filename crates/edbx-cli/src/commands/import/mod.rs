@@ -665,7 +665,17 @@ impl Pass {
         let mut delay = Duration::from_millis(100);
         loop {
             match call().await {
-                Err(e) if e.is_retryable() && (idempotent || !e.was_sent()) && !self.stopped() => {
+                // A read is also repeated when the server failed while serving it: server
+                // 3.19.4 answers `storage: … task was cancelled` while it shuts down.
+                Err(e)
+                    if (e.is_retryable() && (idempotent || !e.was_sent())
+                        || idempotent
+                            && matches!(
+                                e.server_code(),
+                                Some(ServerCode::Storage | ServerCode::Io)
+                            ))
+                        && !self.stopped() =>
+                {
                     let since = *unreachable_since.get_or_insert_with(Instant::now);
                     if since.elapsed() >= SERVER_WAIT {
                         return Err(e);

@@ -656,6 +656,33 @@ fn an_export_imported_into_its_own_server_changes_nothing_and_other_content_is_r
     assert!(log.contains(r#""code":"gap""#), "{log}");
     assert!(log.contains("versions 4 to 8 are missing"), "{log}");
     assert_eq!(stored_events(&env), before, "nothing written");
+
+    // An archived aggregate cannot be compared: its lines are refused, not written.
+    env.run(&["archive", "accounts", "a-2"]).ok();
+    let archived_log = env.path("archived.log");
+    let run = env
+        .run(&[
+            "import",
+            dump.to_str().unwrap(),
+            "--log",
+            archived_log.to_str().unwrap(),
+            "--progress",
+            "never",
+        ])
+        .code(7)
+        .json();
+    assert_eq!(
+        (
+            run["acked"].clone(),
+            run["rejected"].clone(),
+            run["skipped"].clone()
+        ),
+        (json!(0), json!(1), json!(2)),
+        "{run}"
+    );
+    let log = std::fs::read_to_string(&archived_log).unwrap();
+    assert!(log.contains("archived: its events cannot be read"), "{log}");
+    assert_eq!(version_of(&env, "accounts", "a-2"), 3);
 }
 
 #[test]

@@ -498,11 +498,18 @@ impl Pass {
                         // Version 1 of an aggregate that has one: present, or a conflict.
                         self.place(number, &line, 1, &sha, state);
                     }
+                    // Refused by a schema, or it exists with no events to read: archived.
                     Ok(_) => {
+                        let mut message = e.message().to_owned();
+                        if message.contains("already exists") {
+                            message.push_str(
+                                " (archived: its events cannot be read to compare; restore it \
+                                 first)",
+                            );
+                        }
                         self.record(json!({"line": number, "status": "rejected",
                             "code": e.server_code().map(|c| c.as_str().to_owned()),
-                            "message": format!("{} (an archived aggregate's events cannot be \
-                                                read to compare: restore it first)", e.message())}));
+                            "message": message}));
                         state.blocked =
                             Some(format!("line {number} of this aggregate was rejected"));
                     }

@@ -110,7 +110,9 @@ pub async fn export(args: &ExportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
     }
     let mut rows = list.stream();
     let mut aggregates = 0u64;
-    let mut archived: Vec<String> = Vec::new();
+    // How many archived aggregates were met, and the first few by name.
+    let mut archived = 0usize;
+    let mut archived_names: Vec<String> = Vec::new();
     match args.what {
         ExportWhat::Aggregates => {
             while let Some(row) = rows.next().await {
@@ -132,8 +134,13 @@ pub async fn export(args: &ExportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
                         Some(row) => {
                             let row = row?;
                             if row.archived {
-                                archived
-                                    .push(format!("{}/{}", row.aggregate_type, row.aggregate_id));
+                                archived += 1;
+                                if archived_names.len() < 5 {
+                                    archived_names.push(format!(
+                                        "{}/{}",
+                                        row.aggregate_type, row.aggregate_id
+                                    ));
+                                }
                                 continue;
                             }
                             aggregates += 1;
@@ -167,32 +174,26 @@ pub async fn export(args: &ExportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
         "export: {written} {unit} of {aggregates} aggregate(s) to {destination} in {:.2} s",
         started.elapsed().as_secs_f64()
     ));
-    if archived.is_empty() {
+    if archived == 0 {
         return Ok(Exit::Ok);
     }
-    let mut named = archived
-        .iter()
-        .take(5)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
-    if archived.len() > 5 {
-        named.push_str(&format!(" and {} more", archived.len() - 5));
+    let mut named = archived_names.join(", ");
+    if archived > archived_names.len() {
+        named.push_str(&format!(" and {} more", archived - archived_names.len()));
     }
     if args.skip_archived {
         eprintln!(
-            "edbx: export: {} archived aggregate(s) skipped, as --skip-archived asks: {named}",
-            archived.len()
+            "edbx: export: {archived} archived aggregate(s) skipped, as --skip-archived asks: \
+             {named} (`--what aggregates --include-archived` exports their state)"
         );
         return Ok(Exit::Ok);
     }
     Err(Failure::new(
         Exit::CheckFailed,
         format!(
-            "export: {destination} is not a whole backup: it leaves out {} archived \
+            "export: {destination} is not a whole backup: it leaves out {archived} archived \
              aggregate(s), whose events the server does not serve while they are archived: \
-             {named}",
-            archived.len()
+             {named}"
         ),
     )
     .hint(

@@ -225,8 +225,34 @@ pub enum Command {
     /// only, or beyond) and where the audit runs from.
     Audit,
     /// Bulk-apply events from NDJSON (one event per line), with a result log and --resume.
+    ///
+    /// Every line is checked before the first is sent, by the rules a write applies (aggregate
+    /// type and id, event type, payload object, note, metadata keys) and, for lines with a
+    /// version, each aggregate's versions in order; a file with a bad line sends nothing.
+    ///
+    /// A line with a "version" (as export writes them) is idempotent: the aggregate is read on
+    /// the target once; a version it already holds with the same event type (as written),
+    /// payload, note and metadata is skipped (counted as "present"), one it holds with other
+    /// content is rejected as "conflict", one past its end as "gap" — neither is written, and
+    /// the aggregate's later lines are skipped. Importing an export into the server it came
+    /// from changes nothing. A line without a version is created (an aggregate's first line)
+    /// or appended, whatever is there.
+    ///
+    /// The result log records the destination (address and tenant): --resume refuses another
+    /// one, and one that does not hold the writes the log records. Lines the log shows
+    /// rejected or not sent may be edited before --resume; lines it shows applied may not.
     Import(ImportArgs),
     /// Write aggregates or their events as NDJSON (events import back with `edbx import`).
+    ///
+    /// Each event line carries its version (which makes importing it again idempotent) and the
+    /// original event's created_at, event_id and issued_by. Importing into another server
+    /// keeps every aggregate's events, their order, versions, types as written, payloads,
+    /// notes and metadata; the target gives each event its own time, id, writer (the
+    /// importing token) and hashes.
+    ///
+    /// The server does not serve the events of archived aggregates: an export of events that
+    /// meets one writes the rest, names it and exits 7, unless --skip-archived. `dbx backup`
+    /// on the server host (server stopped) keeps everything, archived aggregates included.
     Export(ExportArgs),
     /// An interactive shell over one connection: history, line editing, completion.
     Shell,
@@ -391,7 +417,8 @@ pub enum TenantCommand {
 #[derive(Debug, Clone, Args)]
 pub struct ImportArgs {
     /// NDJSON file, or - for stdin. Each line: {"aggregate_type", "aggregate_id",
-    /// "event_type", "payload", and optionally "note" and "metadata"}.
+    /// "event_type", "payload", and optionally "note", "metadata" and "version" (plus
+    /// "created_at", "event_id", "issued_by" from export, kept for the record, not restored)}.
     pub file: String,
     /// Aggregates written at the same time (each aggregate's lines stay in order).
     #[arg(long, default_value_t = 16)]
@@ -400,7 +427,8 @@ pub struct ImportArgs {
     #[arg(long, value_name = "PATH")]
     pub log: Option<PathBuf>,
     /// Continue an interrupted import: skip the lines the log shows applied, and check the
-    /// ones whose outcome was unknown against the server before sending them.
+    /// ones whose outcome was unknown against the server before sending them. Refused when
+    /// the connection goes to another server or tenant than the log's.
     #[arg(long)]
     pub resume: bool,
     /// Progress on stderr: a bar on a terminal, periodic lines otherwise.
@@ -428,6 +456,12 @@ pub struct ExportArgs {
     /// cannot be read: restore them to export their events.)
     #[arg(long)]
     pub include_archived: bool,
+    /// With --what events: leave archived aggregates out and exit 0. Without it, an export
+    /// that meets an archived aggregate (whose events the server does not serve) writes the
+    /// rest, names what it left out and exits 7; `dbx backup` on the server host keeps
+    /// everything.
+    #[arg(long)]
+    pub skip_archived: bool,
     /// Aggregates whose events are read at the same time.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,

@@ -22,7 +22,7 @@ pub enum Exit {
     /// 6: a write was sent and its outcome is unknown: read back before retrying.
     OutcomeUnknown = 6,
     /// 7: a check found a problem (`verify`: history does not match its root; `audit`: a
-    /// serious finding; `import`: lines were rejected).
+    /// serious finding; `import`: lines were rejected; `export`: archived aggregates left out).
     CheckFailed = 7,
     /// 8: a check could not be made, so nothing is known (`verify`: the aggregate is archived,
     /// or too large for the server to send).
@@ -41,7 +41,8 @@ Exit codes:
     4  the server could not be reached or the connection was lost; safe to retry
     5  the server refused the session or the token
     6  a write was sent but its outcome is unknown; read it back before retrying
-    7  a check found a problem (verify mismatch, serious audit finding, rejected import lines)
+    7  a check found a problem (verify mismatch, serious audit finding, rejected import lines,
+       an export of events that had to leave archived aggregates out)
     8  a check could not be made (verify of an archived or too large aggregate)
   130  interrupted by Ctrl-C (`edbx import … --resume` finishes an import)";
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use edbx::{Client, Config, ErrorKind, NewEvent, PublishTarget, RetryOptions, Written};
+use edbx::{Client, Config, NewEvent, PublishTarget, RetryOptions, Written};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -151,26 +151,6 @@ impl ClientOptions {
     }
 }
 
-/// Connects, retrying a refused or unreachable server per the retry options (never a rejected
-/// token): the official package retries its first connection the same way.
-async fn connect_with_retry(config: Config) -> edbx::Result<Client> {
-    let retry = config.get_retry();
-    let mut attempt = 1;
-    loop {
-        match Client::connect(config.clone()).await {
-            Err(e) if e.kind() == ErrorKind::Connect && attempt < retry.attempts => {
-                let delay = retry
-                    .initial_delay
-                    .saturating_mul(1 << (attempt - 1).min(16))
-                    .min(retry.max_delay);
-                tokio::time::sleep(delay).await;
-                attempt += 1;
-            }
-            done => return done,
-        }
-    }
-}
-
 /// The client of the `eventdbx` package: share one across threads and asyncio tasks, and
 /// across `fork()` (see `runtime` on how a child starts over).
 #[pyclass(frozen, module = "eventdbx._native")]
@@ -259,7 +239,7 @@ impl NativeClient {
         };
         let client_home = home.clone();
         home.run(py, asynchronous, async move {
-            let client = connect_with_retry(config.clone()).await?;
+            let client = Client::connect(config.clone()).await?;
             Ok(NativeClient {
                 config,
                 live: ArcSwap::from_pointee(Live {
@@ -526,8 +506,8 @@ impl NativeClient {
     ) -> PyResult<Bound<'py, PyAny>> {
         let (client, home) = self.parts()?;
         home.run(py, asynchronous, async move {
-            let found = client.get(&aggregate_type, &aggregate_id).await?;
-            Ok(found.map(|aggregate| aggregate.raw_text()))
+            // Python parses the text itself: no typed parse here.
+            client.get(&aggregate_type, &aggregate_id).json().await
         })
     }
 

@@ -47,12 +47,24 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// Checks `config`, opens the first connection (hello and handshake included) and returns
     /// the client. More connections open as concurrent calls need them, up to the pool size.
+    ///
+    /// A server that cannot be reached ([`ErrorKind::Connect`]) is tried again per
+    /// [`Config::retry`] (backoff with jitter); a refused token or handshake is not.
     pub async fn connect(config: Config) -> Result<Client> {
-        config.validate()?;
-        let token = config.get_token().cloned().expect("validated");
-        let pool = Arc::new(Pool::new(config));
-        pool.warm_up().await?;
-        Ok(Client { pool, token })
+        let client = Self::connect_lazy(config)?;
+        let retry = client.config().get_retry();
+        let mut attempt = 1;
+        loop {
+            match client.pool.warm_up().await {
+                Ok(()) => return Ok(client),
+                Err(e) if e.kind() == ErrorKind::Connect && attempt < retry.attempts => {
+                    tracing::debug!(attempt, "connecting again: {e}");
+                    tokio::time::sleep(retry.delay(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Checks `config` and returns a client that opens its first connection with its first

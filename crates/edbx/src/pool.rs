@@ -109,8 +109,10 @@ impl Pool {
         timeout + (timeout / 2).max(Duration::from_secs(1))
     }
 
-    /// Opens the first connection, so that a bad address or token fails at connect time.
+    /// Opens the first connection, so that a bad address or token fails at connect time. The
+    /// caller paces its attempts itself, so the slot's own backoff is waived.
     pub(crate) async fn warm_up(&self) -> Result<()> {
+        *self.slots[0].backoff() = Backoff::default();
         self.connect_slot(0).await.map(|_| ())
     }
 

@@ -1,4 +1,8 @@
 //! `edbx export`: every event (in the format `edbx import` reads) or every aggregate, as NDJSON.
+//! Each event line carries its version, so that importing it again is idempotent, and its
+//! original time, id and writer. Archived aggregates are listed but their events cannot be
+//! read over the protocol (server 3.19.4 reads only the active stream): an export of events
+//! that meets one fails, naming it, unless `--skip-archived` says that is intended.
 //! Aggregates are listed with the library's stream, which follows cursors without skipping the
 //! rows the server drops from short pages; events of several aggregates are read at once and
 //! written in listing order.
@@ -69,7 +73,7 @@ async fn event_lines(
     let mut count = 0;
     let mut events = client.events(&aggregate_type, &aggregate_id).stream();
     while let Some(event) = events.next().await {
-        let line = EventLine::of_event(&event?);
+        let line = EventLine::exported(&event?);
         serde_json::to_writer(&mut bytes, &line).map_err(std::io::Error::from)?;
         bytes.push(b'\n');
         count += 1;
@@ -106,7 +110,9 @@ pub async fn export(args: &ExportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
     }
     let mut rows = list.stream();
     let mut aggregates = 0u64;
-    let mut archived = 0u64;
+    // How many archived aggregates were met, and the first few by name.
+    let mut archived = 0usize;
+    let mut archived_names: Vec<String> = Vec::new();
     match args.what {
         ExportWhat::Aggregates => {
             while let Some(row) = rows.next().await {
@@ -129,6 +135,12 @@ pub async fn export(args: &ExportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
                             let row = row?;
                             if row.archived {
                                 archived += 1;
+                                if archived_names.len() < 5 {
+                                    archived_names.push(format!(
+                                        "{}/{}",
+                                        row.aggregate_type, row.aggregate_id
+                                    ));
+                                }
                                 continue;
                             }
                             aggregates += 1;
@@ -162,12 +174,31 @@ pub async fn export(args: &ExportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
         "export: {written} {unit} of {aggregates} aggregate(s) to {destination} in {:.2} s",
         started.elapsed().as_secs_f64()
     ));
-    if archived > 0 {
-        eprintln!(
-            "edbx: export: {archived} archived aggregate(s) left out: their events cannot be \
-             read while archived (`edbx restore TYPE ID` first, or `--what aggregates \
-             --include-archived` for their state)"
-        );
+    if archived == 0 {
+        return Ok(Exit::Ok);
     }
-    Ok(Exit::Ok)
+    let mut named = archived_names.join(", ");
+    if archived > archived_names.len() {
+        named.push_str(&format!(" and {} more", archived - archived_names.len()));
+    }
+    if args.skip_archived {
+        eprintln!(
+            "edbx: export: {archived} archived aggregate(s) skipped, as --skip-archived asks: \
+             {named} (`--what aggregates --include-archived` exports their state)"
+        );
+        return Ok(Exit::Ok);
+    }
+    Err(Failure::new(
+        Exit::CheckFailed,
+        format!(
+            "export: {destination} is not a whole backup: it leaves out {archived} archived \
+             aggregate(s), whose events the server does not serve while they are archived: \
+             {named}"
+        ),
+    )
+    .hint(
+        "back the whole store up with `dbx backup --output FILE` on the server host (with the \
+         server stopped), or `edbx restore TYPE ID` them before exporting (and archive them \
+         again after); `--skip-archived` exports the rest and exits 0",
+    ))
 }

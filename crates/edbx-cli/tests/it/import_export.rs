@@ -76,9 +76,25 @@ fn spawn_import(env: &Env, input: &Path, log: &Path, extra: &[&str]) -> Child {
     env.spawn(&args)
 }
 
+/// Every event's content, as export writes it, without the original record of each event
+/// (version, time, id, writer), which a write into another server does not keep.
 fn export_events(env: &Env) -> Histories {
-    let run = env.run(&["export", "--progress", "never"]).ok();
-    histories(run.ndjson())
+    let run = env
+        .run(&["export", "--skip-archived", "--progress", "never"])
+        .ok();
+    histories(run.ndjson().into_iter().map(|mut line| {
+        for record in ["version", "created_at", "event_id", "issued_by"] {
+            line.as_object_mut().unwrap().remove(record);
+        }
+        line
+    }))
+}
+
+/// Every event exactly as the server holds it, its time, id and version included.
+fn stored_events(env: &Env) -> Vec<Value> {
+    env.run(&["export", "--skip-archived", "--progress", "never"])
+        .ok()
+        .ndjson()
 }
 
 #[test]
@@ -244,6 +260,7 @@ fn export_then_import_into_an_empty_server_gives_the_same_aggregates() {
     source.run(&["archive", "customers", "c-199"]).ok();
 
     let dump = source.path("dump.ndjson");
+    // An export of everything that cannot hold everything says so, and fails.
     let export = source
         .run(&[
             "export",
@@ -252,9 +269,26 @@ fn export_then_import_into_an_empty_server_gives_the_same_aggregates() {
             "--progress",
             "never",
         ])
+        .code(7);
+    assert!(
+        export.stderr.contains("leaves out 1 archived aggregate(s)")
+            && export.stderr.contains("customers/c-199")
+            && export.stderr.contains("dbx backup"),
+        "{}",
+        export.stderr
+    );
+    let export = source
+        .run(&[
+            "export",
+            "--out",
+            dump.to_str().unwrap(),
+            "--skip-archived",
+            "--progress",
+            "never",
+        ])
         .ok();
     assert!(
-        export.stderr.contains("1 archived aggregate(s) left out"),
+        export.stderr.contains("1 archived aggregate(s) skipped"),
         "{}",
         export.stderr
     );
@@ -290,6 +324,31 @@ fn export_then_import_into_an_empty_server_gives_the_same_aggregates() {
     );
     assert_eq!(before, after);
     assert_eq!(export_events(&source), export_events(&target));
+    // The same versions, event by event; the time, id and writer are the target's own.
+    let (source_events, target_events) = (
+        histories(stored_events(&source)),
+        histories(stored_events(&target)),
+    );
+    let field = |histories: &Histories, name: &str| -> BTreeMap<(String, String), Vec<Value>> {
+        histories
+            .iter()
+            .map(|(key, events)| {
+                (
+                    key.clone(),
+                    events.iter().map(|e| e[name].clone()).collect(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        field(&source_events, "version"),
+        field(&target_events, "version")
+    );
+    let key = ("orders".to_owned(), "o-1".to_owned());
+    assert_ne!(
+        field(&source_events, "event_id")[&key],
+        field(&target_events, "event_id")[&key]
+    );
 }
 
 #[test]
@@ -425,4 +484,533 @@ fn on_a_terminal_the_import_shows_a_bar_with_rate_and_eta() {
     let run = finish(child, Duration::from_secs(120), "import (terminal)");
     assert_eq!(run.code, 0);
     assert_eq!(env.client().get("t", "one").unwrap().unwrap().version, 300);
+}
+
+/// Lines of a file as JSON values.
+fn read_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The server's address as `edbx` is given it (`host:port`).
+fn address(env: &Env) -> String {
+    format!("{}:{}", env.server.host(), env.server.port())
+}
+
+fn version_of(env: &Env, aggregate_type: &str, id: &str) -> u64 {
+    env.client()
+        .get(aggregate_type, id)
+        .unwrap()
+        .map_or(0, |a| a.version)
+}
+
+#[test]
+fn an_export_imported_into_its_own_server_changes_nothing_and_other_content_is_refused() {
+    let env = Env::start();
+    for i in 0..30 {
+        env.run(&[
+            "create",
+            "accounts",
+            &format!("a-{i}"),
+            "account.opened",
+            &format!(r#"{{"owner": "Zoë {i}"}}"#),
+            "--note",
+            "branch 7",
+        ])
+        .ok();
+        for step in 0..(i % 4) {
+            env.run(&[
+                "apply",
+                "accounts",
+                &format!("a-{i}"),
+                "funds.deposited",
+                &format!(r#"{{"amount": {step}}}"#),
+            ])
+            .ok();
+        }
+    }
+    let dump = env.path("dump.ndjson");
+    env.run(&[
+        "export",
+        "--out",
+        dump.to_str().unwrap(),
+        "--progress",
+        "never",
+    ])
+    .ok();
+    // Each line carries its version and the original event's record.
+    let lines = read_lines(&dump);
+    assert_eq!(lines.len(), 30 + (0..30).map(|i| i % 4).sum::<usize>());
+    for line in &lines {
+        assert!(line["version"].as_u64().unwrap() >= 1, "{line}");
+        assert!(line["created_at"].is_string(), "{line}");
+        assert!(line["event_id"].is_string(), "{line}");
+        assert!(line["issued_by"]["user"].is_string(), "{line}");
+    }
+    let before = stored_events(&env);
+
+    // Into the same server: every line is found there, nothing is written.
+    let again = env
+        .run(&["import", dump.to_str().unwrap(), "--progress", "never"])
+        .ok()
+        .json();
+    assert_eq!(
+        (
+            again["acked"].clone(),
+            again["present"].clone(),
+            again["rejected"].clone()
+        ),
+        (json!(0), json!(lines.len()), json!(0)),
+        "{again}"
+    );
+    assert_eq!(
+        stored_events(&env),
+        before,
+        "events, their ids and times unchanged"
+    );
+
+    // An aggregate that moved on since the export: its exported versions are there, the new
+    // one stays.
+    env.run(&[
+        "apply",
+        "accounts",
+        "a-1",
+        "funds.withdrawn",
+        r#"{"amount": 1}"#,
+    ])
+    .ok();
+    let later = env.path("later.ndjson");
+    write_lines(&later, &lines);
+    let again = env
+        .run(&["import", later.to_str().unwrap(), "--progress", "never"])
+        .ok()
+        .json();
+    assert_eq!(again["present"], json!(lines.len()), "{again}");
+    assert_eq!(version_of(&env, "accounts", "a-1"), 3);
+
+    // Part of a history already there: only the rest is appended, at its own versions.
+    let a3: Vec<Value> = lines
+        .iter()
+        .filter(|l| l["aggregate_id"] == "a-3")
+        .cloned()
+        .collect();
+    assert_eq!(a3.len(), 4);
+    let mut longer = a3.clone();
+    let mut next = a3[3].clone();
+    next["version"] = json!(5);
+    next["payload"] = json!({"amount": 99});
+    longer.push(next);
+    let longer_path = env.path("longer.ndjson");
+    write_lines(&longer_path, &longer);
+    let run = env
+        .run(&[
+            "import",
+            longer_path.to_str().unwrap(),
+            "--progress",
+            "never",
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        (run["acked"].clone(), run["present"].clone()),
+        (json!(1), json!(4)),
+        "{run}"
+    );
+    assert_eq!(version_of(&env, "accounts", "a-3"), 5);
+
+    // Other content at a version the server holds: refused, nothing written, the aggregate's
+    // later lines not sent. A version past the aggregate's end: refused, not written out of
+    // place.
+    let mut conflict = a3[1].clone();
+    conflict["payload"] = json!({"amount": 1000});
+    let mut after_conflict = a3[2].clone();
+    after_conflict["payload"] = json!({"amount": 2000});
+    let mut gap = lines
+        .iter()
+        .find(|l| l["aggregate_id"] == "a-2" && l["version"] == 1)
+        .unwrap()
+        .clone();
+    gap["version"] = json!(9);
+    let bad = env.path("conflicts.ndjson");
+    write_lines(&bad, &[conflict, after_conflict, gap]);
+    let before = stored_events(&env);
+    let refused = env
+        .run(&["import", bad.to_str().unwrap(), "--progress", "never"])
+        .code(7);
+    let summary = refused.json();
+    assert_eq!(
+        (
+            summary["acked"].clone(),
+            summary["rejected"].clone(),
+            summary["skipped"].clone()
+        ),
+        (json!(0), json!(2), json!(1)),
+        "{summary}"
+    );
+    let log = std::fs::read_to_string(env.path("conflicts.ndjson.log")).unwrap();
+    assert!(log.contains(r#""code":"conflict""#), "{log}");
+    assert!(log.contains("differs in payload"), "{log}");
+    assert!(log.contains(r#""code":"gap""#), "{log}");
+    assert!(log.contains("versions 4 to 8 are missing"), "{log}");
+    assert_eq!(stored_events(&env), before, "nothing written");
+
+    // An archived aggregate cannot be compared: its lines are refused, not written.
+    env.run(&["archive", "accounts", "a-2"]).ok();
+    let archived_log = env.path("archived.log");
+    let run = env
+        .run(&[
+            "import",
+            dump.to_str().unwrap(),
+            "--log",
+            archived_log.to_str().unwrap(),
+            "--progress",
+            "never",
+        ])
+        .code(7)
+        .json();
+    assert_eq!(
+        (
+            run["acked"].clone(),
+            run["rejected"].clone(),
+            run["skipped"].clone()
+        ),
+        (json!(0), json!(1), json!(2)),
+        "{run}"
+    );
+    let log = std::fs::read_to_string(&archived_log).unwrap();
+    assert!(log.contains("archived: its events cannot be read"), "{log}");
+    assert_eq!(version_of(&env, "accounts", "a-2"), 3);
+}
+
+#[test]
+fn every_line_is_checked_by_the_engines_rules_before_the_first_is_sent() {
+    let env = Env::start();
+    let good = json!({"aggregate_type": "box", "aggregate_id": "b-1", "event_type": "packed", "payload": {}});
+    for (bad, reason) in [
+        (
+            json!({"aggregate_type": "Box", "aggregate_id": "b-2", "event_type": "packed", "payload": {}}),
+            "aggregate_type \"Box\" is invalid",
+        ),
+        (
+            json!({"aggregate_type": "box", "aggregate_id": "b 2", "event_type": "packed", "payload": {}}),
+            "aggregate_id \"b 2\" is invalid",
+        ),
+        (
+            json!({"aggregate_type": "box", "aggregate_id": "b-2", "event_type": "Packed!", "payload": {}}),
+            "event_type \"Packed!\" is invalid",
+        ),
+        (
+            json!({"aggregate_type": "box", "aggregate_id": "b-2", "event_type": "packed", "payload": {}, "metadata": {"source": "x"}}),
+            "metadata key \"source\" is invalid",
+        ),
+        (
+            json!({"aggregate_type": "box", "aggregate_id": "b-2", "event_type": "packed", "payload": {}, "note": "n".repeat(129)}),
+            "note is 129 characters",
+        ),
+    ] {
+        let input = env.path("checked.ndjson");
+        write_lines(&input, &[good.clone(), bad]);
+        let run = env
+            .run(&["import", input.to_str().unwrap(), "--progress", "never"])
+            .code(2);
+        assert!(
+            run.stderr.contains("line 2: ") && run.stderr.contains(reason),
+            "{reason}: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("nothing was sent"), "{}", run.stderr);
+        assert!(!env.path("checked.ndjson.log").exists());
+    }
+    // Versions out of order within an aggregate, or mixed with lines without one.
+    let versioned = |v: u64| json!({"aggregate_type": "box", "aggregate_id": "b-3", "event_type": "packed", "payload": {"v": v}, "version": v});
+    let input = env.path("order.ndjson");
+    write_lines(&input, &[versioned(1), versioned(3)]);
+    let run = env.run(&["import", input.to_str().unwrap()]).code(2);
+    assert!(
+        run.stderr
+            .contains("version 3 of box/b-3 follows its version 1"),
+        "{}",
+        run.stderr
+    );
+    write_lines(
+        &input,
+        &[
+            versioned(1),
+            json!({"aggregate_type": "box", "aggregate_id": "b-3", "event_type": "packed", "payload": {}}),
+        ],
+    );
+    let run = env.run(&["import", input.to_str().unwrap()]).code(2);
+    assert!(
+        run.stderr.contains("with a version and lines without"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(version_of(&env, "box", "b-1"), 0, "nothing was written");
+    assert_eq!(version_of(&env, "box", "b-3"), 0, "nothing was written");
+}
+
+/// Lines 1 and 3 go in, line 2 is refused (its aggregate is archived) and line 4 (same
+/// aggregate) is skipped: a log to resume.
+fn refused_import(env: &Env) -> (std::path::PathBuf, std::path::PathBuf, Vec<Value>) {
+    env.run(&["create", "vault", "v-1", "opened", "{}"]).ok();
+    env.run(&["archive", "vault", "v-1"]).ok();
+    let lines = vec![
+        json!({"aggregate_type": "box", "aggregate_id": "b-1", "event_type": "packed", "payload": {"n": 1}}),
+        json!({"aggregate_type": "vault", "aggregate_id": "v-1", "event_type": "deposit", "payload": {"amount": 5}}),
+        json!({"aggregate_type": "box", "aggregate_id": "b-1", "event_type": "shipped", "payload": {"n": 2}}),
+        json!({"aggregate_type": "vault", "aggregate_id": "v-1", "event_type": "deposit", "payload": {"amount": 6}}),
+    ];
+    let input = env.path("in.ndjson");
+    let log = env.path("in.log");
+    write_lines(&input, &lines);
+    let run = env
+        .run(&[
+            "import",
+            input.to_str().unwrap(),
+            "--log",
+            log.to_str().unwrap(),
+            "--progress",
+            "never",
+        ])
+        .code(7);
+    assert_eq!(run.json()["acked"], 2, "{}", run.stdout);
+    (input, log, lines)
+}
+
+#[test]
+fn a_result_log_resumes_only_against_its_own_destination() {
+    let b = Env::start();
+    let (input, log, _) = refused_import(&b);
+    let header: Value = serde_json::from_str(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["server"], json!(address(&b)), "{header}");
+
+    // Another server: refused before anything is sent.
+    let a = Env::start();
+    let resume = |env: &Env| {
+        env.run(&[
+            "import",
+            input.to_str().unwrap(),
+            "--log",
+            log.to_str().unwrap(),
+            "--resume",
+            "--progress",
+            "never",
+        ])
+    };
+    let refused = resume(&a).code(2);
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("records an import into {}", address(&b)))
+            && refused
+                .stderr
+                .contains(&format!("would write to {}", address(&a))),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(version_of(&a, "box", "b-1"), 0);
+
+    // Another tenant of the same server: refused too.
+    let other_tenant = b
+        .cmd()
+        .env("EVENTDBX_TENANT_ID", "elsewhere")
+        .args([
+            "import",
+            input.to_str().unwrap(),
+            "--log",
+            log.to_str().unwrap(),
+            "--resume",
+        ])
+        .output();
+    let other_tenant = crate::common::Run::of(other_tenant, &["import (tenant)"]).code(2);
+    assert!(
+        other_tenant.stderr.contains("(tenant elsewhere)"),
+        "{}",
+        other_tenant.stderr
+    );
+
+    // Another store behind the address the log names (a name that now points elsewhere, a
+    // server rebuilt on the same port): the writes the log records are not there.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let moved = text.replace(&address(&b), &address(&a));
+    let moved_log = b.path("moved.log");
+    std::fs::write(&moved_log, moved).unwrap();
+    let refused = a
+        .run(&[
+            "import",
+            input.to_str().unwrap(),
+            "--log",
+            moved_log.to_str().unwrap(),
+            "--resume",
+        ])
+        .code(2);
+    assert!(
+        refused.stderr.contains("does not hold what") && refused.stderr.contains("box/b-1"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(version_of(&a, "box", "b-1"), 0);
+
+    // The right server: resumes.
+    b.run(&["restore", "vault", "v-1"]).ok();
+    let done = resume(&b).ok().json();
+    assert_eq!(done["acked"], 4, "{done}");
+    assert_eq!(version_of(&b, "vault", "v-1"), 3);
+}
+
+#[test]
+fn a_refused_line_can_be_edited_and_resumed_but_an_applied_one_cannot() {
+    let env = Env::start();
+    let (input, log, mut lines) = refused_import(&env);
+    let resume = || {
+        env.run(&[
+            "import",
+            input.to_str().unwrap(),
+            "--log",
+            log.to_str().unwrap(),
+            "--resume",
+            "--progress",
+            "never",
+        ])
+    };
+    // An applied line edited: refused, saying which.
+    let mut edited = lines.clone();
+    edited[0]["payload"] = json!({"n": 100});
+    write_lines(&input, &edited);
+    let refused = resume().code(2);
+    assert!(
+        refused
+            .stderr
+            .contains("its line 1, which the log shows applied, is different"),
+        "{}",
+        refused.stderr
+    );
+    // The refused lines edited to go to another aggregate: resumed, saying what changed.
+    lines[1]["aggregate_id"] = json!("v-2");
+    lines[3]["aggregate_id"] = json!("v-2");
+    write_lines(&input, &lines);
+    let done = resume().ok();
+    assert!(
+        done.stderr.contains("changed since") && done.stderr.contains("line(s) 2"),
+        "{}",
+        done.stderr
+    );
+    assert_eq!(done.json()["acked"], 4, "{}", done.stdout);
+    assert_eq!(version_of(&env, "vault", "v-2"), 2);
+    assert_eq!(version_of(&env, "box", "b-1"), 2);
+    assert_eq!(version_of(&env, "vault", "v-1"), 1);
+}
+
+#[test]
+fn the_server_does_not_serve_an_archived_aggregates_events() {
+    // Why export of events cannot hold archived aggregates: listed, but no events.
+    let env = Env::start();
+    env.run(&["create", "vault", "v-1", "opened", r#"{"n": 1}"#])
+        .ok();
+    env.run(&["archive", "vault", "v-1"]).ok();
+    let client = env.client();
+    let listed: Vec<_> = client
+        .list()
+        .include_archived(true)
+        .into_iter()
+        .map(|a| a.unwrap())
+        .collect();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].archived);
+    assert_eq!(listed[0].version, 1);
+    let events: Vec<_> = client.events("vault", "v-1").into_iter().collect();
+    assert!(events.is_empty(), "{events:?}");
+    let run = env.run(&["export", "--progress", "never"]).code(7);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert!(run.stderr.contains("vault/v-1"), "{}", run.stderr);
+}
+
+#[test]
+fn a_versioned_import_killed_and_resumed_through_a_restart_writes_every_version_once() {
+    let mut env = Env::start();
+    // 4,000 lines of the 10,000-line mix, each with its version in its aggregate.
+    let mut next_version: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let lines: Vec<Value> = ten_thousand_lines()
+        .into_iter()
+        .take(4000)
+        .map(|mut line| {
+            let key = (
+                line["aggregate_type"].as_str().unwrap().to_owned(),
+                line["aggregate_id"].as_str().unwrap().to_owned(),
+            );
+            let version = next_version.entry(key).or_insert(0);
+            *version += 1;
+            line["version"] = json!(*version);
+            line
+        })
+        .collect();
+    let input = env.path("versioned.ndjson");
+    let log = env.path("versioned.log");
+    write_lines(&input, &lines);
+
+    let mut child = spawn_import(&env, &input, &log, &["--progress", "never"]);
+    wait_until(Duration::from_secs(120), "1,000 acked lines", || {
+        acked_records(&log) >= 1000
+    });
+    signal(&child, libc::SIGKILL);
+    child.wait().unwrap();
+
+    let child = spawn_import(&env, &input, &log, &["--resume", "--progress", "never"]);
+    wait_until(Duration::from_secs(120), "2,500 acked lines", || {
+        acked_records(&log) >= 2500
+    });
+    env.server.restart().expect("restart the server");
+    let last = finish(child, Duration::from_secs(300), "import --resume (restart)").ok();
+    let summary = last.json();
+    assert_eq!(
+        summary["acked"].as_u64().unwrap() + summary["present"].as_u64().unwrap(),
+        4000,
+        "{summary}"
+    );
+    assert_eq!(
+        (
+            summary["rejected"].clone(),
+            summary["unknown"].clone(),
+            summary["skipped"].clone()
+        ),
+        (json!(0), json!(0), json!(0)),
+        "{summary}"
+    );
+    // Every version exactly once, with its content.
+    let stored = histories(stored_events(&env).into_iter().map(|mut e| {
+        for record in ["created_at", "event_id", "issued_by"] {
+            e.as_object_mut().unwrap().remove(record);
+        }
+        e
+    }));
+    assert_eq!(stored, histories(lines.clone()));
+
+    // And once more, from the start: nothing to write.
+    let again_log = env.path("again.log");
+    let again = env
+        .run(&[
+            "import",
+            input.to_str().unwrap(),
+            "--log",
+            again_log.to_str().unwrap(),
+            "--progress",
+            "never",
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        (again["acked"].clone(), again["present"].clone()),
+        (json!(0), json!(4000)),
+        "{again}"
+    );
 }

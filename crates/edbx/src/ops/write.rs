@@ -75,6 +75,13 @@ impl NewEvent {
         self
     }
 
+    /// Checks the event by the rules a create or append applies before sending (identifiers,
+    /// event type, payload object, note, metadata keys), without sending it. The row-size
+    /// estimate, which depends on the writing token, is left to the write itself.
+    pub fn check(&self) -> Result<()> {
+        self.validate(false, None)
+    }
+
     /// Checks the event; `listable` carries the writer's actor length when rows the server
     /// could not list must be refused.
     fn validate(&self, payload_is_patch: bool, listable: Option<usize>) -> Result<()> {

@@ -345,10 +345,13 @@ async fn a_peer_that_never_answers_the_hello_hits_the_handshake_timeout() {
         while stream.read(&mut buf).await.unwrap_or(0) > 0 {}
     });
     let started = std::time::Instant::now();
-    let err =
-        Client::connect(config(addr).handshake_timeout(std::time::Duration::from_millis(200)))
-            .await
-            .unwrap_err();
+    let err = Client::connect(
+        config(addr)
+            .handshake_timeout(std::time::Duration::from_millis(200))
+            .retry(RetryOptions::none()),
+    )
+    .await
+    .unwrap_err();
     // A stalled handshake is not a refusal: retryable, and not a token problem.
     assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
     assert!(err.is_retryable() && !err.is_auth(), "{err}");
@@ -369,7 +372,9 @@ async fn a_peer_that_resets_during_the_handshake_is_a_retryable_connect_error() 
             .set_linger(Some(std::time::Duration::ZERO))
             .unwrap();
     });
-    let err = Client::connect(config(addr)).await.unwrap_err();
+    let err = Client::connect(config(addr).retry(RetryOptions::none()))
+        .await
+        .unwrap_err();
     server.await.unwrap();
     assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
     assert!(err.is_retryable() && !err.is_auth(), "{err}");
@@ -379,7 +384,9 @@ async fn a_peer_that_resets_during_the_handshake_is_a_retryable_connect_error() 
 async fn nothing_listening_is_a_retryable_connect_error() {
     let (listener, addr) = listener().await;
     drop(listener);
-    let err = Client::connect(config(addr)).await.unwrap_err();
+    let err = Client::connect(config(addr).retry(RetryOptions::none()))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
     assert!(err.is_retryable() && err.is_disconnected());
     assert!(err.to_string().contains(&addr.port().to_string()), "{err}");
@@ -398,4 +405,56 @@ async fn the_token_never_appears_in_debug_output() {
     let hello = ControlHello::new(TOKEN, "t").unwrap();
     assert!(!format!("{hello:?}").contains(TOKEN));
     server.await.unwrap();
+}
+
+/// The first connect follows the retry policy for a server that cannot be reached, and only
+/// for that: each attempt here is reset by the peer, so all three are made; a peer that answers
+/// with garbage is not asked again.
+#[tokio::test]
+async fn connect_retries_an_unreachable_server_per_the_policy_and_nothing_else() {
+    let (resetting, addr) = listener().await;
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    let server = tokio::spawn(async move {
+        loop {
+            let (stream, _) = resetting.accept().await.unwrap();
+            socket2::SockRef::from(&stream)
+                .set_linger(Some(std::time::Duration::ZERO))
+                .unwrap();
+            drop(stream);
+            if counter.fetch_add(1, Ordering::SeqCst) + 1 == 3 {
+                return;
+            }
+        }
+    });
+    let retry = RetryOptions::new(
+        3,
+        std::time::Duration::from_millis(20),
+        std::time::Duration::from_millis(40),
+    );
+    let err = Client::connect(config(addr).retry(retry))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
+    server.await.unwrap();
+    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+
+    let (listener, addr) = listener().await;
+    let garbage = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = stream.read(&mut buf).await.unwrap();
+        stream.write_all(&[0xff; 24]).await.unwrap();
+        // A second attempt would be accepted here; the client must not make one.
+        let again = tokio::time::timeout(std::time::Duration::from_millis(300), listener.accept());
+        assert!(
+            again.await.is_err(),
+            "the client connected again after a protocol error"
+        );
+    });
+    let err = Client::connect(config(addr).retry(retry))
+        .await
+        .unwrap_err();
+    assert_ne!(err.kind(), ErrorKind::Connect, "{err}");
+    garbage.await.unwrap();
 }

@@ -2,14 +2,20 @@
 //! happens so that a killed import leaves a true account of itself.
 //!
 //! ```json
-//! {"edbx_import":1,"input":"orders.ndjson","sha256":"…","lines":10000}
-//! {"line":1,"status":"sending"}
+//! {"edbx_import":1,"input":"orders.ndjson","sha256":"…","lines":10000,"server":"db1:6363","tenant":"shop"}
+//! {"line":1,"status":"sending","sha":"3f2a…"}
 //! {"line":1,"status":"acked","version":1}
+//! {"line":6,"status":"acked","version":1,"present":true,"sha":"9c0e…"}
 //! {"line":2,"status":"rejected","code":"schema_violation","message":"…"}
 //! {"line":3,"status":"skipped","reason":"line 2 of orders/ord-1 was not applied"}
 //! {"line":4,"status":"unknown","message":"…"}
 //! {"line":5,"status":"not_sent","message":"…"}
 //! ```
+//!
+//! The header names the destination (address and tenant as given; the protocol offers no
+//! identity of the store): `--resume` refuses another one. `sha` is a digest of the line's
+//! text as it was sent (or found `present`, already on the server): `--resume` accepts an edited
+//! input as long as the lines the log shows applied or in flight are unchanged.
 //!
 //! A line's last record is its status. `sending` with nothing after it means the process died
 //! with the write in flight: like `unknown`, its outcome is found out by reading the aggregate
@@ -30,6 +36,8 @@ use crate::exit::{Failure, Outcome};
 pub enum Status {
     /// Applied (the version it produced, when the server echoed it).
     Acked(Option<u64>),
+    /// Not sent: the server already held this version with the same content.
+    Present(u64),
     /// Refused by the server or the client: not applied.
     Rejected,
     /// Not sent, because an earlier line of its aggregate was not applied.
@@ -40,8 +48,27 @@ pub enum Status {
 
 impl Status {
     pub fn is_acked(self) -> bool {
-        matches!(self, Status::Acked(_))
+        matches!(self, Status::Acked(_) | Status::Present(_))
     }
+
+    /// The version the line has on the server, when known.
+    pub fn version(self) -> Option<u64> {
+        match self {
+            Status::Acked(version) => version,
+            Status::Present(version) => Some(version),
+            _ => None,
+        }
+    }
+}
+
+/// A digest of one line of input, as the log records it.
+pub fn line_sha(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.trim_end_matches(['\n', '\r']).as_bytes())
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// What the log's first record says about the input.
@@ -50,12 +77,24 @@ pub struct Header {
     pub input: String,
     pub sha256: String,
     pub lines: u64,
+    /// Where the lines are written: `host:port` (absent in logs of older versions).
+    pub server: Option<String>,
+    /// The tenant asked for (`None`: the server's default).
+    pub tenant: Option<String>,
 }
 
 impl Header {
     fn json(&self) -> Value {
-        json!({"edbx_import": 1, "input": self.input, "sha256": self.sha256, "lines": self.lines})
+        json!({"edbx_import": 1, "input": self.input, "sha256": self.sha256, "lines": self.lines,
+               "server": self.server, "tenant": self.tenant})
     }
+}
+
+/// What a log says: its header, each line's status, and each sent line's digest.
+pub struct Account {
+    pub header: Header,
+    pub statuses: HashMap<u64, Status>,
+    pub shas: HashMap<u64, String>,
 }
 
 pub struct ResultLog {
@@ -92,8 +131,8 @@ impl ResultLog {
     }
 
     /// Opens a log to continue it: its header and each line's status.
-    pub fn resume(path: &Path) -> Outcome<(Self, Header, HashMap<u64, Status>)> {
-        let (header, statuses, whole) = read_records(path)?;
+    pub fn resume(path: &Path) -> Outcome<(Self, Account)> {
+        let (account, whole) = read_records(path)?;
         let file = OpenOptions::new().append(true).open(path).map_err(|e| {
             Failure::usage(format!(
                 "cannot open the result log {}: {e}",
@@ -110,8 +149,7 @@ impl ResultLog {
                 file: Mutex::new(file),
                 path: path.to_owned(),
             },
-            header,
-            statuses,
+            account,
         ))
     }
 
@@ -142,12 +180,12 @@ impl ResultLog {
 }
 
 /// Reads a log: its header and each line's last status.
-pub fn read(path: &Path) -> Outcome<(Header, HashMap<u64, Status>)> {
-    read_records(path).map(|(header, statuses, _)| (header, statuses))
+pub fn read(path: &Path) -> Outcome<HashMap<u64, Status>> {
+    read_records(path).map(|(account, _)| account.statuses)
 }
 
 /// [`read`], and the length of the log without a last record cut short, if there is one.
-fn read_records(path: &Path) -> Outcome<(Header, HashMap<u64, Status>, Option<u64>)> {
+fn read_records(path: &Path) -> Outcome<(Account, Option<u64>)> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Failure::usage(format!(
             "cannot read the result log {}: {e}",
@@ -165,6 +203,7 @@ fn read_records(path: &Path) -> Outcome<(Header, HashMap<u64, Status>, Option<u6
     };
     let mut header = None;
     let mut statuses = HashMap::new();
+    let mut shas = HashMap::new();
     let lines: Vec<&str> = text.lines().collect();
     let last = lines.len();
     for (index, text) in lines.iter().enumerate() {
@@ -187,6 +226,8 @@ fn read_records(path: &Path) -> Outcome<(Header, HashMap<u64, Status>, Option<u6
                 input: field("input").as_str().unwrap_or_default().to_owned(),
                 sha256: field("sha256").as_str().unwrap_or_default().to_owned(),
                 lines: field("lines").as_u64().unwrap_or_default(),
+                server: field("server").as_str().map(str::to_owned),
+                tenant: field("tenant").as_str().map(str::to_owned),
             });
             continue;
         }
@@ -194,6 +235,9 @@ fn read_records(path: &Path) -> Outcome<(Header, HashMap<u64, Status>, Option<u6
             .get("line")
             .and_then(Value::as_u64)
             .ok_or_else(|| corrupt(number, "a record without a line number"))?;
+        if let Some(sha) = record.get("sha").and_then(Value::as_str) {
+            shas.insert(line, sha.to_owned());
+        }
         let status = match record.get("status").and_then(Value::as_str) {
             // Found unsent after all: the line is still to be done.
             Some("not_sent") => {
@@ -201,7 +245,12 @@ fn read_records(path: &Path) -> Outcome<(Header, HashMap<u64, Status>, Option<u6
                 continue;
             }
             Some("sending" | "unknown") => Status::Uncertain,
-            Some("acked") => Status::Acked(record.get("version").and_then(Value::as_u64)),
+            Some("acked") => match record.get("version").and_then(Value::as_u64) {
+                Some(version) if record.get("present") == Some(&json!(true)) => {
+                    Status::Present(version)
+                }
+                version => Status::Acked(version),
+            },
             Some("rejected") => Status::Rejected,
             Some("skipped") => Status::Skipped,
             _ => return Err(corrupt(number, "a record without a known status")),
@@ -209,7 +258,14 @@ fn read_records(path: &Path) -> Outcome<(Header, HashMap<u64, Status>, Option<u6
         statuses.insert(line, status);
     }
     let header = header.ok_or_else(|| corrupt(1, "the log is empty"))?;
-    Ok((header, statuses, torn))
+    Ok((
+        Account {
+            header,
+            statuses,
+            shas,
+        },
+        torn,
+    ))
 }
 
 #[cfg(test)]
@@ -224,9 +280,12 @@ mod tests {
             input: "in.ndjson".into(),
             sha256: "ab".into(),
             lines: 4,
+            server: Some("db:6363".into()),
+            tenant: None,
         };
         let log = ResultLog::create(&path, &header).unwrap();
-        log.write(&json!({"line": 1, "status": "sending"})).unwrap();
+        log.write(&json!({"line": 1, "status": "sending", "sha": "s1"}))
+            .unwrap();
         log.write(&json!({"line": 1, "status": "acked", "version": 3}))
             .unwrap();
         log.write(&json!({"line": 2, "status": "sending"})).unwrap();
@@ -239,16 +298,21 @@ mod tests {
         file.write_all(br#"{"line":4,"sta"#).unwrap();
         drop(file);
 
-        let (log, read_header, statuses) = ResultLog::resume(&path).unwrap();
-        assert_eq!(read_header, header);
+        let (log, account) = ResultLog::resume(&path).unwrap();
+        assert_eq!(account.header, header);
+        assert_eq!(account.shas.get(&1).map(String::as_str), Some("s1"));
+        let statuses = account.statuses;
         assert_eq!(statuses.get(&1), Some(&Status::Acked(Some(3))));
         assert_eq!(statuses.get(&2), Some(&Status::Uncertain));
         assert_eq!(statuses.get(&3), Some(&Status::Rejected));
         assert_eq!(statuses.get(&4), None);
         log.write(&json!({"line": 4, "status": "skipped"})).unwrap();
+        log.write(&json!({"line": 2, "status": "acked", "version": 7, "present": true}))
+            .unwrap();
         drop(log);
-        let (_, statuses) = read(&path).unwrap();
+        let statuses = read(&path).unwrap();
         assert_eq!(statuses.get(&4), Some(&Status::Skipped));
+        assert_eq!(statuses.get(&2), Some(&Status::Present(7)));
     }
 
     #[test]
@@ -259,6 +323,8 @@ mod tests {
             input: "in".into(),
             sha256: "ab".into(),
             lines: 1,
+            server: None,
+            tenant: None,
         };
         drop(ResultLog::create(&path, &header).unwrap());
         let e = ResultLog::create(&path, &header).err().unwrap();

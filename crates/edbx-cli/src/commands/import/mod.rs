@@ -7,11 +7,19 @@
 //! others are appends. An aggregate's next line is sent only once the one before it is
 //! applied: after a refusal or an unknown outcome, the aggregate's later lines are skipped, so
 //! no history is written with a hole in it.
+//!
+//! A line with a `version` (as export writes them) is written only where it belongs: the
+//! import reads the aggregate on the target once, skips a version the target already holds
+//! with the same content (`present`), refuses one it holds with other content (`conflict`) or
+//! that would leave a gap (`gap`), and appends the rest. Importing an export into the server it
+//! came from therefore changes nothing. A line without a version is created or appended, as
+//! written.
 
 mod log;
 mod resolve;
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 use std::fs::File;
 use std::future::Future;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
@@ -26,7 +34,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use self::log::{Header, ResultLog, Status};
+use self::log::{Account, Header, ResultLog, Status, line_sha};
 use self::resolve::{Applied, Decision, decide};
 use super::{Ctx, annotate};
 use crate::cli::ImportArgs;
@@ -113,18 +121,60 @@ struct Scan {
     lines: u64,
     /// Aggregates with a line of unknown outcome (their last applied line is kept in memory).
     uncertain: HashSet<Key>,
+    /// The digest of each line the log has a status for.
+    shas: HashMap<u64, String>,
+    /// The lines asked for by number.
+    wanted: HashMap<u64, EventLine>,
 }
 
-/// Checks every line before anything is sent.
-fn scan(input: &Input, statuses: &HashMap<u64, Status>) -> Outcome<Scan> {
+/// Checks one line against the lines of its aggregate before it (`versions`: each aggregate's
+/// last version so far, `None` for lines without one).
+fn check_order(line: &EventLine, versions: &mut HashMap<Key, Option<u64>>) -> Result<(), String> {
+    let key = (line.aggregate_type.clone(), line.aggregate_id.clone());
+    let name = format!("{}/{}", line.aggregate_type, line.aggregate_id);
+    match (versions.get(&key), line.version) {
+        (Some(Some(_)), None) | (Some(None), Some(_)) => {
+            return Err(format!(
+                "{name} has lines with a version and lines without: give all of an \
+                 aggregate's lines a version, or none"
+            ));
+        }
+        (Some(Some(before)), Some(version)) if version != before + 1 => {
+            return Err(format!(
+                "version {version} of {name} follows its version {before}: an aggregate's \
+                 versions must follow each other, in order"
+            ));
+        }
+        _ => {}
+    }
+    versions.insert(key, line.version);
+    Ok(())
+}
+
+/// Checks every line before anything is sent: each by the engine's rules for a write, and
+/// each aggregate's versions in order.
+fn scan(input: &Input, statuses: &HashMap<u64, Status>, wanted: &HashSet<u64>) -> Outcome<Scan> {
     let mut lines = 0;
     let mut errors = Vec::new();
     let mut error_count = 0;
     let mut uncertain = HashSet::new();
+    let mut versions = HashMap::new();
+    let mut shas = HashMap::new();
+    let mut wanted_lines = HashMap::new();
     let sha256 = for_each_line(input, |number, text| {
         lines += 1;
-        match EventLine::parse(text) {
+        let line = EventLine::parse(text).and_then(|line| {
+            check_order(&line, &mut versions)?;
+            Ok(line)
+        });
+        match line {
             Ok(line) => {
+                if statuses.contains_key(&number) {
+                    shas.insert(number, line_sha(text));
+                }
+                if wanted.contains(&number) {
+                    wanted_lines.insert(number, line.clone());
+                }
                 if statuses.get(&number) == Some(&Status::Uncertain) {
                     uncertain.insert((line.aggregate_type, line.aggregate_id));
                 }
@@ -140,20 +190,95 @@ fn scan(input: &Input, statuses: &HashMap<u64, Status>) -> Outcome<Scan> {
     })?;
     if error_count > 0 {
         return Err(Failure::usage(format!(
-            "{}: {error_count} line(s) are not events; nothing was sent:\n{}",
+            "{}: {error_count} line(s) are not events that can be written; nothing was sent:\n{}",
             input.name(),
             errors.join("\n")
         ))
         .hint(
             "each line is {\"aggregate_type\": …, \"aggregate_id\": …, \"event_type\": …, \
-             \"payload\": {…}} with optional \"note\" and \"metadata\"",
+             \"payload\": {…}} with optional \"note\", \"metadata\" and \"version\"",
         ));
     }
     Ok(Scan {
         sha256,
         lines,
         uncertain,
+        shas,
+        wanted: wanted_lines,
     })
+}
+
+/// Whether an input may continue the import its log recorded: the lines the log shows
+/// applied or in flight must be unchanged; others (refused, skipped, not sent) may have been
+/// edited. Returns what changed, for a message, or why the input is another one.
+fn compare_input(account: &Account, scan: &Scan, name: &str) -> Result<Option<String>, String> {
+    let header = &account.header;
+    if header.sha256 == scan.sha256 && header.lines == scan.lines {
+        return Ok(None);
+    }
+    let another = |why: String| {
+        format!(
+            "the log of another input ({}, {} lines), not of {name} ({} lines): {why}",
+            header.input, header.lines, scan.lines
+        )
+    };
+    let mut numbers: Vec<u64> = account.statuses.keys().copied().collect();
+    numbers.sort_unstable();
+    let mut edited = Vec::new();
+    for number in numbers {
+        let status = account.statuses[&number];
+        let (then, now) = (account.shas.get(&number), scan.shas.get(&number));
+        let settled = status.is_acked() || status == Status::Uncertain;
+        match (then, now) {
+            (Some(then), Some(now)) if then == now => {}
+            (_, None) if settled => {
+                return Err(another(format!(
+                    "its line {number}, which the log shows {}, is not there",
+                    describe(status)
+                )));
+            }
+            (None, _) if settled => {
+                return Err(another(format!(
+                    "this log records no digest of its line {number} to tell whether it changed"
+                )));
+            }
+            _ if settled => {
+                return Err(another(format!(
+                    "its line {number}, which the log shows {}, is different",
+                    describe(status)
+                )));
+            }
+            (Some(_), Some(_)) => edited.push(number),
+            _ => {}
+        }
+    }
+    let mut changed = format!("{name} changed since {} was written", header.input);
+    if header.lines != scan.lines {
+        let _ = write!(changed, " ({} lines, now {})", header.lines, scan.lines);
+    }
+    if !edited.is_empty() {
+        let shown: Vec<String> = edited.iter().take(10).map(u64::to_string).collect();
+        let _ = write!(
+            changed,
+            "; edited since they were refused: line(s) {}{}",
+            shown.join(", "),
+            if edited.len() > 10 { ", …" } else { "" }
+        );
+    }
+    changed.push_str(
+        "; the lines the log shows applied are unchanged, and the others are sent as they \
+         are now",
+    );
+    Ok(Some(changed))
+}
+
+fn describe(status: Status) -> &'static str {
+    match status {
+        Status::Acked(_) | Status::Present(_) => "applied",
+        Status::Uncertain => "in flight",
+        Status::Rejected => "rejected",
+        Status::Skipped => "skipped",
+    }
 }
 
 /// Per aggregate, in the worker that owns it.
@@ -163,6 +288,79 @@ struct AggregateState {
     applied: Option<Applied>,
     /// Why the aggregate's next lines are not sent.
     blocked: Option<String>,
+    /// For lines with a version: the aggregate on the target, read once.
+    target: Option<Target>,
+}
+
+/// An aggregate as the target holds it.
+struct Target {
+    /// Its version (0: it does not exist, or is archived).
+    version: u64,
+    /// Its events, oldest first.
+    events: Vec<edbx::Event>,
+}
+
+/// What to do with a line that has a version.
+enum Placement {
+    /// The target holds it already, with the same content.
+    Present,
+    /// It is the target's next version: send it (a create when the target has none).
+    Next { create: bool },
+    /// Not written, and why (`conflict` or `gap`).
+    Refused(&'static str, String),
+}
+
+/// Where a line of version `version` goes on `target`.
+fn place(line: &EventLine, version: u64, target: &Target) -> Placement {
+    let name = format!("{}/{}", line.aggregate_type, line.aggregate_id);
+    if version <= target.version {
+        return match target.events.iter().find(|e| e.version == version) {
+            Some(held) if line.same_content(held) => Placement::Present,
+            Some(held) => Placement::Refused(
+                "conflict",
+                format!(
+                    "{name} holds another event at version {version} on this server (it \
+                     differs in {}): not written",
+                    line.differences(held)
+                ),
+            ),
+            None => Placement::Refused(
+                "conflict",
+                format!(
+                    "{name} is at version {} but its version {version} could not be read",
+                    target.version
+                ),
+            ),
+        };
+    }
+    if version == target.version + 1 {
+        return Placement::Next {
+            create: target.version == 0,
+        };
+    }
+    Placement::Refused(
+        "gap",
+        format!(
+            "{name} is at version {} on this server and this line is its version {version}: \
+             versions {} to {} are missing, so it would be stored out of place; not written",
+            target.version,
+            target.version + 1,
+            version - 1
+        ),
+    )
+}
+
+/// How a line is sent.
+#[derive(Debug, Clone, Copy)]
+enum Sending {
+    /// A line without a version: a create when it is its aggregate's first in this import
+    /// (an append if the aggregate exists), an append otherwise.
+    CreateOrAppend(bool),
+    /// A line with a version: exactly a create, or exactly an append.
+    Exactly { create: bool },
+    /// A version 1 whose aggregate was not read: a create, which succeeds when the aggregate
+    /// is new (sparing a read on the way into an empty server) and fails when it exists.
+    Probe,
 }
 
 /// One pass over the input, shared by its workers.
@@ -208,6 +406,7 @@ impl Pass {
         &self,
         number: u64,
         line: EventLine,
+        sha: String,
         aggregates: &mut HashMap<Key, AggregateState>,
     ) {
         let key = (line.aggregate_type.clone(), line.aggregate_id.clone());
@@ -218,8 +417,8 @@ impl Pass {
             line: (keep_line && version.is_none()).then(|| line.clone()),
         };
         match self.statuses.get(&number) {
-            Some(Status::Acked(version)) => {
-                state.applied = Some(applied(*version, &line));
+            Some(status) if status.is_acked() => {
+                state.applied = Some(applied(status.version(), &line));
                 return;
             }
             // The pass that settles unknown outcomes leaves refusals to the user's --resume.
@@ -230,6 +429,8 @@ impl Pass {
             // Behind an earlier line that is itself not settled, it stays unknown: it is never
             // marked skipped, which would let a later --resume send it a second time.
             Some(Status::Uncertain) if state.blocked.is_some() => return,
+            // A line with a version is placed by reading the target, below.
+            Some(Status::Uncertain) if line.version.is_some() => {}
             Some(Status::Uncertain) => match self.resolve(&line, state.applied.as_ref()).await {
                 Ok(Decision::Landed(version)) => {
                     self.record(
@@ -259,14 +460,97 @@ impl Pass {
             self.record(json!({"line": number, "status": "skipped", "reason": reason}));
             return;
         }
-        self.record(json!({"line": number, "status": "sending"}));
-        match self.send(&line, state.applied.is_none()).await {
+        let how = match line.version {
+            None => Sending::CreateOrAppend(state.applied.is_none()),
+            // Nothing of the aggregate read yet, and no write of this line in doubt.
+            Some(1)
+                if state.target.is_none()
+                    && self.statuses.get(&number) != Some(&Status::Uncertain) =>
+            {
+                Sending::Probe
+            }
+            Some(version) => {
+                if state.target.is_none() {
+                    match self.read_target(&line).await {
+                        Ok(target) => state.target = Some(target),
+                        Err(failure) => {
+                            self.fail(failure);
+                            return;
+                        }
+                    }
+                }
+                match self.place(number, &line, version, &sha, state) {
+                    Some(how) => how,
+                    None => return,
+                }
+            }
+        };
+        self.record(json!({"line": number, "status": "sending", "sha": sha}));
+        match self.send(&line, how).await {
+            // The aggregate exists: its events decide.
+            Err(e)
+                if matches!(how, Sending::Probe)
+                    && e.server_code() == Some(ServerCode::SchemaViolation) =>
+            {
+                match self.read_target(&line).await {
+                    Ok(target) if target.version > 0 => {
+                        state.target = Some(target);
+                        // Version 1 of an aggregate that has one: present, or a conflict.
+                        self.place(number, &line, 1, &sha, state);
+                    }
+                    // Refused by a schema, or it exists with no events to read: archived.
+                    Ok(_) => {
+                        let mut message = e.message().to_owned();
+                        if message.contains("already exists") {
+                            message.push_str(
+                                " (archived: its events cannot be read to compare; restore it \
+                                 first)",
+                            );
+                        }
+                        self.record(json!({"line": number, "status": "rejected",
+                            "code": e.server_code().map(|c| c.as_str().to_owned()),
+                            "message": message}));
+                        state.blocked =
+                            Some(format!("line {number} of this aggregate was rejected"));
+                    }
+                    Err(failure) => {
+                        self.record(json!({"line": number, "status": "not_sent",
+                                           "message": failure.message}));
+                        self.fail(failure);
+                    }
+                }
+            }
             Ok(version) => {
                 let mut record = json!({"line": number, "status": "acked"});
                 if let Some(version) = version {
                     record["version"] = json!(version);
                 }
+                // Another writer got in between the read and this write: the line is stored,
+                // at another version; the aggregate's next lines would not fit.
+                if let (Some(wanted), Some(got)) = (line.version, version)
+                    && wanted != got
+                {
+                    record["message"] = json!(format!(
+                        "written as version {got}, not {wanted}: another writer changed the aggregate"
+                    ));
+                    state.blocked = Some(format!(
+                        "line {number} of this aggregate was written as version {got}, not {wanted}"
+                    ));
+                }
                 self.record(record);
+                match (state.target.as_mut(), line.version) {
+                    (Some(target), _) => {
+                        target.version = version.or(line.version).unwrap_or(target.version + 1);
+                    }
+                    // A probe that created the aggregate.
+                    (None, Some(wanted)) => {
+                        state.target = Some(Target {
+                            version: version.unwrap_or(wanted),
+                            events: Vec::new(),
+                        });
+                    }
+                    (None, None) => {}
+                }
                 state.applied = Some(applied(version, &line));
             }
             // A server that fails while writing (`storage`, `io`; server 3.19.4 also answers
@@ -310,10 +594,70 @@ impl Pass {
         }
     }
 
-    /// Sends one line: a create for an aggregate's first line (an append if it exists), an
-    /// append otherwise. Returns the version the server echoed.
-    async fn send(&self, line: &EventLine, first: bool) -> Result<Option<u64>, edbx::Error> {
-        self.patiently(false, || self.send_once(line, first)).await
+    /// Places a line with a version on its aggregate as the target holds it: records it
+    /// present or refused (and returns `None`), or returns how to send it.
+    fn place(
+        &self,
+        number: u64,
+        line: &EventLine,
+        version: u64,
+        sha: &str,
+        state: &mut AggregateState,
+    ) -> Option<Sending> {
+        let target = state.target.as_ref().expect("the target is read first");
+        match place(line, version, target) {
+            Placement::Present => {
+                self.record(
+                    json!({"line": number, "status": "acked", "version": version,
+                                   "present": true, "sha": sha}),
+                );
+                state.applied = Some(Applied {
+                    version: Some(version),
+                    line: None,
+                });
+                None
+            }
+            Placement::Refused(code, message) => {
+                self.record(json!({"line": number, "status": "rejected", "code": code,
+                                   "message": message, "sha": sha}));
+                state.blocked = Some(format!(
+                    "line {number} of this aggregate was not written ({code})"
+                ));
+                None
+            }
+            Placement::Next { create } => Some(Sending::Exactly { create }),
+        }
+    }
+
+    /// Sends one line. Returns the version the server echoed.
+    async fn send(&self, line: &EventLine, how: Sending) -> Result<Option<u64>, edbx::Error> {
+        self.patiently(false, || self.send_once(line, how)).await
+    }
+
+    /// Reads the aggregate of `line` on the target (none, or archived: version 0).
+    async fn read_target(&self, line: &EventLine) -> Outcome<Target> {
+        let events = self
+            .patiently(true, || async {
+                let mut events = Vec::new();
+                let mut stream = self
+                    .client
+                    .events(&line.aggregate_type, &line.aggregate_id)
+                    .stream();
+                while let Some(event) = stream.next().await {
+                    match event {
+                        Ok(event) => events.push(event),
+                        Err(e) if e.is_not_found() => break,
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(events)
+            })
+            .await
+            .map_err(Failure::from)?;
+        Ok(Target {
+            version: events.last().map_or(0, |e| e.version),
+            events,
+        })
     }
 
     /// Runs `call` again while the server cannot be reached (a restart), for up to
@@ -328,7 +672,17 @@ impl Pass {
         let mut delay = Duration::from_millis(100);
         loop {
             match call().await {
-                Err(e) if e.is_retryable() && (idempotent || !e.was_sent()) && !self.stopped() => {
+                // A read is also repeated when the server failed while serving it: server
+                // 3.19.4 answers `storage: … task was cancelled` while it shuts down.
+                Err(e)
+                    if (e.is_retryable() && (idempotent || !e.was_sent())
+                        || idempotent
+                            && matches!(
+                                e.server_code(),
+                                Some(ServerCode::Storage | ServerCode::Io)
+                            ))
+                        && !self.stopped() =>
+                {
                     let since = *unreachable_since.get_or_insert_with(Instant::now);
                     if since.elapsed() >= SERVER_WAIT {
                         return Err(e);
@@ -348,10 +702,20 @@ impl Pass {
         }
     }
 
-    async fn send_once(&self, line: &EventLine, first: bool) -> Result<Option<u64>, edbx::Error> {
+    async fn send_once(&self, line: &EventLine, how: Sending) -> Result<Option<u64>, edbx::Error> {
         let (t, id, event_type) = (&line.aggregate_type, &line.aggregate_id, &line.event_type);
         let (note, metadata) = (line.note.as_deref(), line.metadata.as_ref());
-        if first {
+        if let Sending::Exactly { create: true } | Sending::Probe = how {
+            let create = self
+                .client
+                .create(t, id, event_type, &line.payload)
+                .allow_unlistable(self.allow_unlistable);
+            return Ok(annotate(create, note, metadata)
+                .await?
+                .echo()
+                .map(|a| a.version));
+        }
+        if let Sending::CreateOrAppend(true) = how {
             let create = self
                 .client
                 .create(t, id, event_type, &line.payload)
@@ -404,13 +768,13 @@ impl Pass {
     }
 }
 
-async fn worker(mut lines: mpsc::Receiver<(u64, EventLine)>, pass: Arc<Pass>) {
+async fn worker(mut lines: mpsc::Receiver<(u64, EventLine, String)>, pass: Arc<Pass>) {
     let mut aggregates = HashMap::new();
-    while let Some((number, line)) = lines.recv().await {
+    while let Some((number, line, sha)) = lines.recv().await {
         if pass.stopped() {
             break;
         }
-        pass.line(number, line, &mut aggregates).await;
+        pass.line(number, line, sha, &mut aggregates).await;
         pass.progress.inc(1);
     }
 }
@@ -443,7 +807,9 @@ async fn run_pass(pass: Arc<Pass>, input: &Arc<Input>, concurrency: usize) -> Ou
                 })?;
                 let worker = hasher.hash_one((&line.aggregate_type, &line.aggregate_id)) as usize
                     % senders.len();
-                Ok(senders[worker].blocking_send((number, line)).is_ok())
+                Ok(senders[worker]
+                    .blocking_send((number, line, line_sha(text)))
+                    .is_ok())
             })
         })
     };
@@ -494,6 +860,8 @@ async fn run_pass(pass: Arc<Pass>, input: &Arc<Input>, concurrency: usize) -> Ou
 struct Summary {
     lines: u64,
     acked: u64,
+    /// Lines with a version the target already held, with the same content: not sent.
+    present: u64,
     rejected: u64,
     skipped: u64,
     unknown: u64,
@@ -509,6 +877,7 @@ fn summarize(statuses: &HashMap<u64, Status>, lines: u64) -> Summary {
     for status in statuses.values() {
         match status {
             Status::Acked(_) => summary.acked += 1,
+            Status::Present(_) => summary.present += 1,
             Status::Rejected => summary.rejected += 1,
             Status::Skipped => summary.skipped += 1,
             Status::Uncertain => summary.unknown += 1,
@@ -516,6 +885,93 @@ fn summarize(statuses: &HashMap<u64, Status>, lines: u64) -> Summary {
     }
     summary.not_attempted = lines.saturating_sub(statuses.len() as u64);
     summary
+}
+
+/// Refuses to resume into another destination than the log's.
+fn check_destination(
+    header: &Header,
+    server: &str,
+    tenant: Option<&str>,
+    log_path: &std::path::Path,
+) -> Outcome {
+    let Some(logged) = &header.server else {
+        // A log of an older edbx, which did not record it.
+        return Ok(());
+    };
+    let name = |tenant: Option<&str>| tenant.unwrap_or("the server's default").to_owned();
+    if logged != server || header.tenant.as_deref() != tenant {
+        return Err(Failure::usage(format!(
+            "{} records an import into {logged} (tenant {}); this run would write to {server} \
+             (tenant {}): resuming there would split the input between two stores",
+            log_path.display(),
+            name(header.tenant.as_deref()),
+            name(tenant),
+        ))
+        .hint(
+            "resume with the connection settings the import started with; to import the input \
+             into this server instead, give another --log",
+        ));
+    }
+    Ok(())
+}
+
+/// The lines whose events are read back on resume to check that the server is the store the
+/// log's writes went to (the protocol has no identity of a store): the last three applied
+/// lines with a known version.
+fn samples(statuses: &HashMap<u64, Status>) -> HashSet<u64> {
+    let mut applied: Vec<u64> = statuses
+        .iter()
+        .filter(|(_, s)| s.version().is_some())
+        .map(|(n, _)| *n)
+        .collect();
+    applied.sort_unstable();
+    applied.into_iter().rev().take(3).collect()
+}
+
+/// Refuses to resume against a store that does not hold what the log says was written to it.
+async fn check_store(
+    client: &Client,
+    statuses: &HashMap<u64, Status>,
+    lines: &HashMap<u64, EventLine>,
+    server: &str,
+    log_path: &std::path::Path,
+) -> Outcome {
+    let mut numbers: Vec<&u64> = lines.keys().collect();
+    numbers.sort_unstable();
+    for number in numbers {
+        let (line, version) = (&lines[number], statuses[number].version());
+        let Some(version) = version else { continue };
+        let mut events = client
+            .events(&line.aggregate_type, &line.aggregate_id)
+            .stream();
+        let mut found = None;
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(event) if event.version == version => {
+                    found = Some(event);
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => break,
+                Err(e) => return Err(Failure::from(e)),
+            }
+        }
+        if found.is_some_and(|event| line.matches(&event)) {
+            continue;
+        }
+        return Err(Failure::usage(format!(
+            "the server at {server} does not hold what {} says was written to it: its line \
+             {number} ({}/{} version {version}) is not there",
+            log_path.display(),
+            line.aggregate_type,
+            line.aggregate_id
+        ))
+        .hint(
+            "this is another store (or it was changed since): resume against the server the \
+             import started on, or give another --log to import into this one",
+        ));
+    }
+    Ok(())
 }
 
 pub async fn import(args: &ImportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
@@ -550,26 +1006,42 @@ pub async fn import(args: &ImportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
     if args.resume && !resuming {
         ctx.note(format!("no log at {}: starting afresh", log_path.display()));
     }
-    let (log, statuses, header) = if resuming {
-        let (log, header, statuses) = ResultLog::resume(&log_path)?;
-        (Some(log), statuses, Some(header))
+    let server = ctx.settings.address();
+    let tenant = ctx
+        .settings
+        .config
+        .get_tenant_id()
+        .map(|t| t.trim().to_ascii_lowercase());
+    let (log, account) = if resuming {
+        let (log, account) = ResultLog::resume(&log_path)?;
+        check_destination(&account.header, &server, tenant.as_deref(), &log_path)?;
+        (Some(log), Some(account))
     } else {
-        (None, HashMap::new(), None)
+        (None, None)
     };
-    let scan = scan(&input, &statuses)?;
-    if let Some(header) = header
+    let statuses = account
         .as_ref()
-        .filter(|h| h.sha256 != scan.sha256 || h.lines != scan.lines)
-    {
-        return Err(Failure::usage(format!(
-            "{} is the log of another input ({}, {} lines), not of {} ({} lines)",
-            log_path.display(),
-            header.input,
-            header.lines,
-            input.name(),
-            scan.lines
-        ))
-        .hint("resume with the input the import started with, or give another --log"));
+        .map(|a| a.statuses.clone())
+        .unwrap_or_default();
+    let samples = samples(&statuses);
+    let scan = scan(&input, &statuses, &samples)?;
+    if let Some(account) = &account {
+        match compare_input(account, &scan, &input.name()) {
+            Ok(None) => {}
+            Ok(Some(changed)) => eprintln!("edbx: import: {changed}"),
+            Err(why) => {
+                return Err(
+                    Failure::usage(format!("{} is {why}", log_path.display())).hint(
+                        "resume with the input the import started with (lines it shows refused or \
+                     not sent may be edited), or give another --log",
+                    ),
+                );
+            }
+        }
+    }
+    let client = ctx.client().await?;
+    if account.is_some() {
+        check_store(&client, &statuses, &scan.wanted, &server, &log_path).await?;
     }
     let log = Arc::new(match log {
         Some(log) => log,
@@ -579,10 +1051,11 @@ pub async fn import(args: &ImportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
                 input: input.name(),
                 sha256: scan.sha256.clone(),
                 lines: scan.lines,
+                server: Some(server.clone()),
+                tenant: tenant.clone(),
             },
         )?,
     });
-    let client = ctx.client().await?;
     let input = Arc::new(input);
     let started = Instant::now();
     let mut statuses = statuses;
@@ -610,7 +1083,7 @@ pub async fn import(args: &ImportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
         let mut pass = Arc::into_inner(pass).expect("the workers are done");
         pass.progress.finish();
         failure = pass.abort.into_inner().unwrap_or_else(|p| p.into_inner());
-        (_, statuses) = log::read(&log_path)?;
+        statuses = log::read(&log_path)?;
         let unknown = statuses
             .values()
             .filter(|s| **s == Status::Uncertain)

@@ -95,6 +95,10 @@ mod tests {
             payload: json!({ "n": n }),
             note: None,
             metadata: None,
+            version: None,
+            created_at: None,
+            event_id: None,
+            issued_by: None,
         }
     }
 

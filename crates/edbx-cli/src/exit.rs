@@ -131,7 +131,7 @@ impl From<edbx::Error> for Failure {
                  aggregate over ~32 KiB for get); read what fits with get or select"
                     .to_owned(),
             ),
-            ErrorKind::Connect if e.message().contains("is not an EventDBX control port") => (
+            _ if e.message().contains("is not an EventDBX control port") => (
                 Exit::Connection,
                 "point --port (or EVENTDBX_PORT, or the profile) at the server's control port: \
                  6363 unless its config.toml says otherwise; its HTTP port serves /health and \

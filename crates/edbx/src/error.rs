@@ -14,9 +14,7 @@ pub enum ErrorKind {
     /// The caller's input would be rejected by the server; nothing was sent.
     InvalidInput,
     /// A session could not be opened: the TCP connection failed, or it was cut or timed out
-    /// during the hello or the Noise handshake, or the peer is not an EventDBX control port
-    /// (the message says what it answered like: an HTTP server, a TLS server, …). Nothing was
-    /// sent; safe to retry (a wrong port fails the same way again).
+    /// during the hello or the Noise handshake. Nothing was sent; safe to retry.
     Connect,
     /// The server refused the session (token, tenant, version: [`Error::is_auth`] tells a token
     /// problem), the Noise handshake failed cryptographically, or the server offered a security
@@ -41,7 +39,10 @@ pub enum ErrorKind {
     ReplyTooLarge,
     /// The server answered with an error ([`Error::server_code`] says which).
     Server,
-    /// The peer sent bytes that break the protocol (the connection is closed).
+    /// The peer sent bytes that break the protocol (the connection is closed). A peer that is
+    /// not an EventDBX control port at all (answering the hello like an HTTP or TLS server, or
+    /// with other bytes) is this kind too, and its message says so: "HOST:PORT is not an
+    /// EventDBX control port (it answered like an HTTP server: …)". Not retried.
     Protocol,
     /// The server's JSON did not have the expected shape.
     Decode,

@@ -122,7 +122,8 @@ async fn open_session(
 }
 
 /// Reads the bare Cap'n Proto hello response; returns it and any bytes that followed it.
-/// Bytes that cannot be one are reported as a peer that is not an EventDBX control port.
+/// Bytes that cannot be one are reported as a peer that is not an EventDBX control port
+/// ([`ErrorKind::Protocol`], which is not retried).
 async fn read_hello_response(
     stream: &mut TcpStream,
     peer: &str,
@@ -214,8 +215,10 @@ fn not_a_control_port(peer: &str, bytes: &[u8]) -> Error {
     } else {
         format!("it answered like {like}")
     };
+    // Protocol, not Connect: asking the same peer again would get the same answer, so
+    // `Client::connect` does not retry it.
     Error::new(
-        ErrorKind::Connect,
+        ErrorKind::Protocol,
         format!("{peer} is not an EventDBX control port ({like})"),
     )
 }
@@ -285,7 +288,7 @@ mod tests {
     #[test]
     fn foreign_answers_are_named() {
         let http = not_a_control_port("h:80", b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0");
-        assert_eq!(http.kind(), ErrorKind::Connect);
+        assert_eq!(http.kind(), ErrorKind::Protocol);
         assert_eq!(
             http.message(),
             "h:80 is not an EventDBX control port (it answered like an HTTP server: \

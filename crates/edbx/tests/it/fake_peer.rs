@@ -149,7 +149,7 @@ async fn garbage_instead_of_a_hello_response_fails_cleanly() {
         stream.write_all(&[0xff; 24]).await.unwrap();
     });
     let err = Client::connect(config(addr)).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::Protocol, "{err:?}");
     assert!(
         err.message()
             .contains("is not an EventDBX control port (it answered with bytes that are not"),
@@ -177,8 +177,9 @@ async fn an_http_server_is_named_as_such_not_a_bad_input() {
             .await;
     let err = Client::connect(config(addr)).await.unwrap_err();
     server.await.unwrap();
-    assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
-    assert!(!err.is_invalid_input() && !err.is_auth());
+    // Not retried (the same peer would answer the same), not bad input, not a token problem.
+    assert_eq!(err.kind(), ErrorKind::Protocol, "{err:?}");
+    assert!(!err.is_retryable() && !err.is_invalid_input() && !err.is_auth());
     assert_eq!(
         err.message(),
         format!(
@@ -201,7 +202,7 @@ async fn a_tls_server_is_named_as_such() {
         let (server, addr) = foreign_peer(answer).await;
         let err = Client::connect(config(addr)).await.unwrap_err();
         server.await.unwrap();
-        assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
+        assert_eq!(err.kind(), ErrorKind::Protocol, "{err:?}");
         assert_eq!(
             err.message(),
             format!("{addr} is not an EventDBX control port (it answered like a TLS server)")

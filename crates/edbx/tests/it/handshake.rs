@@ -141,8 +141,8 @@ async fn the_servers_http_port_is_reported_as_not_a_control_port() {
     let err = Client::connect(config(&server).port(server.http_port()))
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Connect, "{err:?}");
-    assert!(!err.is_invalid_input(), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::Protocol, "{err:?}");
+    assert!(!err.is_invalid_input() && !err.is_retryable(), "{err:?}");
     let expected = format!(
         "127.0.0.1:{} is not an EventDBX control port (it answered like an HTTP server",
         server.http_port()

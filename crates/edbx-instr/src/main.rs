@@ -379,7 +379,7 @@ fn measure(args: &[String]) -> Result<ExitCode, String> {
         token: std::env::var("EDBX_INSTR_TOKEN").map_err(|_| "EDBX_INSTR_TOKEN is not set")?,
         tenant: tenant.clone(),
     };
-    let mut call: Box<dyn FnMut(u64) -> Result<(), String>> = match client.as_str() {
+    let mut call: Calls = match client.as_str() {
         "edbx" => edbx_calls(&target, op)?,
         "ceiling" => ceiling_calls(&target, op)?,
         other => return Err(format!("unknown client {other:?}")),
@@ -403,10 +403,13 @@ fn measured_calls(
 ) -> Result<u64, String> {
     ALLOCATIONS.store(0, Ordering::Relaxed);
     COUNTING.store(true, Ordering::Relaxed);
-    let outcome = (first..first + calls).try_for_each(|i| call(i));
+    let outcome = (first..first + calls).try_for_each(&mut *call);
     COUNTING.store(false, Ordering::Relaxed);
     outcome.map(|()| ALLOCATIONS.load(Ordering::Relaxed))
 }
+
+/// One client's call number `i`, for the measured loop.
+type Calls = Box<dyn FnMut(u64) -> Result<(), String>>;
 
 fn get_id(i: u64) -> String {
     format!("a{:04}", i % PRELOAD as u64)
@@ -416,10 +419,7 @@ fn apply_payload(i: u64) -> Value {
     json!({"n": i, "status": "noted"})
 }
 
-fn edbx_calls(
-    target: &Target,
-    op: Op,
-) -> Result<Box<dyn FnMut(u64) -> Result<(), String>>, String> {
+fn edbx_calls(target: &Target, op: Op) -> Result<Calls, String> {
     let config = edbx::Config::new()
         .host(target.host.clone())
         .port(target.port)
@@ -448,10 +448,7 @@ fn edbx_calls(
     }))
 }
 
-fn ceiling_calls(
-    target: &Target,
-    op: Op,
-) -> Result<Box<dyn FnMut(u64) -> Result<(), String>>, String> {
+fn ceiling_calls(target: &Target, op: Op) -> Result<Calls, String> {
     let mut conn = raw::Conn::open(&target.host, target.port, &target.token, &target.tenant)?;
     let apply_id = format!("apply-ceiling-{}", std::process::id());
     Ok(Box::new(move |i| {

@@ -2,7 +2,7 @@
 
 from typing import Any, AsyncIterator, Dict, List, Mapping, Optional, Sequence, Union
 
-from ._ops import Sort, Targets, _Operations
+from ._ops import JsonObject, Sort, Targets, _ClientBase
 from .types import (
     GetAggregateResult,
     GetSnapshotResult,
@@ -18,9 +18,9 @@ from .types import (
 
 __all__ = ["AsyncEventDBXClient"]
 
-class AsyncEventDBXClient(_Operations):
-    @classmethod
-    def from_env(cls, **overrides: Any) -> AsyncEventDBXClient: ...
+# Derived from _ClientBase, not from _Operations (as the runtime class is): every operation is a
+# coroutine here, not an override of the blocking signature.
+class AsyncEventDBXClient(_ClientBase):
     async def connect(self) -> AsyncEventDBXClient: ...
     async def close(self) -> None: ...
     async def __aenter__(self) -> AsyncEventDBXClient: ...
@@ -35,9 +35,9 @@ class AsyncEventDBXClient(_Operations):
         aggregate_type: str,
         aggregate_id: str,
         event_type: str,
-        payload_json: str,
+        payload_json: JsonObject,
         note: Optional[str] = None,
-        metadata_json: Optional[str] = None,
+        metadata_json: Optional[JsonObject] = None,
         publish_targets: Targets = None,
         create: bool = False,
         allow_unlistable: bool = False,
@@ -48,9 +48,9 @@ class AsyncEventDBXClient(_Operations):
         aggregate_type: str,
         aggregate_id: str,
         event_type: str,
-        payload_json: str,
+        payload_json: JsonObject,
         note: Optional[str] = None,
-        metadata_json: Optional[str] = None,
+        metadata_json: Optional[JsonObject] = None,
         publish_targets: Targets = None,
         allow_unlistable: bool = False,
     ) -> Union[str, bool]: ...
@@ -60,9 +60,9 @@ class AsyncEventDBXClient(_Operations):
         aggregate_type: str,
         aggregate_id: str,
         event_type: str,
-        payload_json: str,
+        payload_json: JsonObject,
         note: Optional[str] = None,
-        metadata_json: Optional[str] = None,
+        metadata_json: Optional[JsonObject] = None,
         publish_targets: Targets = None,
         allow_unlistable: bool = False,
     ) -> Union[str, bool]: ...
@@ -72,9 +72,9 @@ class AsyncEventDBXClient(_Operations):
         aggregate_type: str,
         aggregate_id: str,
         event_type: str,
-        payload_json: str,
+        payload_json: JsonObject,
         note: Optional[str] = None,
-        metadata_json: Optional[str] = None,
+        metadata_json: Optional[JsonObject] = None,
         publish_targets: Targets = None,
         allow_unlistable: bool = False,
     ) -> Union[str, bool]: ...
@@ -86,7 +86,7 @@ class AsyncEventDBXClient(_Operations):
         event_type: str,
         patches: Sequence[Mapping[str, Any]],
         note: Optional[str] = None,
-        metadata_json: Optional[str] = None,
+        metadata_json: Optional[JsonObject] = None,
         publish_targets: Targets = None,
     ) -> Union[str, bool]: ...
     async def patch(
@@ -97,7 +97,7 @@ class AsyncEventDBXClient(_Operations):
         event_type: str,
         patches: Sequence[Mapping[str, Any]],
         note: Optional[str] = None,
-        metadata_json: Optional[str] = None,
+        metadata_json: Optional[JsonObject] = None,
         publish_targets: Targets = None,
     ) -> Union[str, bool]: ...
     async def archive(

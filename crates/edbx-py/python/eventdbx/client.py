@@ -6,19 +6,49 @@ too, so ``from eventdbx.client import EventDBXClient, RetryOptions`` keeps worki
 
 from __future__ import annotations
 
+import functools
 import json
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Iterator, List, Tuple, TypeVar
 
-from . import _native, errors, types
+from . import _native
 from ._ops import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_HOST,
     DEFAULT_PORT,
     DEFAULT_READ_TIMEOUT,
+    OPERATIONS,
     _Operations,
+    renamed,
 )
-from .errors import *  # noqa: F403 (the names 0.1.8's client module exported)
-from .types import *  # noqa: F403
+# The names 0.1.8's client module exported, written out so that type checkers see them.
+from .errors import (
+    EventDBXAPIError,
+    EventDBXConnectionError,
+    EventDBXError,
+    EventDBXHandshakeError,
+    EventDBXInputError,
+    EventDBXOutcomeUnknownError,
+    EventDBXProtocolError,
+    EventDBXReplyTooLargeError,
+    EventDBXTimeoutError,
+    EventDBXTypeError,
+    EventDBXStateError,
+)
+from .types import (
+    AggregateSortField,
+    AggregateSortOption,
+    GetAggregateResult,
+    GetSnapshotResult,
+    ListAggregatesResult,
+    ListEventsResult,
+    ListSnapshotsResult,
+    PublishTarget,
+    RetryOptions,
+    SelectAggregateResult,
+    TenantAssignResult,
+    TenantQuotaResult,
+    TenantSchemaPublishResult,
+)
 
 __all__ = [
     "EventDBXClient",
@@ -26,17 +56,42 @@ __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_PORT",
     "DEFAULT_READ_TIMEOUT",
-    *errors.__all__,
-    *types.__all__,
+    "EventDBXError",
+    "EventDBXAPIError",
+    "EventDBXInputError",
+    "EventDBXTypeError",
+    "EventDBXStateError",
+    "EventDBXConnectionError",
+    "EventDBXHandshakeError",
+    "EventDBXTimeoutError",
+    "EventDBXOutcomeUnknownError",
+    "EventDBXProtocolError",
+    "EventDBXReplyTooLargeError",
+    "AggregateSortField",
+    "AggregateSortOption",
+    "GetAggregateResult",
+    "GetSnapshotResult",
+    "ListAggregatesResult",
+    "ListEventsResult",
+    "ListSnapshotsResult",
+    "PublishTarget",
+    "RetryOptions",
+    "SelectAggregateResult",
+    "TenantAssignResult",
+    "TenantQuotaResult",
+    "TenantSchemaPublishResult",
 ]
+
+
+_T = TypeVar("_T")
 
 
 class _Rows:
     """Rows of a listing, fetched a page at a time as iteration reaches them."""
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: _native.NativePageStream) -> None:
         self._stream = stream
-        self._rows: list = []
+        self._rows: List[str] = []
         self._done = False
 
     def __iter__(self) -> "_Rows":
@@ -46,12 +101,16 @@ class _Rows:
         while not self._rows:
             if self._done:
                 raise StopIteration
-            page = self._stream.next_page()
+            try:
+                page = self._stream.next_page()
+            except EventDBXError as error:
+                raise error.with_traceback(None)  # the caller's loop is the last frame shown
             if page is None:
                 self._done = True
                 raise StopIteration
             self._rows = page[::-1]
-        return json.loads(self._rows.pop())
+        row: Dict[str, Any] = json.loads(self._rows.pop())
+        return row
 
 
 class EventDBXClient(_Operations):
@@ -98,8 +157,28 @@ class EventDBXClient(_Operations):
         """Whether every open connection runs under Noise."""
         return bool(self._native.encrypted)
 
-    def _call(self, method: str, args: tuple, wrap: Callable[[Any], Any]) -> Any:
+    def _call(self, method: str, args: Tuple[Any, ...], wrap: Callable[[Any], _T]) -> _T:
         return wrap(getattr(self._native, method)(*args))
 
-    def _rows(self, method: str, args: tuple) -> Any:
+    def _rows(self, method: str, args: Tuple[Any, ...]) -> Iterator[Dict[str, Any]]:
         return _Rows(getattr(self._native, method)(*args))
+
+
+def _public(name: str, operation: Callable[..., Any]) -> Callable[..., Any]:
+    """``operation`` as the client's own method ``name``. A failure is raised from it with the
+    frames below it dropped, so a traceback ends at ``EventDBXClient.<name>``, not inside the
+    package."""
+
+    @functools.wraps(operation)
+    def method(self: EventDBXClient, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return operation(self, *args, **kwargs)
+        except EventDBXError as error:
+            raise error.with_traceback(None)
+
+    return renamed(method, name, "EventDBXClient")
+
+
+for _name in ("__init__", *OPERATIONS):
+    setattr(EventDBXClient, _name, _public(_name, getattr(_Operations, _name)))
+del _name

@@ -2,6 +2,39 @@
 
 Everything the official package 0.1.8 exports from ``eventdbx.client`` is importable from here
 too, so ``from eventdbx.client import EventDBXClient, RetryOptions`` keeps working.
+
+Filters
+-------
+``filter_expr`` of :meth:`EventDBXClient.list_aggregates` and
+:meth:`EventDBXClient.iter_aggregates` is a boolean expression the server (3.19.4) evaluates on
+each aggregate while it scans, so pages are filled with matching rows::
+
+    expr       := or
+    or         := and ( OR and )*
+    and        := not ( AND not )*
+    not        := NOT not | '(' expr ')' | comparison
+    comparison := field [NOT] op value  |  field [NOT] IN '[' value, ... ']'
+    op         := =  |  !=  |  >  |  <  |  LIKE
+    value      := 'text' | "text" | number | true | false | null | bare_word (a text)
+
+Keywords are case-insensitive. There is no ``>=``, ``<=``, ``==`` or ``<>``, and ``IN`` takes
+square brackets. Fields: ``aggregate_type``, ``aggregate_id``, ``merkle_root`` (texts),
+``version`` (a number), ``archived`` (a boolean; naming it also lists archived aggregates),
+``created_at`` and ``updated_at`` (milliseconds since the epoch), ``extensions.<key>`` (the ``@``
+metadata, e.g. ``extensions.@trace.id``), and anything else is a dot path into the state
+(``status``, ``address.city``, ``items.0``). State values are stored as text and parsed back for
+comparing, so the stored ``"42"`` compares as the number 42. ``=`` and ``!=`` match only values
+of the same type; ``>`` and ``<`` compare numbers only; ``LIKE`` matches whole texts with ``%`` or
+``*`` for any run and ``_`` or ``?`` for one character. A field the aggregate does not have
+matches only ``!= null``. A misspelt field name is not an error: it matches nothing
+(``type = 'orders'`` finds nothing; the field is ``aggregate_type``). A filter the server cannot
+parse raises :class:`~eventdbx.errors.EventDBXInputError`.
+
+Examples, for an aggregate created with ``{"status": "paid", "total": 42.5, "n": 3, "vip": true,
+"addr": {"city": "Oslo"}}``: ``status = 'paid'``, ``status IN ['paid', 'open']``,
+``status LIKE 'pa%'``, ``total > 40 AND n = 3``, ``(status = 'open' OR total > 40) AND n = 3``,
+``NOT status = 'open'``, ``vip = true``, ``addr.city = 'Oslo'``, ``missing != null`` all match;
+``total >= 40`` and ``status == 'paid'`` are refused.
 """
 
 from __future__ import annotations

@@ -175,3 +175,13 @@ def test_named_tuples_typed_dicts_and_callables():
 
     assert state_as(Code, {"state": {"code": "42"}}) == Code("42")
     assert parse_state({"state": {"code": "42"}}) == {"code": 42}
+
+
+@pytest.mark.every_python
+def test_the_documented_examples_hold():
+    import doctest
+
+    import eventdbx.types
+
+    failed, attempted = doctest.testmod(eventdbx.types, optionflags=doctest.ELLIPSIS)
+    assert attempted >= 5 and failed == 0

@@ -221,9 +221,11 @@ def _from_native(
     )
 
 
-# Advice the Rust core gives in Rust terms, and what works from Python instead. Each is a
-# fragment of a message of crates/edbx (tests/test_errors.py triggers every one of them).
+# Advice the Rust core gives in Rust terms, and what works from Python instead: fragments of
+# messages of crates/edbx. tests/test_errors.py triggers those a Python call can reach (the take
+# and token ones are caught by this package's own checks first, and kept here as a safety net).
 _PYTHON_ADVICE: Tuple[Tuple[str, str], ...] = (
+    ("set Config::token or EVENTDBX_TOKEN", "pass token= or set EVENTDBX_TOKEN"),
     (
         "allow it with `allow_unlistable(true)`",
         "pass allow_unlistable=True to write it anyway",

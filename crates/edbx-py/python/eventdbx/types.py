@@ -25,6 +25,8 @@ alike. Two ways to get values back:
   naming the field, the stored text and the type wanted.
 
 >>> from dataclasses import dataclass
+>>> from typing import Optional
+>>> from eventdbx import parse_state, state_as
 >>> @dataclass
 ... class Order:
 ...     total: float

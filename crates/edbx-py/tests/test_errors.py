@@ -336,7 +336,7 @@ def _our_frames(error: BaseException) -> list:
     return [(pathlib.Path(f.filename).name, f.name) for f in frames if "eventdbx" in f.filename]
 
 
-def test_tracebacks_end_at_the_public_method(server, uid):
+def test_tracebacks_end_at_the_public_method(server, uid, monkeypatch):
     import traceback
 
     with EventDBXClient(**server.kwargs()) as client:
@@ -357,6 +357,10 @@ def test_tracebacks_end_at_the_public_method(server, uid):
     with pytest.raises(EventDBXInputError) as config:
         EventDBXClient(**server.kwargs(pool_size=0))
     assert _our_frames(config.value) == [("client.py", "__init__")]
+    monkeypatch.delenv("EVENTDBX_TOKEN", raising=False)
+    with pytest.raises(EventDBXInputError, match="EVENTDBX_TOKEN") as no_token:
+        EventDBXClient.from_env()
+    assert _our_frames(no_token.value) == [("client.py", "from_env")]
 
 
 def test_async_tracebacks_end_at_the_public_coroutine(server, uid):

@@ -17,15 +17,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple, TypeVar, cast
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple, Type, TypeVar, cast
 
 from . import _native
-from ._ops import OPERATIONS, _Operations, renamed
+from ._ops import OPERATIONS, _Operations, env_options, renamed
 from .errors import EventDBXConnectionError, EventDBXError
 
 __all__ = ["AsyncEventDBXClient"]
 
 _T = TypeVar("_T")
+_Self = TypeVar("_Self", bound="AsyncEventDBXClient")
 
 
 class _AsyncRows:
@@ -70,6 +71,16 @@ class AsyncEventDBXClient(_Operations):
     ...     async with AsyncEventDBXClient(token="…", tenant_id="tenant-123") as client:
     ...         page = await client.list(take=50)
     """
+
+    @classmethod
+    def from_env(cls: Type[_Self], **overrides: Any) -> _Self:
+        """A client configured from ``EVENTDBX_HOST``, ``EVENTDBX_PORT``, ``EVENTDBX_TOKEN``,
+        ``EVENTDBX_TENANT_ID`` and ``EVENTDBX_NO_NOISE``; keyword arguments take precedence.
+        It connects on first use (or ``async with``)."""
+        try:
+            return cls(**env_options(overrides))
+        except EventDBXError as error:
+            raise error.with_traceback(None)
 
     def _start(self) -> None:
         self._connecting: Optional[asyncio.Lock] = None

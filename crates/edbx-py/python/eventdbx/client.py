@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any, Callable, Dict, Iterator, List, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterator, List, Tuple, Type, TypeVar
 
 from . import _native
 from ._ops import (
@@ -51,6 +51,7 @@ from ._ops import (
     DEFAULT_READ_TIMEOUT,
     OPERATIONS,
     _Operations,
+    env_options,
     renamed,
 )
 # The names 0.1.8's client module exported, written out so that type checkers see them.
@@ -117,6 +118,7 @@ __all__ = [
 
 
 _T = TypeVar("_T")
+_Self = TypeVar("_Self", bound="EventDBXClient")
 
 
 class _Rows:
@@ -161,6 +163,15 @@ class EventDBXClient(_Operations):
     ...     client.get(aggregate_type="orders", aggregate_id="ord_123").found
     True
     """
+
+    @classmethod
+    def from_env(cls: Type[_Self], **overrides: Any) -> _Self:
+        """A client configured from ``EVENTDBX_HOST``, ``EVENTDBX_PORT``, ``EVENTDBX_TOKEN``,
+        ``EVENTDBX_TENANT_ID`` and ``EVENTDBX_NO_NOISE``; keyword arguments take precedence."""
+        try:
+            return cls(**env_options(overrides))
+        except EventDBXError as error:
+            raise error.with_traceback(None)
 
     def _start(self) -> None:
         self._closed = True

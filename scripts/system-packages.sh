@@ -7,6 +7,7 @@
 #   clang libclang-dev   the EventDBX server's build (bindgen, for RocksDB)
 #   librocksdb-dev       optional: the server links Debian's RocksDB instead of compiling its
 #   libsnappy-dev        own (a 6½-minute build instead of 20)
+#   valgrind             callgrind, for the instruction counts per call (crates/edbx-instr)
 #   python3-venv         only when `python3 -m venv` does not work: the Python package is built
 #                        and tested in virtual environments
 #
@@ -15,7 +16,7 @@
 set -euo pipefail
 say() { echo "system-packages: $*" >&2; }
 
-required=(capnproto clang libclang-dev)
+required=(capnproto clang libclang-dev valgrind)
 optional=(librocksdb-dev libsnappy-dev)
 python="${EDBX_PYTHON:-python3}"
 if ! "$python" -c 'import venv, ensurepip' >/dev/null 2>&1; then

@@ -1,9 +1,17 @@
 """One timed run of the `eventdbx` Python package (distribution `edbx`) for edbx-bench.
 
 Runs the harness's workload with the harness's ids, payloads, warm-up and barriers, from
-threads sharing one ``EventDBXClient`` or asyncio tasks sharing one ``AsyncEventDBXClient``,
-and prints one JSON object: ops, errors, first_error, elapsed_ns, cpu_user_ns, cpu_system_ns,
-latencies_ns. The harness (src/contenders/python_edbx.rs) starts it and reads that line.
+threads sharing one ``EventDBXClient`` or asyncio tasks sharing one ``AsyncEventDBXClient``
+(on asyncio's default event loop, or on uvloop's with ``--loop uvloop``), and prints one JSON
+object: ops, errors, first_error, elapsed_ns, cpu_user_ns, cpu_system_ns, latencies_ns. The
+harness (src/contenders/python_edbx.rs) starts it and reads that line.
+
+``--client official`` runs the threads mode with the official ``eventdbx`` 0.1.8 instead (it
+has the same ``EventDBXClient`` methods and results), in an interpreter that has it installed,
+after ``official_0_1_8.patch()`` has fixed its three connection bugs in memory.
+
+``--mode fork`` times a forked child's first call on an inherited client against a fresh
+client's first call.
 
 Also measures the binding's own cost (``--overhead``): a call that the Rust core refuses before
 any I/O, timed from Python, against the same refusal timed inside Rust by the harness.
@@ -19,7 +27,8 @@ import sys
 import threading
 import time
 
-from eventdbx import AsyncEventDBXClient, EventDBXClient, EventDBXInputError
+# The client classes are imported by main(), once --client says which package to use.
+EventDBXClient = AsyncEventDBXClient = EventDBXInputError = None
 
 AGGREGATE_TYPE = "bench"
 EVENT_TYPE = "bench.updated"
@@ -208,12 +217,61 @@ def overhead(args, options: dict) -> None:
     sys.stdout.write("\n")
 
 
+def fork_first_call(args, options: dict) -> None:
+    """A forked child's first call on a client it inherited (which opens the child's own
+    connection) against a fresh client's first call made with its connection (constructor
+    included): medians over 20 of each, in ns."""
+    import os
+    import statistics
+
+    def fresh() -> int:
+        started = time.perf_counter_ns()
+        client = EventDBXClient(**options)
+        client.get(aggregate_type=AGGREGATE_TYPE, aggregate_id="fork-probe")
+        elapsed = time.perf_counter_ns() - started
+        client.close()
+        return elapsed
+
+    inherited = EventDBXClient(**options)
+    inherited.get(aggregate_type=AGGREGATE_TYPE, aggregate_id="fork-probe")
+
+    def forked() -> int:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_end)
+            code = 1
+            try:
+                started = time.perf_counter_ns()
+                inherited.get(aggregate_type=AGGREGATE_TYPE, aggregate_id="fork-probe")
+                os.write(write_end, str(time.perf_counter_ns() - started).encode())
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write_end)
+        with os.fdopen(read_end) as answer:
+            elapsed = answer.read()
+        _, status = os.waitpid(pid, 0)
+        if status != 0 or not elapsed:
+            raise RuntimeError(f"forked child failed (status {status})")
+        return int(elapsed)
+
+    fresh_ns = [fresh() for _ in range(20)]
+    forked_ns = [forked() for _ in range(20)]
+    inherited.close()
+    json.dump(
+        {"fresh_ns": statistics.median(fresh_ns), "forked_ns": statistics.median(forked_ns)},
+        sys.stdout,
+    )
+    sys.stdout.write("\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--tenant", required=True)
-    parser.add_argument("--mode", choices=["threads", "asyncio", "overhead"], required=True)
+    parser.add_argument("--mode", choices=["threads", "asyncio", "overhead", "fork"], required=True)
     parser.add_argument("--op", choices=["get", "apply"], default="get")
     parser.add_argument("--tasks", type=int, default=1)
     parser.add_argument("--duration-ms", type=int, default=2000)
@@ -221,14 +279,32 @@ def main() -> None:
     parser.add_argument("--preload", type=int, default=256)
     parser.add_argument("--events-per-aggregate", type=int, default=8)
     parser.add_argument("--run-tag", default="py")
+    parser.add_argument("--client", choices=["edbx", "official"], default="edbx")
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     args = parser.parse_args()
+    global EventDBXClient, AsyncEventDBXClient, EventDBXInputError
+    if args.client == "official":
+        if args.mode != "threads":
+            parser.error("the official client 0.1.8 is blocking: only --mode threads")
+        import official_0_1_8  # beside this script
+
+        official_0_1_8.patch()
+        from eventdbx import EventDBXClient
+    else:
+        from eventdbx import AsyncEventDBXClient, EventDBXClient, EventDBXInputError
     # The token comes on stdin, so it is not in the process list.
     token = sys.stdin.readline().strip()
     options = {"token": token, "tenant_id": args.tenant, "host": args.host, "port": args.port}
     if args.mode == "threads":
         run_threads(args, options)
+    elif args.mode == "asyncio" and args.loop == "uvloop":
+        import uvloop
+
+        uvloop.run(run_asyncio(args, options))
     elif args.mode == "asyncio":
         asyncio.run(run_asyncio(args, options))
+    elif args.mode == "fork":
+        fork_first_call(args, options)
     else:
         overhead(args, options)
 

@@ -88,6 +88,12 @@ struct Args {
     /// contenders (scripts/bench.sh builds one). Without it they are left out.
     #[arg(long, env = "EDBX_BENCH_PYTHON")]
     python: Option<std::path::PathBuf>,
+    /// Python interpreter with the official `eventdbx` 0.1.8 installed (its own environment:
+    /// both packages are imported as `eventdbx`), for the `py-official` contender, which
+    /// patches its three connection bugs at run time (scripts/bench.sh builds one). Without it
+    /// that contender is left out.
+    #[arg(long, env = "EDBX_BENCH_PYTHON_OFFICIAL")]
+    python_official: Option<std::path::PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -157,22 +163,33 @@ fn bench(args: &Args) -> Result<String, String> {
     };
     let workloads = workloads(args);
     let contenders: Vec<Contender> = if args.contenders.is_empty() {
-        let all = Contender::ALL.into_iter();
-        match args.python {
-            Some(_) => all.collect(),
-            None => {
-                eprintln!(
-                    "note: no --python interpreter, so the Python contenders are left out \
-                     (scripts/bench.sh runs them)"
-                );
-                all.filter(|c| !c.is_python()).collect()
-            }
+        if args.python.is_none() {
+            eprintln!(
+                "note: no --python interpreter, so the Python contenders are left out \
+                 (scripts/bench.sh runs them)"
+            );
         }
+        if args.python_official.is_none() {
+            eprintln!(
+                "note: no --python-official interpreter, so the official Python client 0.1.8 \
+                 is left out (scripts/bench.sh runs it)"
+            );
+        }
+        Contender::ALL
+            .into_iter()
+            .filter(|c| args.python.is_some() || !c.is_python())
+            .filter(|c| args.python_official.is_some() || *c != Contender::PyOfficial)
+            .collect()
     } else {
         args.contenders.clone()
     };
     if args.python.is_none() && contenders.iter().any(|c| c.is_python()) {
         return Err("the Python contenders need --python (or run scripts/bench.sh)".into());
+    }
+    if args.python_official.is_none() && contenders.contains(&Contender::PyOfficial) {
+        return Err(
+            "the official Python client needs --python-official (or run scripts/bench.sh)".into(),
+        );
     }
     let tuning = EdbxTuning {
         pool_size: args.edbx_pool_size,
@@ -206,6 +223,7 @@ fn bench(args: &Args) -> Result<String, String> {
         runtime: &runtime,
         edbx: tuning,
         python: args.python.as_deref(),
+        python_official: args.python_official.as_deref(),
     };
 
     eprintln!(
@@ -214,7 +232,14 @@ fn bench(args: &Args) -> Result<String, String> {
     );
     contenders::edbx::preload(&env).map_err(|e| format!("preload: {e}"))?;
     let python = contenders::python::probe(&target);
-    let python_overhead = env.python.map(|_| contenders::python_edbx::overhead(&env));
+    let python_overhead = env
+        .python
+        .filter(|_| contenders.iter().any(|c| c.is_python()))
+        .map(|_| contenders::python_edbx::overhead(&env));
+    let python_fork = env
+        .python
+        .filter(|_| contenders.iter().any(|c| c.is_python()))
+        .map(|_| contenders::python_edbx::fork_first_call(&env));
 
     let started = Instant::now();
     let mut runs: HashMap<(usize, Contender), Vec<Run>> = HashMap::new();
@@ -270,11 +295,19 @@ fn bench(args: &Args) -> Result<String, String> {
     machine.push((
         "contenders".to_owned(),
         format!(
-            "edbx {} (this workspace), eventdbx-client 1.2.1, ceiling = blocking loop over edbx-wire{}",
+            "edbx {} (this workspace), eventdbx-client 1.2.1, ceiling = blocking loop over edbx-wire{}{}",
             env!("CARGO_PKG_VERSION"),
             match &args.python {
                 Some(python) => format!(
                     ", python edbx = this workspace's Python package (release wheel) run by {}",
+                    python_version(python)
+                ),
+                None => String::new(),
+            },
+            match &args.python_official {
+                Some(python) => format!(
+                    ", python eventdbx 0.1.8 = the official Python client from the Python index, \
+                     its three connection bugs patched at run time, run by {}",
                     python_version(python)
                 ),
                 None => String::new(),
@@ -305,6 +338,7 @@ fn bench(args: &Args) -> Result<String, String> {
         cells: &cells,
         python: (contenders::python::LABEL, python),
         python_overhead,
+        python_fork,
         workloads: &workloads,
     };
     drop(server);

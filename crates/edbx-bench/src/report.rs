@@ -18,10 +18,12 @@ pub struct Cell {
 pub struct Report<'a> {
     pub machine: Vec<(String, String)>,
     pub cells: &'a [Cell],
-    /// The Python client's row (it cannot connect).
+    /// The official Python client's connect row (unpatched, it cannot connect).
     pub python: (&'a str, String),
     /// The Python package's cost of one call without I/O, when its contenders ran.
     pub python_overhead: Option<Result<Duration, String>>,
+    /// A forked child's first call on an inherited client, and a fresh client's first call.
+    pub python_fork: Option<Result<(Duration, Duration), String>>,
     pub workloads: &'a [Workload],
 }
 
@@ -224,20 +226,37 @@ impl Report<'_> {
             }
             _ => "Sequential get from Python ≥ 85 % of the Rust client: n/a (missing or invalid)".to_owned(),
         });
-        lines.push(match python {
-            Some(p) => {
-                let ratio = p.ops_per_sec / PATCHED_PYTHON_0_1_8_GET_OPS;
+        let official = self.valid(seq_get, Contender::PyOfficial);
+        lines.push(match (python, official) {
+            (Some(p), Some(o)) if o.ops_per_sec > 0.0 => {
+                let ratio = p.ops_per_sec / o.ops_per_sec;
                 format!(
-                    "Sequential get from Python ≥ 100× the patched official Python client 0.1.8 \
-                     ({PATCHED_PYTHON_0_1_8_GET_OPS} ops/s, measured by hand with its three bugs \
-                     patched; unpatched it cannot connect): {} — {} ops/s ({ratio:.0}×)",
+                    "Sequential get from Python ≥ 100× the official Python client 0.1.8 with its \
+                     three connection bugs patched at run time (same run; unpatched it cannot \
+                     connect): {} — {} vs {} ops/s ({ratio:.0}×)",
                     verdict(ratio >= 100.0),
-                    thousands(p.ops_per_sec)
+                    thousands(p.ops_per_sec),
+                    thousands(o.ops_per_sec)
                 )
             }
-            None => "Sequential get from Python ≥ 100× patched 0.1.8: n/a (missing or invalid)"
+            _ => "Sequential get from Python ≥ 100× the patched official Python client 0.1.8: \
+                  n/a (missing or invalid; it runs with --python-official)"
                 .to_owned(),
         });
+        let seq_apply = Workload::Apply { tasks: 1 };
+        if let (Some(p), Some(o)) = (
+            self.valid(seq_apply, Contender::PyThreads),
+            self.valid(seq_apply, Contender::PyOfficial)
+                .filter(|o| o.ops_per_sec > 0.0),
+        ) {
+            lines.push(format!(
+                "Sequential apply from Python against the patched official Python client 0.1.8 \
+                 (same run): {} vs {} ops/s ({:.1}×; appends are server-bound)",
+                thousands(p.ops_per_sec),
+                thousands(o.ops_per_sec),
+                p.ops_per_sec / o.ops_per_sec
+            ));
+        }
         let get16 = Workload::Get { tasks: 16 };
         lines.push(
             match (self.valid(get16, Contender::PyThreads), self.valid(get16, Contender::Edbx)) {
@@ -271,13 +290,56 @@ impl Report<'_> {
             ),
             Err(e) => format!("Python binding overhead per call: not measured ({e})"),
         });
+        lines.extend(self.asyncio_cpu());
+        lines.extend(self.python_fork.as_ref().map(|fork| match fork {
+            Ok((forked, fresh)) => format!(
+                "A forked child's first call (on a client it inherited, opening the child's own \
+                 connection) no slower than a fresh client's first call (constructor and connect \
+                 included): **{}** — {} vs {} (medians of 20)",
+                if forked <= fresh { "met" } else { "missed" },
+                dur(Some(*forked)),
+                dur(Some(*fresh))
+            ),
+            Err(e) => format!("A forked child's first call: not measured ({e})"),
+        }));
         lines
     }
-}
 
-/// Sequential gets per second of the official Python client 0.1.8 with its hello framing, hello
-/// reading and Noise prologue patched by hand (issue 7); it cannot connect unpatched.
-const PATCHED_PYTHON_0_1_8_GET_OPS: f64 = 22.5;
+    /// The asyncio client's cost per call: the Python process's CPU (user + system) per
+    /// operation in each asyncio row, on the default event loop and on uvloop.
+    fn asyncio_cpu(&self) -> Option<String> {
+        let each: Vec<String> = self
+            .workloads
+            .iter()
+            .filter(|w| **w != Workload::Connect)
+            .filter_map(|&w| {
+                let on = |c| {
+                    self.valid(w, c)
+                        .and_then(|s| Some((s.cpu_per_op?, s.user_cpu_per_op)))
+                        .map(|(total, user)| format!("{} ({} user)", dur(Some(total)), dur(user)))
+                };
+                let (default, uvloop) = (on(Contender::PyAsyncio), on(Contender::PyAsyncioUvloop));
+                if default.is_none() && uvloop.is_none() {
+                    return None;
+                }
+                let na = || "n/a".to_owned();
+                Some(format!(
+                    "{} {} default loop, {} uvloop",
+                    w.label(),
+                    default.unwrap_or_else(na),
+                    uvloop.unwrap_or_else(na)
+                ))
+            })
+            .collect();
+        (!each.is_empty()).then(|| {
+            format!(
+                "Python asyncio overhead per call (the Python process's CPU per call, user + \
+                 system): {}",
+                each.join("; ")
+            )
+        })
+    }
+}
 
 fn verdict(met: bool) -> &'static str {
     if met { "**met**" } else { "**missed**" }

@@ -1,53 +1,234 @@
-//! Rust futures as asyncio futures.
+//! Rust futures as asyncio futures, with one wake-up of the event loop per batch of finished
+//! calls.
 //!
-//! A call runs as a task of the shared runtime; its result is handed to the event loop with
-//! `loop.call_soon_threadsafe`, from a blocking-pool thread (taking the GIL must not stall a
-//! runtime worker). Cancelling the asyncio future aborts the task, which drops the call: a
-//! request not yet written is withdrawn.
+//! A call runs as a task of the shared runtime. Its outcome, still a Rust value, goes into the
+//! queue of the event loop that made the call, and the loop is woken only when that queue was
+//! empty: on POSIX by one byte on a socket pair whose reading end the loop watches
+//! (`loop.add_reader`), written by the runtime thread without the GIL; elsewhere by
+//! `call_soon_threadsafe` from a blocking-pool thread. Woken, the loop converts and resolves
+//! every queued outcome at once, with the GIL it already holds. So under load many calls share
+//! one wake-up, and on POSIX no runtime thread ever waits for the GIL (nor can it touch Python
+//! while the interpreter finalizes).
 //!
-//! Handing over needs the GIL on a thread Python does not know, which is unsafe once the
-//! interpreter finalizes. So every hand-over passes a gate that the interpreter's exit closes
-//! (`close_gate`, registered with `atexit`): closing waits for the hand-overs in progress and
-//! makes later ones drop their result unseen.
+//! Cancelling the asyncio future aborts the task, which drops the call: a request not yet
+//! written is withdrawn.
 
+use std::cell::RefCell;
 use std::future::Future;
-use std::sync::RwLock;
+use std::sync::{Arc, Mutex};
 
 use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use tokio::runtime::Runtime;
 use tokio::task::AbortHandle;
 
 use crate::errors::to_py_err;
+use crate::runtime;
 
-/// Open while results may be handed to Python.
-static GATE: RwLock<bool> = RwLock::new(true);
+/// Turns a finished call's outcome into `(exception, value)` for its future (on the loop).
+type Deliver = Box<dyn FnOnce(Python<'_>) -> PyResult<(Option<Py<PyAny>>, Py<PyAny>)> + Send>;
 
-static RESOLVE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-
-/// Closes the gate at interpreter exit (see the module docs).
-#[pyfunction]
-pub(crate) fn close_gate(py: Python<'_>) {
-    // Hand-overs in progress need the GIL to finish; release it while waiting for them.
-    py.detach(|| *GATE.write().unwrap_or_else(|e| e.into_inner()) = false);
+struct Completion {
+    future: Py<PyAny>,
+    deliver: Deliver,
 }
 
-/// Sets a future's outcome unless it was cancelled meanwhile (runs on the event loop).
-#[pyfunction]
-fn resolve(
-    future: &Bound<'_, PyAny>,
-    error: Option<Bound<'_, PyAny>>,
-    value: Bound<'_, PyAny>,
-) -> PyResult<()> {
-    if future.call_method0("done")?.is_truthy()? {
+/// The finished calls of one event loop, and how to wake it.
+struct LoopQueue {
+    finished: Mutex<Vec<Completion>>,
+    waker: Waker,
+}
+
+impl LoopQueue {
+    fn push(&self, completion: Completion) {
+        let was_empty = {
+            let mut finished = self.finished.lock().unwrap_or_else(|e| e.into_inner());
+            finished.push(completion);
+            finished.len() == 1
+        };
+        if was_empty {
+            self.waker.wake();
+        }
+    }
+
+    /// Resolves every queued future (runs on the loop).
+    fn drain(&self, py: Python<'_>) {
+        self.waker.clear();
+        let batch = std::mem::take(&mut *self.finished.lock().unwrap_or_else(|e| e.into_inner()));
+        for completion in batch {
+            // A future cancelled meanwhile, or a loop closing, has no one to tell.
+            let _ = resolve(py, completion);
+        }
+    }
+}
+
+fn resolve(py: Python<'_>, completion: Completion) -> PyResult<()> {
+    let future = completion.future.bind(py);
+    if future
+        .call_method0(pyo3::intern!(py, "done"))?
+        .is_truthy()?
+    {
         return Ok(());
     }
-    match error {
-        Some(error) => future.call_method1("set_exception", (error,))?,
-        None => future.call_method1("set_result", (value,))?,
+    match (completion.deliver)(py)? {
+        (Some(error), _) => future.call_method1(pyo3::intern!(py, "set_exception"), (error,))?,
+        (None, value) => future.call_method1(pyo3::intern!(py, "set_result"), (value,))?,
     };
     Ok(())
+}
+
+#[cfg(unix)]
+struct Waker {
+    /// Written by runtime threads (one byte per wake-up).
+    ring: std::os::unix::net::UnixStream,
+    /// Watched by the loop.
+    bell: std::os::unix::net::UnixStream,
+}
+
+#[cfg(unix)]
+impl Waker {
+    fn new(_event_loop: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let (ring, bell) = std::os::unix::net::UnixStream::pair()?;
+        ring.set_nonblocking(true)?;
+        bell.set_nonblocking(true)?;
+        Ok(Self { ring, bell })
+    }
+
+    fn wake(&self) {
+        use std::io::Write;
+        // A full socket buffer means wake-ups are pending already.
+        let _ = (&self.ring).write(&[1]);
+    }
+
+    fn clear(&self) {
+        use std::io::Read;
+        let mut bytes = [0u8; 64];
+        while let Ok(n) = (&self.bell).read(&mut bytes) {
+            if n < bytes.len() {
+                break;
+            }
+        }
+    }
+
+    fn watch(&self, event_loop: &Bound<'_, PyAny>, drain: Bound<'_, Drain>) -> PyResult<()> {
+        use std::os::fd::AsRawFd;
+        event_loop.call_method1("add_reader", (self.bell.as_raw_fd(), drain))?;
+        Ok(())
+    }
+
+    fn unwatch(&self, event_loop: &Bound<'_, PyAny>) {
+        use std::os::fd::AsRawFd;
+        let _ = event_loop.call_method1("remove_reader", (self.bell.as_raw_fd(),));
+    }
+}
+
+/// Without `add_reader` for sockets everywhere (Windows' proactor loop), a wake-up is a
+/// `call_soon_threadsafe` from a blocking-pool thread.
+#[cfg(not(unix))]
+struct Waker {
+    event_loop: Py<PyAny>,
+    drain: std::sync::OnceLock<Py<Drain>>,
+}
+
+#[cfg(not(unix))]
+impl Waker {
+    fn new(event_loop: &Bound<'_, PyAny>) -> PyResult<Self> {
+        Ok(Self {
+            event_loop: event_loop.clone().unbind(),
+            drain: std::sync::OnceLock::new(),
+        })
+    }
+
+    fn wake(&self) {
+        let (Some(drain), Ok(handle)) = (self.drain.get(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let (event_loop, drain) =
+            Python::try_attach(|py| (self.event_loop.clone_ref(py), drain.clone_ref(py))).unzip();
+        let (Some(event_loop), Some(drain)) = (event_loop, drain) else {
+            return;
+        };
+        handle.spawn_blocking(move || {
+            Python::try_attach(|py| {
+                let _ = event_loop
+                    .bind(py)
+                    .call_method1("call_soon_threadsafe", (drain,));
+            });
+        });
+    }
+
+    fn clear(&self) {}
+
+    fn watch(&self, _event_loop: &Bound<'_, PyAny>, drain: Bound<'_, Drain>) -> PyResult<()> {
+        let _ = self.drain.set(drain.unbind());
+        Ok(())
+    }
+
+    fn unwatch(&self, _event_loop: &Bound<'_, PyAny>) {}
+}
+
+/// The loop's callback: resolves what finished.
+#[pyclass(frozen)]
+struct Drain(Arc<LoopQueue>);
+
+#[pymethods]
+impl Drain {
+    fn __call__(&self, py: Python<'_>) {
+        self.0.drain(py);
+    }
+}
+
+/// The queue of the loop running on this thread, made on first use.
+struct Current {
+    event_loop: Py<PyAny>,
+    generation: u64,
+    queue: Arc<LoopQueue>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+}
+
+fn queue_for(event_loop: &Bound<'_, PyAny>) -> PyResult<Arc<LoopQueue>> {
+    let generation = runtime::generation();
+    CURRENT.with(|current| {
+        let mut current = current.borrow_mut();
+        if let Some(known) = current
+            .as_ref()
+            .filter(|c| c.generation == generation && c.event_loop.is(event_loop))
+        {
+            return Ok(known.queue.clone());
+        }
+        let queue = Arc::new(LoopQueue {
+            finished: Mutex::new(Vec::new()),
+            waker: Waker::new(event_loop)?,
+        });
+        queue.waker.watch(
+            event_loop,
+            Bound::new(event_loop.py(), Drain(queue.clone()))?,
+        )?;
+        if let Some(old) = current.replace(Current {
+            event_loop: event_loop.clone().unbind(),
+            generation,
+            queue: queue.clone(),
+        }) {
+            if old.generation == generation {
+                let old_loop = old.event_loop.bind(event_loop.py());
+                if !old_loop
+                    .call_method0("is_closed")
+                    .and_then(|c| c.is_truthy())
+                    .unwrap_or(true)
+                {
+                    old.queue.waker.unwatch(old_loop);
+                }
+            } else {
+                // Inherited across fork(): the loop's selector is shared with the parent.
+                std::mem::forget(old);
+            }
+        }
+        Ok(queue)
+    })
 }
 
 /// Aborts the task of a call whose asyncio future was cancelled.
@@ -59,7 +240,10 @@ struct CancelOnDone {
 #[pymethods]
 impl CancelOnDone {
     fn __call__(&self, future: &Bound<'_, PyAny>) -> PyResult<()> {
-        if future.call_method0("cancelled")?.is_truthy()? {
+        if future
+            .call_method0(pyo3::intern!(future.py(), "cancelled"))?
+            .is_truthy()?
+        {
             self.task.abort();
         }
         Ok(())
@@ -76,52 +260,28 @@ where
     F: Future<Output = edbx::Result<T>> + Send + 'static,
     T: for<'a> IntoPyObject<'a> + Send + 'static,
 {
-    let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
-    let future = event_loop.call_method0("create_future")?;
-    let (event_loop_ref, future_ref) = (event_loop.unbind(), future.clone().unbind());
+    let event_loop = py
+        .import(pyo3::intern!(py, "asyncio"))?
+        .call_method0(pyo3::intern!(py, "get_running_loop"))?;
+    let queue = queue_for(&event_loop)?;
+    let future = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
+    let future_ref = future.clone().unbind();
     let task = runtime.spawn(async move {
         let outcome = call.await;
-        // Taking the GIL may wait; not on a worker of the runtime.
-        let _ = tokio::task::spawn_blocking(move || hand_over(event_loop_ref, future_ref, outcome))
-            .await;
+        let deliver: Deliver = Box::new(move |py| match outcome {
+            Ok(value) => Ok((None, value.into_py_any(py)?)),
+            Err(e) => Ok((Some(to_py_err(py, e).into_value(py).into_any()), py.None())),
+        });
+        queue.push(Completion {
+            future: future_ref,
+            deliver,
+        });
     });
     future.call_method1(
-        "add_done_callback",
+        pyo3::intern!(py, "add_done_callback"),
         (CancelOnDone {
             task: task.abort_handle(),
         },),
     )?;
     Ok(future)
-}
-
-fn hand_over<T>(event_loop: Py<PyAny>, future: Py<PyAny>, outcome: edbx::Result<T>)
-where
-    T: for<'a> IntoPyObject<'a>,
-{
-    let gate = GATE.read().unwrap_or_else(|e| e.into_inner());
-    if !*gate {
-        return;
-    }
-    Python::attach(|py| {
-        let delivered = (|| -> PyResult<()> {
-            let (error, value) = match outcome {
-                Ok(value) => (None, value.into_bound_py_any(py)?),
-                Err(e) => (
-                    Some(to_py_err(py, e).into_value(py).into_bound(py).into_any()),
-                    py.None().into_bound(py),
-                ),
-            };
-            let resolve = RESOLVE.get_or_try_init(py, || {
-                wrap_pyfunction!(resolve, py).map(|f| f.into_any().unbind())
-            })?;
-            event_loop.bind(py).call_method1(
-                "call_soon_threadsafe",
-                (resolve.bind(py), future.bind(py), error, value),
-            )?;
-            Ok(())
-        })();
-        // A closed loop (its `asyncio.run` ended before the call did) has no one to tell.
-        drop(delivered);
-    });
-    drop(gate);
 }

@@ -3,15 +3,18 @@
 //! that the Python half wraps in the result classes of the official package.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
+
 use edbx::{Client, Config, ErrorKind, NewEvent, PublishTarget, RetryOptions, Written};
-use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::errors::invalid_input;
-use crate::runtime::Home;
+use crate::runtime::{self, Home};
 use crate::stream::NativePageStream;
 
 /// JSON text the server sent for one value.
@@ -168,14 +171,58 @@ async fn connect_with_retry(config: Config) -> edbx::Result<Client> {
     }
 }
 
-/// The client of the `eventdbx` package: share one across threads and asyncio tasks.
+/// The client of the `eventdbx` package: share one across threads and asyncio tasks, and
+/// across `fork()` (see `runtime` on how a child starts over).
 #[pyclass(frozen, module = "eventdbx._native")]
 pub(crate) struct NativeClient {
+    config: Config,
+    /// The engine and where it runs, in the fork generation that made them.
+    live: ArcSwap<Live>,
+    closed: AtomicBool,
+}
+
+/// A client's engine and its home, valid in one fork generation only.
+struct Live {
+    generation: u64,
     client: Client,
     home: Home,
 }
 
 impl NativeClient {
+    /// The engine and home of this process: in a forked child, a fresh pool (connecting on its
+    /// first call) and runtime, the inherited ones left untouched.
+    fn live(&self) -> PyResult<Arc<Live>> {
+        let live = self.live.load_full();
+        if live.generation == runtime::generation() {
+            return Ok(live);
+        }
+        let client = Client::connect_lazy(self.config.clone())
+            .map_err(|e| Python::attach(|py| crate::errors::to_py_err(py, e)))?;
+        if self.closed.load(Ordering::Acquire) {
+            client.close();
+        }
+        let fresh = Arc::new(Live {
+            generation: runtime::generation(),
+            client,
+            home: live.home.renewed()?,
+        });
+        let previous = self.live.compare_and_swap(&live, fresh.clone());
+        if Arc::ptr_eq(&previous, &live) {
+            // Never released: its destructors would reach the parent's sockets and runtime.
+            std::mem::forget(live);
+            Ok(fresh)
+        } else {
+            // Another thread of this child renewed it first; ours never connected.
+            Ok(arc_swap::Guard::into_inner(previous))
+        }
+    }
+
+    /// The engine handle and home for one call.
+    fn parts(&self) -> PyResult<(Client, Home)> {
+        let live = self.live()?;
+        Ok((live.client.clone(), live.home.clone()))
+    }
+
     /// Runs a call that takes only a tenant id.
     fn tenant_call<'py, T, F, Fut>(
         &self,
@@ -189,8 +236,8 @@ impl NativeClient {
         Fut: Future<Output = edbx::Result<T>> + Send + 'static,
         T: for<'a> IntoPyObject<'a> + Send + 'static,
     {
-        self.home
-            .run(py, asynchronous, call(self.client.clone(), tenant_id))
+        let (client, home) = self.parts()?;
+        home.run(py, asynchronous, call(client, tenant_id))
     }
 }
 
@@ -208,35 +255,48 @@ impl NativeClient {
         let home = if asynchronous {
             Home::Shared
         } else {
-            Home::blocking().map_err(|e| {
-                PyRuntimeError::new_err(format!("cannot start a tokio runtime: {e}"))
-            })?
+            Home::blocking()?
         };
         let client_home = home.clone();
         home.run(py, asynchronous, async move {
-            let client = connect_with_retry(config).await?;
+            let client = connect_with_retry(config.clone()).await?;
             Ok(NativeClient {
-                client,
-                home: client_home,
+                config,
+                live: ArcSwap::from_pointee(Live {
+                    generation: runtime::generation(),
+                    client,
+                    home: client_home,
+                }),
+                closed: AtomicBool::new(false),
             })
         })
     }
 
     /// Stops new calls; calls already made complete, then connections close.
     fn close(&self) {
-        self.client.close();
+        self.closed.store(true, Ordering::Release);
+        // In a forked child, the inherited engine is not this process's to close.
+        let live = self.live.load();
+        if live.generation == runtime::generation() {
+            live.client.close();
+        }
     }
 
     /// Connections open right now.
     #[getter]
     fn open_connections(&self) -> usize {
-        self.client.open_connections()
+        let live = self.live.load();
+        if live.generation == runtime::generation() {
+            live.client.open_connections()
+        } else {
+            0
+        }
     }
 
     /// Whether every open connection is Noise-encrypted.
     #[getter]
-    fn encrypted(&self) -> bool {
-        self.client.is_encrypted()
+    fn encrypted(&self) -> PyResult<bool> {
+        Ok(self.live()?.client.is_encrypted())
     }
 
     // ----- writes: each returns the server's JSON echo, or None when it sent none -----
@@ -256,8 +316,8 @@ impl NativeClient {
         allow_unlistable: bool,
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client.clone();
-        self.home.run(py, asynchronous, async move {
+        let (client, home) = self.parts()?;
+        home.run(py, asynchronous, async move {
             let payload = edbx::raw_json(payload_json)?;
             let write = client.create(&aggregate_type, &aggregate_id, &event_type, &payload);
             decorate(write, note, metadata_json, publish_targets)?
@@ -282,14 +342,14 @@ impl NativeClient {
         allow_unlistable: bool,
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client.clone();
+        let (client, home) = self.parts()?;
         let event = NewEvent {
             note,
             metadata_json,
             publish_targets: targets(publish_targets),
             ..NewEvent::new(aggregate_type, aggregate_id, event_type, payload_json)
         };
-        self.home.run(py, asynchronous, async move {
+        home.run(py, asynchronous, async move {
             client
                 .send_event(event)
                 .allow_unlistable(allow_unlistable)
@@ -313,8 +373,8 @@ impl NativeClient {
         allow_unlistable: bool,
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client.clone();
-        self.home.run(py, asynchronous, async move {
+        let (client, home) = self.parts()?;
+        home.run(py, asynchronous, async move {
             let operations = edbx::raw_json(patch_json)?;
             let write = client.patch(&aggregate_type, &aggregate_id, &event_type, &operations);
             decorate(write, note, metadata_json, publish_targets)?
@@ -334,8 +394,8 @@ impl NativeClient {
         note: Option<String>,
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client.clone();
-        self.home.run(py, asynchronous, async move {
+        let (client, home) = self.parts()?;
+        home.run(py, asynchronous, async move {
             let mut call = if archived {
                 client.archive(&aggregate_type, &aggregate_id)
             } else {
@@ -372,8 +432,8 @@ impl NativeClient {
             include_archived,
             archived_only,
         };
-        let client = self.client.clone();
-        self.home.run(py, asynchronous, async move {
+        let (client, home) = self.parts()?;
+        home.run(py, asynchronous, async move {
             let page = options.apply(client.list()).await?;
             Ok((json_array(&page.items), page.next_cursor, page.complete))
         })
@@ -391,8 +451,8 @@ impl NativeClient {
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let take = page_size(py, take)?;
-        let client = self.client.clone();
-        self.home.run(py, asynchronous, async move {
+        let (client, home) = self.parts()?;
+        home.run(py, asynchronous, async move {
             let mut events = client.events(&aggregate_type, &aggregate_id);
             if let Some(cursor) = cursor {
                 events = events.cursor(cursor);
@@ -426,9 +486,10 @@ impl NativeClient {
             include_archived,
             archived_only,
         };
+        let (client, home) = self.parts()?;
         Ok(NativePageStream::aggregates(
-            self.home.clone(),
-            options.apply(self.client.list()).stream(),
+            home,
+            options.apply(client.list()).stream(),
         ))
     }
 
@@ -443,14 +504,15 @@ impl NativeClient {
         take: Option<i64>,
     ) -> PyResult<NativePageStream> {
         let take = page_size(py, take)?;
-        let mut events = self.client.events(&aggregate_type, &aggregate_id);
+        let (client, home) = self.parts()?;
+        let mut events = client.events(&aggregate_type, &aggregate_id);
         if let Some(cursor) = cursor {
             events = events.cursor(cursor);
         }
         if let Some(take) = take {
             events = events.take(take);
         }
-        Ok(NativePageStream::events(self.home.clone(), events.stream()))
+        Ok(NativePageStream::events(home, events.stream()))
     }
 
     /// The aggregate's JSON, or `None` if there is none.
@@ -462,10 +524,10 @@ impl NativeClient {
         aggregate_id: String,
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client.clone();
-        self.home.run(py, asynchronous, async move {
-            let found = client.get(&aggregate_type, &aggregate_id).await?;
-            Ok(found.map(|aggregate| aggregate.raw_text()))
+        let (client, home) = self.parts()?;
+        home.run(py, asynchronous, async move {
+            // Python parses the text itself: no typed parse here.
+            client.get(&aggregate_type, &aggregate_id).json().await
         })
     }
 
@@ -479,8 +541,8 @@ impl NativeClient {
         fields: Vec<String>,
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client.clone();
-        self.home.run(py, asynchronous, async move {
+        let (client, home) = self.parts()?;
+        home.run(py, asynchronous, async move {
             let selection = client
                 .select(&aggregate_type, &aggregate_id, &fields)
                 .await?;
@@ -497,8 +559,8 @@ impl NativeClient {
         aggregate_id: String,
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client.clone();
-        self.home.run(py, asynchronous, async move {
+        let (client, home) = self.parts()?;
+        home.run(py, asynchronous, async move {
             client.merkle_root(&aggregate_type, &aggregate_id).await
         })
     }
@@ -514,8 +576,8 @@ impl NativeClient {
         comment: Option<String>,
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client.clone();
-        self.home.run(py, asynchronous, async move {
+        let (client, home) = self.parts()?;
+        home.run(py, asynchronous, async move {
             let mut call = client.create_snapshot(&aggregate_type, &aggregate_id);
             if let Some(comment) = comment {
                 call = call.comment(comment);
@@ -536,8 +598,8 @@ impl NativeClient {
         if aggregate_id.is_some() && aggregate_type.is_none() {
             return Err(invalid_input(py, "an aggregate id needs an aggregate type"));
         }
-        let client = self.client.clone();
-        self.home.run(py, asynchronous, async move {
+        let (client, home) = self.parts()?;
+        home.run(py, asynchronous, async move {
             let mut call = client.list_snapshots();
             match (aggregate_type, aggregate_id) {
                 (Some(t), Some(id)) => call = call.aggregate(t, id),
@@ -558,8 +620,8 @@ impl NativeClient {
         snapshot_id: u64,
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client.clone();
-        self.home.run(py, asynchronous, async move {
+        let (client, home) = self.parts()?;
+        home.run(py, asynchronous, async move {
             Ok(client
                 .get_snapshot(snapshot_id)
                 .await?
@@ -575,8 +637,8 @@ impl NativeClient {
         py: Python<'py>,
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client.clone();
-        self.home.run(py, asynchronous, async move {
+        let (client, home) = self.parts()?;
+        home.run(py, asynchronous, async move {
             Ok(serde_json::Value::Object(client.list_schemas().await?).to_string())
         })
     }
@@ -588,8 +650,8 @@ impl NativeClient {
         schemas_json: String,
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client.clone();
-        self.home.run(py, asynchronous, async move {
+        let (client, home) = self.parts()?;
+        home.run(py, asynchronous, async move {
             let schemas = edbx::raw_json(schemas_json)?;
             client.replace_schemas(&schemas).await
         })
@@ -604,8 +666,8 @@ impl NativeClient {
         shard_id: String,
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client.clone();
-        self.home.run(py, asynchronous, async move {
+        let (client, home) = self.parts()?;
+        home.run(py, asynchronous, async move {
             let reply = client.tenant_assign(&tenant_id, &shard_id).await?;
             Ok((reply.changed, reply.shard_id))
         })
@@ -632,8 +694,8 @@ impl NativeClient {
         max_storage_mb: u64,
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client.clone();
-        self.home.run(py, asynchronous, async move {
+        let (client, home) = self.parts()?;
+        home.run(py, asynchronous, async move {
             let reply = client.tenant_quota_set(&tenant_id, max_storage_mb).await?;
             Ok((reply.changed, reply.quota_mb))
         })
@@ -690,8 +752,8 @@ impl NativeClient {
         reload: bool,
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.client.clone();
-        self.home.run(py, asynchronous, async move {
+        let (client, home) = self.parts()?;
+        home.run(py, asynchronous, async move {
             let mut call = client
                 .tenant_schema_publish(&tenant_id)
                 .activate(activate)
@@ -759,4 +821,15 @@ pub(crate) fn config_from_env(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     }
     out.set_item("use_noise", config.get_noise())?;
     Ok(out)
+}
+
+impl Drop for NativeClient {
+    fn drop(&mut self) {
+        // Freed in a forked child without having been used there: the inherited engine must
+        // not be released (see `runtime`).
+        let live = self.live.load_full();
+        if live.generation != runtime::generation() {
+            std::mem::forget(live);
+        }
+    }
 }

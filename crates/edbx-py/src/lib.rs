@@ -18,11 +18,8 @@ use pyo3::prelude::*;
 /// The native module.
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
-    // Results of asyncio calls must stop reaching Python before the interpreter finalizes.
-    module
-        .py()
-        .import("atexit")?
-        .call_method1("register", (wrap_pyfunction!(bridge::close_gate, module)?,))?;
+    // Notes the main thread (which alone polls for Ctrl-C) and hooks fork().
+    runtime::init(module.py())?;
     module.add_class::<client::NativeClient>()?;
     module.add_class::<stream::NativePageStream>()?;
     module.add_class::<noise::NativeNoise>()?;

@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use tokio::sync::Mutex;
 
 use crate::client::RawText;
-use crate::runtime::Home;
+use crate::runtime::{self, Home};
 
 enum Rows {
     Aggregates(PageStream<Aggregate>),
@@ -36,6 +36,8 @@ impl Rows {
 pub(crate) struct NativePageStream {
     rows: Arc<Mutex<Rows>>,
     home: Home,
+    /// The fork generation it was started in: it runs on that process's engine only.
+    generation: u64,
 }
 
 impl NativePageStream {
@@ -51,6 +53,17 @@ impl NativePageStream {
         Self {
             rows: Arc::new(Mutex::new(rows)),
             home,
+            generation: runtime::generation(),
+        }
+    }
+}
+
+impl Drop for NativePageStream {
+    fn drop(&mut self) {
+        if self.generation != runtime::generation() {
+            // Inherited across fork(): never released in the child (see `runtime`).
+            std::mem::forget(self.rows.clone());
+            std::mem::forget(self.home.clone());
         }
     }
 }
@@ -60,6 +73,13 @@ impl NativePageStream {
     /// The next page's rows as JSON texts (a list of `str`), or `None` when the listing is over.
     #[pyo3(signature = (asynchronous=false))]
     fn next_page<'py>(&self, py: Python<'py>, asynchronous: bool) -> PyResult<Bound<'py, PyAny>> {
+        if self.generation != runtime::generation() {
+            return Err(crate::errors::invalid_input(
+                py,
+                "this listing was started before the process forked; start it again in this \
+                 process (iter_aggregates / iter_events with the last cursor you saw)",
+            ));
+        }
         let rows = self.rows.clone();
         self.home.run(py, asynchronous, async move {
             rows.lock().await.next_page().await

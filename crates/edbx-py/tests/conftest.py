@@ -11,13 +11,22 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import socket
 import subprocess
+import threading
 import uuid
-from typing import Iterator
+from typing import Iterator, List, Tuple
 
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "every_python: also run on every CPython the wheel claims (scripts/test-python.sh)",
+    )
 
 
 def _server_binary() -> pathlib.Path:
@@ -144,3 +153,92 @@ def own_server() -> Iterator[Server]:
 def uid() -> str:
     """A fresh id, so tests sharing a server never see each other's aggregates."""
     return "t" + uuid.uuid4().hex[:12]
+
+
+class HoldingProxy:
+    """A loopback TCP proxy to a server. After `hold()` it keeps what clients send instead of
+    forwarding it, and sets `received` when the first such bytes arrive: a call is then
+    observably in flight to a server that does not answer. `release()` forwards what it kept
+    and goes back to forwarding. When either side closes, the other side is closed too."""
+
+    def __init__(self, port: int) -> None:
+        self.target = ("127.0.0.1", port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.received = threading.Event()
+        self._lock = threading.Lock()
+        self._holding = False
+        self._held: List[Tuple[socket.socket, bytes]] = []
+        self._sockets: List[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def hold(self) -> None:
+        with self._lock:
+            self.received.clear()
+            self._holding = True
+
+    def release(self) -> None:
+        with self._lock:
+            self._holding = False
+            for sink, data in self._held:
+                try:
+                    sink.sendall(data)
+                except OSError:
+                    pass
+            self._held.clear()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()  # the server is down: so is the proxy's far side
+                continue
+            self._sockets += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, from_client: bool) -> None:
+        while True:
+            try:
+                data = source.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                try:
+                    sink.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+            if from_client:
+                with self._lock:
+                    if self._holding:
+                        self._held.append((sink, data))
+                        self.received.set()
+                        continue
+            try:
+                sink.sendall(data)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.listener.close()
+        for s in self._sockets:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def holding_proxy(own_server: Server) -> Iterator[HoldingProxy]:
+    """A `HoldingProxy` in front of the test's own server."""
+    proxy = HoldingProxy(own_server.port)
+    try:
+        yield proxy
+    finally:
+        proxy.close()

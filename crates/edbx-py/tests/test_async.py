@@ -99,19 +99,21 @@ def test_lazy_connect_and_rejected_token(server, uid):
     run(main())
 
 
-def test_cancelled_call_leaves_the_connection_usable(own_server, uid):
+def test_cancelled_call_leaves_the_connection_usable(own_server, holding_proxy, uid):
     async def main() -> None:
-        async with AsyncEventDBXClient(**own_server.kwargs(pool_size=1)) as client:
+        async with AsyncEventDBXClient(**own_server.kwargs(port=holding_proxy.port, pool_size=1)) as client:
             await client.create(aggregate_type="orders", aggregate_id=uid, event_type="created", payload_json="{}")
-            own_server.command("pause")
+            holding_proxy.hold()
             try:
                 slow = asyncio.ensure_future(client.get(aggregate_type="orders", aggregate_id=uid))
-                await asyncio.sleep(0.2)
+                # Wait until the read is on the wire (held by the proxy), then cancel it.
+                sent = await asyncio.get_running_loop().run_in_executor(None, holding_proxy.received.wait, 30)
+                assert sent, "the read never left the client"
                 slow.cancel()
                 with pytest.raises(asyncio.CancelledError):
                     await slow
             finally:
-                own_server.command("resume")
+                holding_proxy.release()
             # The late reply of the cancelled read is discarded; this call gets its own.
             got = await client.select(aggregate_type="orders", aggregate_id=uid, fields=["x"])
             assert got.selection == {"x": None}

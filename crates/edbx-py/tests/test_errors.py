@@ -6,10 +6,7 @@ from __future__ import annotations
 import json
 import pathlib
 import pickle
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 
@@ -166,10 +163,11 @@ def test_read_from_a_hung_server_times_out_and_can_be_sent_again(own_server, uid
         assert client.get(aggregate_type="orders", aggregate_id=uid).found is False
 
 
-def test_server_killed_mid_write_then_restarted(own_server, uid):
-    with EventDBXClient(**own_server.kwargs(read_timeout=10.0)) as client:
+def test_server_killed_mid_write_then_restarted(own_server, holding_proxy, uid):
+    # Through a proxy that holds the write: it is observably sent when the server dies.
+    with EventDBXClient(**own_server.kwargs(port=holding_proxy.port, read_timeout=10.0)) as client:
         client.create(aggregate_type="orders", aggregate_id=uid, event_type="created", payload_json="{}")
-        own_server.command("pause")
+        holding_proxy.hold()
         outcome: dict = {}
 
         def write() -> None:
@@ -181,7 +179,7 @@ def test_server_killed_mid_write_then_restarted(own_server, uid):
 
         writer = threading.Thread(target=write)
         writer.start()
-        time.sleep(0.3)
+        assert holding_proxy.received.wait(timeout=10), "the write never left the client"
         own_server.command("kill")
         writer.join(timeout=10)
         error = outcome.get("error")
@@ -189,13 +187,14 @@ def test_server_killed_mid_write_then_restarted(own_server, uid):
         assert error.kind == "outcome_unknown" and not error.retryable
 
         with pytest.raises(EventDBXConnectionError) as down:
-            client.get(aggregate_type="orders", aggregate_id=uid)
+            EventDBXClient(**own_server.kwargs())
         assert down.value.retryable
 
         own_server.command("restart")
+        holding_proxy.release()
         # The client reconnects by itself; the write was never sent twice.
         versions = [e["version"] for e in client.iter_events(aggregate_type="orders", aggregate_id=uid)]
-        assert versions in ([1], [1, 2])
+        assert versions == [1]
 
 
 def test_closed_client_refuses_calls(server):
@@ -213,42 +212,6 @@ def test_exceptions_pickle_and_compare():
     timeout = EventDBXTimeoutError("slow", kind="timeout", retryable=True)
     copy = pickle.loads(pickle.dumps(timeout))
     assert (type(copy), copy.kind, copy.retryable, str(copy)) == (EventDBXTimeoutError, "timeout", True, "slow")
-
-
-def test_ctrl_c_interrupts_a_blocking_call(own_server, tmp_path):
-    """A call waiting on a hung server gives way to Ctrl-C within a fraction of a second."""
-    script = tmp_path / "hang.py"
-    script.write_text(
-        "import sys, time\n"
-        "from eventdbx import EventDBXClient\n"
-        "client = EventDBXClient(token=sys.argv[1], tenant_id='default', port=int(sys.argv[2]), read_timeout=60)\n"
-        "print('ready', flush=True)\n"
-        "sys.stdin.readline()\n"
-        "started = time.monotonic()\n"
-        "try:\n"
-        "    client.get(aggregate_type='orders', aggregate_id='x')\n"
-        "except KeyboardInterrupt:\n"
-        "    print(f'interrupted after {time.monotonic() - started:.2f}', flush=True)\n"
-    )
-    child = subprocess.Popen(
-        [sys.executable, str(script), own_server.token, str(own_server.port)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert child.stdout.readline().strip() == "ready"
-    own_server.command("pause")
-    try:
-        child.stdin.write("go\n")
-        child.stdin.flush()
-        time.sleep(0.5)
-        child.send_signal(signal.SIGINT)
-        out = child.stdout.read()
-        child.wait(timeout=10)
-    finally:
-        own_server.command("resume")
-    assert out.startswith("interrupted after"), out
-    assert float(out.split()[-1]) < 2.0
 
 
 def test_arguments_of_the_wrong_type_name_the_argument_and_both_types(server, uid):

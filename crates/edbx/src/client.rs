@@ -55,6 +55,26 @@ impl Client {
         Ok(Client { pool, token })
     }
 
+    /// Checks `config` and returns a client that opens its first connection with its first
+    /// call (which then fails with [`ErrorKind::Connect`] if the server cannot be reached).
+    /// For a process that must not connect yet: a client made before `fork()`, or one made at
+    /// import time.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> edbx::Result<()> {
+    /// let client = edbx::Client::connect_lazy(edbx::Config::from_env()?)?; // no I/O yet
+    /// let order = client.get("orders", "ord_1").await?;                   // connects here
+    /// # Ok(()) }
+    /// ```
+    pub fn connect_lazy(config: Config) -> Result<Client> {
+        config.validate()?;
+        let token = config.get_token().cloned().expect("validated");
+        Ok(Client {
+            pool: Arc::new(Pool::new(config)),
+            token,
+        })
+    }
+
     /// A handle that sends `token` with its requests instead of the configured one (the
     /// sessions themselves stay opened by the configured token). Shares the pool.
     ///
@@ -132,18 +152,19 @@ impl Client {
         drop(request);
         let retry = config.get_retry();
         let mut attempt = 1;
-        // A request that was never written because its connection had died meanwhile (found
-        // out only now, e.g. by a blocking client whose connections idle undriven) goes to
-        // another connection once, without using up the caller's retries.
-        let mut resend_unsent = true;
+        // A request handed back unwritten by a connection found dead (closed while idle, or
+        // ended before it got to the request) goes to another connection without using up the
+        // caller's retries. Each such hand-back retires one connection, so after a server
+        // restart every idle connection of the pool may do it once: bounded by the pool size.
+        let mut unsent_resends = config.get_pool_size() + 1;
         loop {
             let outcome = self.attempt(id, &message, mutation, deadline).await;
             match outcome {
                 Ok(Response::Error(e)) => return Err(Error::server(&e.code, &e.message)),
                 Ok(response) => return Ok(response),
-                Err(e) if e.kind() == ErrorKind::NotSent && resend_unsent => {
+                Err(e) if e.kind() == ErrorKind::NotSent && unsent_resends > 0 => {
                     tracing::debug!("resending {name} on another connection: {e}");
-                    resend_unsent = false;
+                    unsent_resends -= 1;
                 }
                 // The server closed the connection with this read's reply due: on 3.19.4 that is
                 // what a reply over its frame limit does. Try once more alone, so that it takes
@@ -181,7 +202,11 @@ impl Client {
             };
         // Dropping this call (a caller's timeout, `select!`, an aborted task) withdraws the
         // request if it was not written yet.
-        let withdraw = Withdraw(sent.state);
+        let mut withdraw = Withdraw {
+            state: sent.state,
+            mutation,
+            settled: false,
+        };
         let reply = match tokio::time::timeout_at(deadline, sent.reply).await {
             Ok(Ok(reply)) => reply,
             Ok(Err(_)) => Err(Error::new(
@@ -192,8 +217,10 @@ impl Client {
                 },
                 "the connection task ended without answering",
             )),
-            Err(_) => Err(self.timed_out(!withdraw.0.try_cancel(), mutation)),
+            Err(_) => Err(self.timed_out(!withdraw.state.try_cancel(), mutation)),
         };
+        // Whatever happened is in `reply` now: nothing is abandoned.
+        withdraw.settled = true;
         drop(withdraw);
         reply
     }
@@ -246,13 +273,42 @@ impl Client {
     }
 }
 
-/// Withdraws a request that was not written yet when the call is dropped.
-struct Withdraw(Arc<JobState>);
+/// Withdraws a request that was not written yet when the call is dropped; counts a dropped
+/// write that was already written (see [`abandoned_writes`]).
+struct Withdraw {
+    state: Arc<JobState>,
+    mutation: bool,
+    settled: bool,
+}
 
 impl Drop for Withdraw {
     fn drop(&mut self) {
-        self.0.try_cancel();
+        if !self.state.try_cancel() && self.mutation && !self.settled {
+            ABANDONED_WRITES.with(|n| n.set(n.get() + 1));
+        }
     }
+}
+
+thread_local! {
+    static ABANDONED_WRITES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many write calls this thread has dropped after their request was written, before the
+/// reply came: writes whose outcome nobody will learn. A counter that only grows; compare it
+/// before and after dropping a call (on the thread that drops it) to tell an interrupted write
+/// that may have been applied from one that was withdrawn unsent.
+///
+/// ```no_run
+/// # fn demo(db: &edbx::blocking::Client) {
+/// let before = edbx::abandoned_writes();
+/// // ... a call is interrupted and its future dropped on this thread ...
+/// if edbx::abandoned_writes() > before {
+///     eprintln!("the interrupted write may or may not have been applied");
+/// }
+/// # }
+/// ```
+pub fn abandoned_writes() -> u64 {
+    ABANDONED_WRITES.with(|n| n.get())
 }
 
 /// Turns a reply of the wrong variant into a protocol error.

@@ -111,7 +111,7 @@ mod state;
 pub mod validate;
 mod verify;
 
-pub use client::Client;
+pub use client::{Client, abandoned_writes};
 pub use config::{Config, RetryOptions, Token};
 pub use error::{Error, ErrorKind, Result, ServerCode};
 pub use model::{

@@ -30,6 +30,9 @@ pub struct Env<'a> {
     /// An interpreter with this workspace's Python package installed, for the Python
     /// contenders.
     pub python: Option<&'a Path>,
+    /// An interpreter with the official `eventdbx` 0.1.8 installed, for
+    /// [`Contender::PyOfficial`].
+    pub python_official: Option<&'a Path>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
@@ -46,21 +49,32 @@ pub enum Contender {
     PyThreads,
     /// This workspace's Python package: asyncio tasks sharing one `AsyncEventDBXClient`.
     PyAsyncio,
+    /// The same asyncio tasks on uvloop's event loop.
+    PyAsyncioUvloop,
+    /// The official Python client `eventdbx` 0.1.8, its three connection bugs patched at run
+    /// time (`python/official_0_1_8.py`); sequential workloads only (it is blocking, with one
+    /// request in flight).
+    PyOfficial,
 }
 
 impl Contender {
-    pub const ALL: [Contender; 6] = [
+    pub const ALL: [Contender; 8] = [
         Contender::Edbx,
         Contender::Official,
         Contender::OfficialPerTask,
         Contender::Ceiling,
         Contender::PyThreads,
         Contender::PyAsyncio,
+        Contender::PyAsyncioUvloop,
+        Contender::PyOfficial,
     ];
 
-    /// Whether this contender runs in Python (and needs `--python`).
+    /// Whether this contender runs this workspace's Python package (and needs `--python`).
     pub fn is_python(self) -> bool {
-        matches!(self, Contender::PyThreads | Contender::PyAsyncio)
+        matches!(
+            self,
+            Contender::PyThreads | Contender::PyAsyncio | Contender::PyAsyncioUvloop
+        )
     }
 
     pub fn label(self, tuning: EdbxTuning) -> String {
@@ -78,6 +92,10 @@ impl Contender {
             Contender::Ceiling => "ceiling (raw edbx-wire)".to_owned(),
             Contender::PyThreads => "python edbx, threads sharing one client".to_owned(),
             Contender::PyAsyncio => "python edbx, asyncio tasks sharing one client".to_owned(),
+            Contender::PyAsyncioUvloop => {
+                "python edbx, asyncio tasks sharing one client, uvloop".to_owned()
+            }
+            Contender::PyOfficial => "python eventdbx 0.1.8, 3 bugs patched at run time".to_owned(),
         }
     }
 
@@ -90,6 +108,8 @@ impl Contender {
             Contender::Ceiling => "ceil",
             Contender::PyThreads => "pyth",
             Contender::PyAsyncio => "pyas",
+            Contender::PyAsyncioUvloop => "pyuv",
+            Contender::PyOfficial => "pyof",
         }
     }
 
@@ -99,7 +119,10 @@ impl Contender {
         match self {
             Contender::OfficialPerTask => workload.tasks() > 1,
             Contender::PyThreads => workload != Workload::Connect && workload.tasks() <= 16,
-            Contender::PyAsyncio => workload != Workload::Connect && workload.tasks() >= 16,
+            Contender::PyAsyncio | Contender::PyAsyncioUvloop => {
+                workload != Workload::Connect && workload.tasks() >= 16
+            }
+            Contender::PyOfficial => workload != Workload::Connect && workload.tasks() == 1,
             _ => true,
         }
     }
@@ -117,6 +140,12 @@ impl Contender {
             }
             Contender::PyAsyncio => {
                 python_edbx::run(env, workload, run_tag, python_edbx::Mode::Asyncio)
+            }
+            Contender::PyAsyncioUvloop => {
+                python_edbx::run(env, workload, run_tag, python_edbx::Mode::AsyncioUvloop)
+            }
+            Contender::PyOfficial => {
+                python_edbx::run(env, workload, run_tag, python_edbx::Mode::Official)
             }
         };
         outcome.unwrap_or_else(|e| Run {

@@ -2,8 +2,9 @@
 //! §10.3): it puts a 4-byte length in front of the hello, which the server reads as a Cap'n
 //! Proto segment count and rejects; and it mixes a Noise prologue the server does not use.
 //!
-//! Rather than leave it out of the table, the harness replays its hello framing against the
-//! server under test and reports what the server does with it.
+//! The connect row shows that: the harness replays its hello framing against the server under
+//! test and reports what the server does with it. The `py-official` contender then runs the
+//! client itself with those bugs patched at run time (`python/official_0_1_8.py`).
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;

@@ -3,6 +3,10 @@
 //! (`--python`; `scripts/bench.sh` builds the release wheel into a virtual environment). The
 //! script runs the same workload, ids, payloads, warm-up and barriers as the Rust drivers and
 //! reports one run as JSON; its CPU time is the Python process's own.
+//!
+//! The same script runs the official Python client `eventdbx` 0.1.8 (`--python-official`, an
+//! interpreter that has it installed), after patching its three connection bugs in memory
+//! (`python/official_0_1_8.py`).
 
 use std::io::Write;
 use std::path::Path;
@@ -26,13 +30,20 @@ pub enum Mode {
     Threads,
     /// asyncio tasks on one loop sharing one `AsyncEventDBXClient`.
     Asyncio,
+    /// The same, on uvloop's event loop.
+    AsyncioUvloop,
+    /// The official `eventdbx` 0.1.8, patched to connect, from one thread.
+    Official,
 }
 
 impl Mode {
-    fn arg(self) -> &'static str {
+    /// `--mode`, `--client` and `--loop` of the script.
+    fn args(self) -> [&'static str; 3] {
         match self {
-            Mode::Threads => "threads",
-            Mode::Asyncio => "asyncio",
+            Mode::Threads => ["threads", "edbx", "asyncio"],
+            Mode::Asyncio => ["asyncio", "edbx", "asyncio"],
+            Mode::AsyncioUvloop => ["asyncio", "edbx", "uvloop"],
+            Mode::Official => ["threads", "official", "asyncio"],
         }
     }
 }
@@ -75,17 +86,24 @@ fn ns(value: &Value, key: &str) -> Duration {
 }
 
 pub fn run(env: &Env<'_>, workload: Workload, run_tag: &str, mode: Mode) -> Result<Run, String> {
-    let python = env
-        .python
-        .ok_or("no Python interpreter given (--python, or run scripts/bench.sh)")?;
+    let python = match mode {
+        Mode::Official => env.python_official.ok_or(
+            "no interpreter with eventdbx 0.1.8 given (--python-official, or run scripts/bench.sh)",
+        )?,
+        _ => env
+            .python
+            .ok_or("no Python interpreter given (--python, or run scripts/bench.sh)")?,
+    };
+    let [mode_arg, client, event_loop] = mode.args();
     let op = match workload {
         Workload::Get { .. } => "get",
         Workload::Apply { .. } => "apply",
         Workload::Connect => return Err("the Python contenders do not run connect".into()),
     };
     let plan = env.plan;
-    let mut cmd = command(python, env, mode.arg());
-    cmd.args(["--op", op])
+    let mut cmd = command(python, env, mode_arg);
+    cmd.args(["--client", client, "--loop", event_loop])
+        .args(["--op", op])
         .args(["--tasks", &workload.tasks().to_string()])
         .args(["--duration-ms", &plan.duration.as_millis().to_string()])
         .args(["--warmup-ms", &plan.warmup.as_millis().to_string()])
@@ -121,4 +139,12 @@ pub fn overhead(env: &Env<'_>) -> Result<Duration, String> {
     let python = env.python.ok_or("no Python interpreter given")?;
     let answer = call(command(python, env, "overhead"), &env.target.token)?;
     Ok(ns(&answer, "per_call_ns"))
+}
+
+/// A forked child's first call on a client it inherited, and a fresh client's first call with
+/// its connect (medians): `(forked, fresh)`.
+pub fn fork_first_call(env: &Env<'_>) -> Result<(Duration, Duration), String> {
+    let python = env.python.ok_or("no Python interpreter given")?;
+    let answer = call(command(python, env, "fork"), &env.target.token)?;
+    Ok((ns(&answer, "forked_ns"), ns(&answer, "fresh_ns")))
 }

@@ -71,6 +71,26 @@ macro_rules! read_event {
     }};
 }
 
+/// A first segment that holds the whole request, and little more: the default (8 KiB, zeroed
+/// on allocation) costs more to clear than a small request costs to encode. Texts other than
+/// the bulky ones take a few words each, covered by the slack; an underestimate only adds a
+/// segment.
+fn first_segment_words(token_len: usize, request: &Request) -> u32 {
+    let optional = |text: &Option<String>| text.as_ref().map_or(0, String::len);
+    let bulk = match request {
+        Request::AppendEvent(e) | Request::CreateAggregate(e) => {
+            e.payload_json.len() + optional(&e.note) + optional(&e.metadata_json)
+        }
+        Request::PatchEvent(p) => {
+            p.patch_json.len() + optional(&p.note) + optional(&p.metadata_json)
+        }
+        Request::ReplaceSchemas(r) => r.schemas_json.len(),
+        _ => 0,
+    };
+    const SLACK_WORDS: usize = 96;
+    u32::try_from((token_len + bulk) / 8 + SLACK_WORDS).unwrap_or(u32::MAX)
+}
+
 /// Encodes one `ControlRequest` as an unpacked Cap'n Proto stream message: the body of one
 /// session frame (before Noise encryption).
 ///
@@ -89,7 +109,10 @@ macro_rules! read_event {
 /// 512 MiB or more, a list of 2^29 or more entries).
 pub fn encode_request(id: u64, token: &str, request: &Request) -> Result<Vec<u8>, WireError> {
     let token = check_text("token", token.trim())?;
-    let mut message = Builder::new_default();
+    let mut message = Builder::new(
+        capnp::message::HeapAllocator::new()
+            .first_segment_words(first_segment_words(token.len(), request)),
+    );
     let mut root = message.init_root::<control_request::Builder<'_>>();
     root.set_id(id);
     let payload = root.init_payload();

@@ -9,6 +9,12 @@
 //! A connection whose oldest written request has waited far past any caller's deadline (a peer
 //! that went silent: a partition, a black hole) is closed, so that the pool replaces it; while
 //! such a request is merely late, the pool already routes new calls elsewhere.
+//!
+//! A connection that sat idle is checked before a request goes on it: a runtime that was not
+//! driven meanwhile (a blocking client between calls) has not seen the server close it (a
+//! restart) or the kernel's keepalive fail it. A dead one takes the request back unwritten
+//! ([`ErrorKind::NotSent`]), so that it goes to a live connection instead of becoming a write
+//! of unknown outcome.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
@@ -28,6 +34,9 @@ use crate::error::{Error, ErrorKind, Result};
 /// Stop taking new requests while this many bytes wait to be written.
 const OUTPUT_HIGH_WATER: usize = 256 * 1024;
 const READ_CHUNK: usize = 64 * 1024;
+/// A connection idle this long is checked for a close before a request is written on it. A
+/// busy connection is not: its reads would have seen the close.
+const IDLE_CHECK_AFTER: Duration = Duration::from_millis(1);
 
 /// Where a request is: the caller and the driver race to move it out of `QUEUED`.
 #[derive(Debug, Default)]
@@ -152,6 +161,7 @@ pub(crate) fn spawn(
         out_pos: 0,
         queued_bytes: 0,
         flushed_bytes: 0,
+        idle_since: Instant::now(),
     };
     tokio::spawn(driver.run(reader, writer));
     ConnHandle {
@@ -185,6 +195,8 @@ struct Driver {
     out_pos: usize,
     queued_bytes: u64,
     flushed_bytes: u64,
+    /// Since when nothing is pending or waiting to be written.
+    idle_since: Instant,
 }
 
 /// Why a connection ended: whether the server closed it (then the request whose reply was due
@@ -281,6 +293,14 @@ impl Driver {
                 job = self.rx.recv(), if can_take => match job {
                     None => accepting = false,
                     Some(job) => {
+                        if let Some(gone) = self.gone_while_idle(&reader) {
+                            self.load.fetch_sub(1, Ordering::Relaxed);
+                            let _ = job.reply.send(Err(Error::new(
+                                ErrorKind::NotSent,
+                                format!("{}; the request was never written", gone.message()),
+                            )));
+                            break Ended::by_server(gone);
+                        }
                         arm_quickack = true;
                         self.enqueue(job);
                         // Batch whatever else is waiting into the same write.
@@ -310,6 +330,35 @@ impl Driver {
         };
         tracing::debug!("connection ended: {}", ended.error);
         self.fail_all(ended);
+    }
+
+    /// Whether the peer closed (or the kernel failed) this connection while it sat idle; a
+    /// non-blocking peek, only after [`IDLE_CHECK_AFTER`] without traffic.
+    fn gone_while_idle(&self, reader: &OwnedReadHalf) -> Option<Error> {
+        if !self.pending.is_empty()
+            || self.out_pos < self.out.len()
+            || self.idle_since.elapsed() < IDLE_CHECK_AFTER
+        {
+            return None;
+        }
+        let mut byte = [std::mem::MaybeUninit::<u8>::uninit()];
+        // Tokio's sockets are non-blocking: no data yet is `WouldBlock`.
+        match socket2::SockRef::from(reader.as_ref()).peek(&mut byte) {
+            Ok(0) => Some(Error::new(
+                ErrorKind::Disconnected,
+                "server closed the connection while it was idle",
+            )),
+            Ok(_) => None,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => None,
+            Err(e) => Some(
+                Error::new(
+                    ErrorKind::Disconnected,
+                    format!("connection failed while it was idle: {e}"),
+                )
+                .with_source(e),
+            ),
+        }
     }
 
     fn enqueue(&mut self, job: Job) {
@@ -373,10 +422,13 @@ impl Driver {
                 return Err(err);
             }
             self.load.fetch_sub(1, Ordering::Relaxed);
-            let oldest = self
-                .pending
-                .front()
-                .map_or(0, |next| millis_since_epoch(next.written_at));
+            let oldest = match self.pending.front() {
+                Some(next) => millis_since_epoch(next.written_at),
+                None => {
+                    self.idle_since = Instant::now();
+                    0
+                }
+            };
             self.oldest_written_ms.store(oldest, Ordering::Relaxed);
             // A caller that timed out has dropped its receiver: the reply is discarded here.
             let _ = waiting.reply.send(Ok(response));

@@ -39,6 +39,21 @@ impl<'a> Get<'a> {
         }
     }
 
+    /// Fetches the aggregate's JSON exactly as the server sent it, without parsing it: for
+    /// code that hands the text on (a proxy, a binding to another language), it saves the
+    /// typed parse, most of a get's client-side work. `None` if it does not exist.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: edbx::Client) -> edbx::Result<()> {
+    /// if let Some(json) = client.get("orders", "ord_123").json().await? {
+    ///     println!("{json}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn json(self) -> Result<Option<String>> {
+        Ok(self.fetch().await?.map(|(json, _)| json))
+    }
+
     async fn run(self) -> Result<Option<Aggregate>> {
         match self.fetch().await? {
             Some((json, _)) => parse_one(&json).map(Some),

@@ -104,3 +104,33 @@ fn blocking_calls_from_several_threads_land_once_each() {
     assert_eq!(seen, expected, "every write exactly once");
     assert!(db.as_async().is_encrypted());
 }
+
+/// Between calls nothing drives a blocking client's connections, so they cannot see the server
+/// close them; the first write after a restart must still go out once, on a live connection,
+/// not become an "outcome unknown" on a dead one. With four idle connections, each is found
+/// dead in turn before a new one takes the write.
+#[test]
+fn the_first_write_after_a_server_restart_lands_once() {
+    let mut server = server(ALL_MODES[0]);
+    let db = std::sync::Arc::new(Client::connect(config(&server).pool_size(4)).unwrap());
+    db.create("orders", "idle-1", "created", &json!({"n": 0}))
+        .unwrap();
+    // Concurrent calls until the pool has all four connections open.
+    while db.as_async().open_connections() < 4 {
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| db.get("orders", "idle-1").unwrap());
+            }
+        });
+    }
+    server.stop().unwrap();
+    server.restart().unwrap();
+    db.apply("orders", "idle-1", "paid", &json!({"n": 1}))
+        .unwrap();
+    let versions: Vec<u64> = db
+        .events("orders", "idle-1")
+        .into_iter()
+        .map(|e| e.unwrap().version)
+        .collect();
+    assert_eq!(versions, [1, 2]);
+}

@@ -7,8 +7,9 @@
 # classifiers of crates/edbx-py/pyproject.toml, which must start at requires-python and match the
 # abi3 floor of Cargo.toml): each in a fresh virtual environment with its own dependency wheels,
 # running the tests marked `every_python` (the README tests and other cheap, interpreter-dependent
-# ones). The interpreters are found under $PYENV_ROOT/versions (default ~/.pyenv); a claimed one
-# that is missing fails the run.
+# ones), with only tests/requirements-every-python.txt installed beside the wheel. The interpreters
+# are found under $PYENV_ROOT/versions (default ~/.pyenv); a claimed one that is missing fails
+# the run.
 #
 # Environment:
 #   EDBX_CACHE_DIR    where the virtual environments live (default $HOME/.cache/edbx)
@@ -80,6 +81,11 @@ if ! grep -q "abi3-py${floor/./}\"" crates/edbx-py/Cargo.toml; then
     return 1
 fi
 main=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+# Only what the marked tests need (some test dependencies do not support every claimed version),
+# and only the test files that use the marker (the others may import those dependencies).
+mapfile -t every_deps < <(sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' crates/edbx-py/tests/requirements-every-python.txt)
+mapfile -t every_files < <(cd crates/edbx-py && grep -l "every_python" tests/test_*.py)
+((${#every_files[@]})) || { say "no test file uses the every_python marker"; return 1; }
 pyenv_root="${PYENV_ROOT:-$HOME/.pyenv}"
 for version in "${claimed[@]}"; do
     [[ "$version" == "$main" ]] && continue
@@ -95,13 +101,13 @@ for version in "${claimed[@]}"; do
     rm -rf "$other_venv"
     "$interpreter" -m venv "$other_venv"
     if ! "$other_venv/bin/python" -m pip download --quiet --no-index --find-links "$other_wheels" \
-            -d "$other_wheels" "${test_deps[@]}" >/dev/null 2>&1; then
-        say "downloading ${test_deps[*]} for CPython $version into $other_wheels (from the Python index)"
-        "$other_venv/bin/python" -m pip download --quiet --only-binary :all: -d "$other_wheels" "${test_deps[@]}"
+            -d "$other_wheels" "${every_deps[@]}" >/dev/null 2>&1; then
+        say "downloading ${every_deps[*]} for CPython $version into $other_wheels (from the Python index)"
+        "$other_venv/bin/python" -m pip download --quiet --only-binary :all: -d "$other_wheels" "${every_deps[@]}"
     fi
     "$other_venv/bin/python" -m pip install --quiet --no-index --no-deps "$wheel"
-    "$other_venv/bin/python" -m pip install --quiet --no-index --find-links "$other_wheels" "${test_deps[@]}"
-    (cd crates/edbx-py && "$other_venv/bin/python" -m pytest -m every_python -p no:cacheprovider)
+    "$other_venv/bin/python" -m pip install --quiet --no-index --find-links "$other_wheels" "${every_deps[@]}"
+    (cd crates/edbx-py && "$other_venv/bin/python" -m pytest -m every_python -p no:cacheprovider "${every_files[@]}")
 done
 say "every other claimed CPython passed: ${claimed[*]} (the full suite on $main follows)"
 }

@@ -178,6 +178,24 @@ def test_named_tuples_typed_dicts_and_callables():
 
 
 @pytest.mark.every_python
+def test_classes_local_to_a_function_under_postponed_annotations():
+    # This module uses `from __future__ import annotations`: "List[Line]" names a class that
+    # only exists in this function, which typing.get_type_hints cannot resolve.
+    @dataclass
+    class Line:
+        sku: str
+
+    @dataclass
+    class Basket:
+        lines: List[Line]
+        owner: str
+
+    basket = state_as(Basket, {"state": {"lines": '[{"sku":"a"}]', "owner": "42"}})
+    # The unresolvable annotation is read as Any (JSON parsed); the resolvable one as typed.
+    assert basket == Basket(lines=[{"sku": "a"}], owner="42")  # type: ignore[list-item]
+
+
+@pytest.mark.every_python
 def test_the_documented_examples_hold():
     import doctest
 

@@ -399,16 +399,37 @@ def _is_optional(hint: Any) -> Tuple[bool, Any]:
     return False, hint
 
 
+def _type_hints(cls: type) -> Dict[str, Any]:
+    """The class's annotations, resolved. One that cannot be resolved (a string naming a class
+    local to a function, under ``from __future__ import annotations``) is read as ``Any``."""
+    try:
+        return typing.get_type_hints(cls)
+    except NameError:
+        pass
+    module = sys.modules.get(cls.__module__)
+    namespace = dict(vars(module)) if module is not None else {}
+    hints: Dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        for name, annotation in vars(klass).get("__annotations__", {}).items():
+            if isinstance(annotation, str):
+                try:
+                    annotation = eval(annotation, namespace, {})  # as get_type_hints does
+                except Exception:
+                    annotation = Any
+            hints[name] = annotation
+    return hints
+
+
 def _field_hints(cls: Any) -> Optional[Dict[str, Any]]:
     """The typed fields of a dataclass, NamedTuple or TypedDict (``None`` for other callables)."""
     if dataclasses.is_dataclass(cls) and isinstance(cls, type):
-        hints = typing.get_type_hints(cls)
+        hints = _type_hints(cls)
         return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(cls) if f.init}
     if isinstance(cls, type) and (
         hasattr(cls, "_fields") and issubclass(cls, tuple)  # NamedTuple
         or hasattr(cls, "__required_keys__")  # TypedDict
     ):
-        return dict(typing.get_type_hints(cls))
+        return _type_hints(cls)
     return None
 
 

@@ -44,6 +44,11 @@ say "maturin sdist"
 sdist=$(ls "$out"/edbx-*.tar.gz)
 say "$(basename "$sdist"): $(du -h "$sdist" | cut -f1)"
 
+# The unpacked sdist's files carry the tarball's fixed timestamps, older than any earlier build,
+# so cargo would take stale builds of the workspace's own crates in the shared target folder for
+# fresh (and compile the extension against an old edbx). Remove those; the dependencies' builds
+# stay, which is what makes the cache worth having.
+cargo clean --quiet --release -p edbx-py -p edbx -p edbx-wire
 say "pip install $(basename "$sdist") into a fresh $venv (release build, target $CARGO_TARGET_DIR)"
 rm -rf "$venv"
 "$python" -m venv "$venv"

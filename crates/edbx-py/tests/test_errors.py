@@ -4,6 +4,7 @@ hang or die mid-call. Each raises a typed exception and loses or duplicates noth
 from __future__ import annotations
 
 import json
+import pathlib
 import pickle
 import socket
 import threading
@@ -213,3 +214,131 @@ def test_exceptions_pickle_and_compare():
     copy = pickle.loads(pickle.dumps(timeout))
     assert (type(copy), copy.kind, copy.retryable, str(copy)) == (EventDBXTimeoutError, "timeout", True, "slow")
 
+
+def test_arguments_of_the_wrong_type_name_the_argument_and_both_types(server, uid):
+    with EventDBXClient(**server.kwargs()) as client:
+        with pytest.raises(TypeError) as wrong:
+            client.get(aggregate_type="orders", aggregate_id=0)
+        assert str(wrong.value) == "aggregate_id must be a str, got int (0)"
+        assert isinstance(wrong.value, EventDBXInputError) and wrong.value.kind == "invalid_input"
+        with pytest.raises(ValueError) as empty:
+            client.get(aggregate_type="orders", aggregate_id="")
+        assert str(empty.value) == "aggregate_id must be a non-empty str, got an empty str"
+        with pytest.raises(TypeError) as listed:
+            client.apply(aggregate_type="orders", aggregate_id=uid, event_type="e", payload_json=[1])
+        assert str(listed.value) == (
+            "payload_json must be a JSON object as a str (e.g. json.dumps(...)) or a dict, "
+            "got list ([1])"
+        )
+        with pytest.raises(TypeError, match=r"^metadata_json must be .* got bytes"):
+            client.apply(
+                aggregate_type="orders", aggregate_id=uid, event_type="e", payload_json="{}",
+                metadata_json=b"{}",
+            )
+        with pytest.raises(TypeError, match=r"^take must be an int or None, got str \('5'\)$"):
+            client.list(take="5")
+        with pytest.raises(ValueError, match=r"^take must be at least 1, got 0$"):
+            client.list(take=0)
+        with pytest.raises(TypeError, match=r"did you mean \['total'\]"):
+            client.select(aggregate_type="orders", aggregate_id=uid, fields="total")
+        with pytest.raises(TypeError, match="^snapshot_id must be an int or None, got str"):
+            client.get_snapshot(snapshot_id="1")
+        assert client.get(aggregate_type="orders", aggregate_id=uid).found is False
+
+
+def test_payload_and_metadata_may_be_dicts_which_are_serialised(server, uid):
+    with EventDBXClient(**server.kwargs()) as client:
+        client.apply(
+            aggregate_type="orders", aggregate_id=uid, event_type="created",
+            payload_json={"total": 19.99, "lines": [{"sku": "a"}]},
+            metadata_json={"@trace": {"id": "t-1"}},
+        )
+        [event] = client.iter_events(aggregate_type="orders", aggregate_id=uid)
+        assert event["payload"] == {"total": 19.99, "lines": [{"sku": "a"}]}
+        assert event["extensions"] == {"@trace": {"id": "t-1"}}
+        with pytest.raises(TypeError, match="json.dumps cannot serialise"):
+            client.apply(
+                aggregate_type="orders", aggregate_id=uid, event_type="e",
+                payload_json={"when": object()},
+            )
+        assert client.get(aggregate_type="orders", aggregate_id=uid).aggregate["version"] == 1
+
+
+def _rust_free(message: str) -> None:
+    for rust in ("::", "(true)", "`"):
+        assert rust not in message, f"{rust!r} in {message!r}"
+
+
+def test_advice_in_messages_is_python_advice(server, uid):
+    big = json.dumps({"blob": "x" * 7_200})
+    with EventDBXClient(**server.kwargs()) as client:
+        with pytest.raises(EventDBXInputError) as unlistable:
+            client.apply(aggregate_type="doc", aggregate_id=uid, event_type="added", payload_json=big)
+        assert "pass allow_unlistable=True to write it anyway" in str(unlistable.value)
+        _rust_free(str(unlistable.value))
+
+        with pytest.raises(EventDBXInputError) as bad_filter:
+            client.list(filter_expr="total >= 40")
+        assert "help(eventdbx.EventDBXClient.list_aggregates)" in str(bad_filter.value)
+        _rust_free(str(bad_filter.value))
+
+        # A sort the server cannot continue: the advice must be one that works from Python (a
+        # large take does not: the server cuts such a page at ~7.5 KiB).
+        rows = client.iter_aggregates(sort="aggregate_id:asc")
+        with pytest.raises(EventDBXInputError) as unsortable:
+            next(rows)
+        message = str(unsortable.value)
+        assert "sort='created_at'" in message and "sorted(client.iter_aggregates(" in message
+        assert "large take instead" not in message
+        _rust_free(message)
+
+
+def _our_frames(error: BaseException) -> list:
+    import traceback
+
+    frames = traceback.extract_tb(error.__traceback__)
+    return [(pathlib.Path(f.filename).name, f.name) for f in frames if "eventdbx" in f.filename]
+
+
+def test_tracebacks_end_at_the_public_method(server, uid, monkeypatch):
+    import traceback
+
+    with EventDBXClient(**server.kwargs()) as client:
+        with pytest.raises(EventDBXAPIError) as missing:
+            client.verify(aggregate_type="orders", aggregate_id=uid)
+        assert _our_frames(missing.value) == [("client.py", "verify")]
+        text = "".join(traceback.format_exception(missing.type, missing.value, missing.tb))
+        assert "_ops" not in text and "_Operations" not in text and "_call" not in text
+
+        with pytest.raises(TypeError) as wrong:
+            client.get_aggregate(aggregate_type="orders", aggregate_id=7)
+        assert _our_frames(wrong.value) == [("client.py", "get_aggregate")]
+
+        with pytest.raises(EventDBXInputError) as unsortable:
+            list(client.iter_aggregates(sort="aggregate_id:asc"))
+        assert _our_frames(unsortable.value) == [("client.py", "__next__")]
+
+    with pytest.raises(EventDBXInputError) as config:
+        EventDBXClient(**server.kwargs(pool_size=0))
+    assert _our_frames(config.value) == [("client.py", "__init__")]
+    monkeypatch.delenv("EVENTDBX_TOKEN", raising=False)
+    with pytest.raises(EventDBXInputError, match="EVENTDBX_TOKEN") as no_token:
+        EventDBXClient.from_env()
+    assert _our_frames(no_token.value) == [("client.py", "from_env")]
+
+
+def test_async_tracebacks_end_at_the_public_coroutine(server, uid):
+    import asyncio
+
+    from eventdbx import AsyncEventDBXClient
+
+    async def main() -> None:
+        async with AsyncEventDBXClient(**server.kwargs()) as client:
+            with pytest.raises(EventDBXAPIError) as missing:
+                await client.verify(aggregate_type="orders", aggregate_id=uid)
+            assert _our_frames(missing.value) == [("aio.py", "verify")]
+            with pytest.raises(TypeError) as wrong:
+                await client.get(aggregate_type="orders", aggregate_id=5)
+            assert _our_frames(wrong.value) == [("aio.py", "get")]
+
+    asyncio.run(main())

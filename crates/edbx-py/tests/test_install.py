@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from test_readme import README_QUICKSTART
 
 CHECK = textwrap.dedent(
@@ -54,3 +55,41 @@ def test_wheel_installs_and_runs_without_a_toolchain(own_server, tmp_path):
         [str(python), "-c", check], check=True, env=env, cwd=tmp_path, capture_output=True, text=True
     ).stdout
     assert json.loads(out) == {"versions": [1, 2, 3], "archived": False}
+
+
+def _fake_official_distribution(folder: pathlib.Path) -> None:
+    """An installed-looking ``eventdbx`` 0.1.8 distribution (its dist-info only), as pip leaves
+    it when the official client was installed before this one and then overwritten."""
+    info = folder / "eventdbx-0.1.8.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: eventdbx\nVersion: 0.1.8\n")
+    (info / "RECORD").write_text(
+        "eventdbx/__init__.py,sha256=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA,1157\n"
+        "eventdbx-0.1.8.dist-info/METADATA,,\n"
+        "eventdbx-0.1.8.dist-info/RECORD,,\n"
+    )
+
+
+IMPORT = "import warnings; warnings.simplefilter('always'); import eventdbx"
+
+
+@pytest.mark.every_python
+def test_both_distributions_installed_is_reported_at_import(tmp_path):
+    # Alone: no warning at all (an error if there were one).
+    alone = subprocess.run(
+        [sys.executable, "-W", "error", "-c", "import eventdbx"], capture_output=True, text=True,
+        cwd=tmp_path,
+    )
+    assert alone.returncode == 0, alone.stderr
+
+    _fake_official_distribution(tmp_path / "site")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "site"))
+    both = subprocess.run(
+        [sys.executable, "-c", IMPORT], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert both.returncode == 0, both.stderr
+    assert "RuntimeWarning" in both.stderr
+    assert "Both the 'edbx' and the 'eventdbx' distributions are installed" in both.stderr
+    assert "edbx's files are the ones imported" in both.stderr
+    assert "pip uninstall -y eventdbx edbx && pip install edbx" in both.stderr
+    assert both.stderr.count("RuntimeWarning") == 1

@@ -8,8 +8,20 @@ the server's port comes from ``EVENTDBX_PORT``, which the client reads when no p
 
 from __future__ import annotations
 
+import ast
+import contextlib
+import io
 import json
+import pathlib
+import re
 import textwrap
+
+import pytest
+
+# Every test here also runs on each CPython the wheel claims (scripts/test-python.sh).
+pytestmark = pytest.mark.every_python
+
+REPO_README = pathlib.Path(__file__).resolve().parents[3] / "README.md"
 
 README_QUICKSTART = textwrap.dedent(
     '''
@@ -136,3 +148,34 @@ def test_noise_session_runs_as_printed():
     assert initiator.handshake_finished and responder.handshake_finished
     assert responder.decrypt(initiator.encrypt(b"ping")) == b"ping"
     assert initiator.finalize_handshake().handshake_hash == responder.finalize_handshake().handshake_hash
+
+
+def python_section_blocks() -> list:
+    """The ```python blocks of this repository's README, section "## Python"."""
+    text = REPO_README.read_text()
+    section = text[text.index("\n## Python\n") :]
+    section = section[: section.index("\n## ", 1)]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+
+
+def test_this_readmes_python_blocks_run_as_printed(own_server, monkeypatch):
+    blocks = python_section_blocks()
+    assert len(blocks) == 2, "the README's Python section should have a blocking and an asyncio block"
+    blocking, asynchronous = blocks
+    assert "AsyncEventDBXClient" in asynchronous and "asyncio.run(main())" in asynchronous
+    monkeypatch.setenv("EVENTDBX_PORT", str(own_server.port))
+    monkeypatch.delenv("EVENTDBX_HOST", raising=False)
+    outputs = []
+    for number, code in enumerate(blocks):
+        runnable = code.replace('token="control_token"', f"token={own_server.token!r}")
+        assert runnable != code, "the README's token literal was not found"
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            exec(compile(runnable, f"README Python block {number + 1}", "exec"), {})
+        outputs.append(printed.getvalue().splitlines())
+
+    assert outputs[0] == ["True {'total': '42.15'}", "1 created"]
+    state, ids = outputs[1][0].split(" [")
+    assert ast.literal_eval(state) == {"total": 42.15, "status": "paid"}
+    assert ids == "'ord_123']"
+    assert outputs[1][1:] == ["1 created", "2 order_paid"]

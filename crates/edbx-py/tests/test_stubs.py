@@ -6,12 +6,15 @@ import importlib.util
 import inspect
 import pathlib
 
+import pytest
+
 import eventdbx
 from eventdbx import AsyncEventDBXClient, EventDBXClient, _native
 
 TOOLS = pathlib.Path(__file__).resolve().parents[1] / "tools"
 
 
+@pytest.mark.every_python
 def test_typing_files_are_installed():
     installed = pathlib.Path(eventdbx.__file__).parent
     for name in ("py.typed", "_native.pyi", "aio.pyi", "proto/control.capnp", "proto/admin.capnp"):
@@ -46,3 +49,23 @@ def test_native_stub_names_every_native_function():
     for method in dir(_native.NativeClient):
         if not method.startswith("_"):
             assert f"def {method}(" in stub, f"NativeClient.{method} is missing from _native.pyi"
+
+
+@pytest.mark.every_python
+def test_every_exported_name_is_written_out_for_type_checkers():
+    """``__all__`` is a literal list (a type checker cannot follow a computed one), and it
+    names everything the error and type modules export, so nothing goes missing from it."""
+    import ast
+
+    from eventdbx import errors, types
+
+    source = (pathlib.Path(eventdbx.__file__)).read_text()
+    [assignment] = [
+        node for node in ast.parse(source).body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "__all__"
+    ]
+    assert isinstance(assignment.value, ast.List)
+    assert all(isinstance(e, ast.Constant) for e in assignment.value.elts)
+    assert set(errors.__all__) | set(types.__all__) <= set(eventdbx.__all__)
+    for name in eventdbx.__all__:
+        assert hasattr(eventdbx, name), name

@@ -8,20 +8,99 @@ connection engine that pools, pipelines and never sends a write twice.
 >>> with EventDBXClient(token="…", tenant_id="tenant-123") as client:  # doctest: +SKIP
 ...     client.apply(aggregate_type="orders", aggregate_id="ord_1", event_type="paid",
 ...                  payload_json='{"status": "paid"}')
+
+Coming from 0.1.8, four things about what the server gives back:
+
+* **State values are the server's text.** The server stores every state value as text:
+  ``get(...).aggregate["state"]`` is ``{"total": "19.99", "paid": "true", "items": "[1,2]"}``
+  for a payload ``{"total": 19.99, "paid": true, "items": [1, 2]}`` (nested objects and lists as
+  JSON text, ``null`` as ``""``). :meth:`GetAggregateResult.state` parses them back
+  (``{"total": 19.99, "paid": True, "items": [1, 2]}``) and
+  :meth:`GetAggregateResult.state_as` builds your own dataclass or any callable from them;
+  :func:`state_as` does the same for a listed aggregate.
+* **Event types with dots read back with underscores**: an event written as
+  ``event_type="order.paid"`` is listed as ``"order_paid"``.
+* **verify() returns the stored Merkle root** (64 hex characters) as server 3.19.4 reports it;
+  the server recomputes nothing. The Rust client's ``Client::verify`` recomputes the root from
+  the events; its Python counterpart is being added separately and is not in this release.
+* **Filters** (``filter_expr=`` of ``list``/``iter_aggregates``) are evaluated by the server:
+  ``status = 'paid' AND total > 40``; see :mod:`eventdbx.client` for the grammar.
 """
 
+from __future__ import annotations
+
 from . import _native
+from ._install import warn_if_shadowed as _warn_if_shadowed
 from .aio import AsyncEventDBXClient
-from .client import *  # noqa: F403
-from .client import __all__ as _client_names
+from .client import EventDBXClient
 from .control_schema import build_control_hello, load_control_schema
+from .errors import (
+    EventDBXAPIError,
+    EventDBXConnectionError,
+    EventDBXError,
+    EventDBXHandshakeError,
+    EventDBXInputError,
+    EventDBXOutcomeUnknownError,
+    EventDBXProtocolError,
+    EventDBXReplyTooLargeError,
+    EventDBXTimeoutError,
+    EventDBXTypeError,
+    EventDBXStateError,
+)
 from .noise import DEFAULT_NOISE_PROLOGUE, DEFAULT_NOISE_PROTOCOL, NoiseSession, derive_psk
+from .types import (
+    AggregateSortField,
+    AggregateSortOption,
+    GetAggregateResult,
+    GetSnapshotResult,
+    ListAggregatesResult,
+    ListEventsResult,
+    ListSnapshotsResult,
+    PublishTarget,
+    RetryOptions,
+    SelectAggregateResult,
+    TenantAssignResult,
+    TenantQuotaResult,
+    TenantSchemaPublishResult,
+    parse_state,
+    state_as,
+)
 
 __version__: str = _native.CORE_VERSION
 
+# Written out (not computed) so that type checkers see every name.
 __all__ = [
-    *(name for name in _client_names if not name.startswith("DEFAULT_")),
+    "EventDBXClient",
     "AsyncEventDBXClient",
+    # errors
+    "EventDBXError",
+    "EventDBXAPIError",
+    "EventDBXInputError",
+    "EventDBXTypeError",
+    "EventDBXStateError",
+    "EventDBXConnectionError",
+    "EventDBXHandshakeError",
+    "EventDBXTimeoutError",
+    "EventDBXOutcomeUnknownError",
+    "EventDBXProtocolError",
+    "EventDBXReplyTooLargeError",
+    # options and results
+    "AggregateSortField",
+    "AggregateSortOption",
+    "GetAggregateResult",
+    "GetSnapshotResult",
+    "ListAggregatesResult",
+    "ListEventsResult",
+    "ListSnapshotsResult",
+    "PublishTarget",
+    "RetryOptions",
+    "SelectAggregateResult",
+    "TenantAssignResult",
+    "TenantQuotaResult",
+    "TenantSchemaPublishResult",
+    "parse_state",
+    "state_as",
+    # protocol helpers
     "NoiseSession",
     "DEFAULT_NOISE_PROTOCOL",
     "DEFAULT_NOISE_PROLOGUE",
@@ -30,3 +109,5 @@ __all__ = [
     "load_control_schema",
     "__version__",
 ]
+
+_warn_if_shadowed()

@@ -5,16 +5,30 @@ by default, or returns an awaitable of the running asyncio loop with ``asynchron
 Errors are raised as the classes of :mod:`eventdbx.errors`.
 """
 
-from typing import Any, Awaitable, List, Literal, Optional, Tuple, TypedDict, overload
+from typing import Any, Awaitable, Dict, List, Literal, Optional, Tuple, TypedDict, final, overload
+
+__all__ = [
+    "NativeClient",
+    "NativePageStream",
+    "NativeNoise",
+    "build_hello",
+    "parse_hello",
+    "noise_psk",
+    "config_from_env",
+    "SERVER_NOISE_PATTERN",
+    "XX_NOISE_PATTERN",
+    "PROTOCOL_VERSION",
+    "CORE_VERSION",
+]
 
 SERVER_NOISE_PATTERN: str
 XX_NOISE_PATTERN: str
 PROTOCOL_VERSION: int
 CORE_VERSION: str
 
-Target = Tuple[str, Optional[str], Optional[str]]
+_Target = Tuple[str, Optional[str], Optional[str]]
 
-class ClientOptions(TypedDict):
+class _ClientOptions(TypedDict):
     host: str
     port: int
     token: str
@@ -28,13 +42,14 @@ class ClientOptions(TypedDict):
     pool_size: int
     max_in_flight: int
 
+@final
 class NativeClient:
     @overload
     @staticmethod
-    def connect(options: ClientOptions, asynchronous: Literal[False] = False) -> NativeClient: ...
+    def connect(options: _ClientOptions, asynchronous: Literal[False] = False) -> NativeClient: ...
     @overload
     @staticmethod
-    def connect(options: ClientOptions, asynchronous: Literal[True]) -> Awaitable[NativeClient]: ...
+    def connect(options: _ClientOptions, asynchronous: Literal[True]) -> Awaitable[NativeClient]: ...
     def close(self) -> None: ...
     @property
     def open_connections(self) -> int: ...
@@ -49,7 +64,7 @@ class NativeClient:
         payload_json: str,
         note: Optional[str] = None,
         metadata_json: Optional[str] = None,
-        publish_targets: Optional[List[Target]] = None,
+        publish_targets: Optional[List[_Target]] = None,
         allow_unlistable: bool = False,
         asynchronous: bool = False,
     ) -> Any: ...
@@ -61,7 +76,7 @@ class NativeClient:
         payload_json: str,
         note: Optional[str] = None,
         metadata_json: Optional[str] = None,
-        publish_targets: Optional[List[Target]] = None,
+        publish_targets: Optional[List[_Target]] = None,
         allow_unlistable: bool = False,
         asynchronous: bool = False,
     ) -> Any: ...
@@ -73,7 +88,7 @@ class NativeClient:
         patch_json: str,
         note: Optional[str] = None,
         metadata_json: Optional[str] = None,
-        publish_targets: Optional[List[Target]] = None,
+        publish_targets: Optional[List[_Target]] = None,
         allow_unlistable: bool = False,
         asynchronous: bool = False,
     ) -> Any: ...
@@ -156,22 +171,24 @@ class NativeClient:
         asynchronous: bool = False,
     ) -> Any: ...
 
+@final
 class NativePageStream:
     @overload
     def next_page(self, asynchronous: Literal[False] = False) -> Optional[List[str]]: ...
     @overload
     def next_page(self, asynchronous: Literal[True]) -> Awaitable[Optional[List[str]]]: ...
 
+@final
 class NativeNoise:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         pattern: str,
         initiator: bool,
         psk: Optional[bytes] = None,
-        prologue: bytes = b"",
+        prologue: bytes = ...,
         local_static: Optional[bytes] = None,
         remote_static: Optional[bytes] = None,
-    ) -> None: ...
+    ) -> NativeNoise: ...
     @property
     def pattern(self) -> str: ...
     @property
@@ -188,5 +205,5 @@ class NativeNoise:
 def build_hello(protocol_version: int, token: str, tenant_id: str, no_noise: bool = False) -> bytes: ...
 def parse_hello(data: bytes) -> Tuple[int, str, str, bool]: ...
 def noise_psk(token: str) -> bytes: ...
-def config_from_env() -> dict: ...
+def config_from_env() -> Dict[str, Any]: ...
 

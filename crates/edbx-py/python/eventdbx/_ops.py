@@ -10,10 +10,26 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import warnings
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+    TypeVar,
+    Union,
+)
 
 from . import _native
+from .errors import EventDBXInputError, EventDBXTypeError
 from .types import (
     AggregateSortOption,
     GetAggregateResult,
@@ -31,6 +47,9 @@ from .types import (
     sort_text,
 )
 
+if TYPE_CHECKING:
+    from ._native import _ClientOptions
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 6363
 DEFAULT_CONNECT_TIMEOUT = 5.0
@@ -40,31 +59,106 @@ DEFAULT_MAX_IN_FLIGHT = 32
 
 Targets = Optional[Sequence[Union[PublishTarget, Mapping[str, Any]]]]
 Sort = Union[str, List[AggregateSortOption], None]
+#: A JSON object as text, or a mapping that the client serialises with ``json.dumps``.
+JsonObject = Union[str, Mapping[str, Any]]
+
+_T = TypeVar("_T")
+_Client = TypeVar("_Client", bound="_ClientBase")
+_Page = TypeVar("_Page", ListAggregatesResult, ListEventsResult)
+_Found = TypeVar("_Found", GetAggregateResult, SelectAggregateResult, GetSnapshotResult)
 
 
-def _required(**values: Any) -> None:
-    missing = [name for name, value in values.items() if not value]
-    if missing:
-        raise ValueError(" and ".join(missing) + " must be provided")
+def _type_name(value: object) -> str:
+    return "None" if value is None else type(value).__name__
 
 
-def _page(json_text: str, cursor: Optional[str], complete: bool, cls: type) -> Any:
-    return cls(json_text, cursor, cursor is not None, complete)
+def _text(name: str, value: object) -> str:
+    """A required text argument: a non-empty ``str``."""
+    if isinstance(value, str):
+        if value:
+            return value
+        raise EventDBXInputError(f"{name} must be a non-empty str, got an empty str")
+    if value is None:
+        raise EventDBXInputError(f"{name} must be provided (a non-empty str), got None")
+    raise EventDBXTypeError(f"{name} must be a str, got {_type_name(value)} ({value!r})")
 
 
-def _found(cls: type) -> Callable[[Optional[str]], Any]:
+def _optional_text(name: str, value: object) -> Optional[str]:
+    if value is None or isinstance(value, str):
+        return value
+    raise EventDBXTypeError(f"{name} must be a str or None, got {_type_name(value)} ({value!r})")
+
+
+def _optional_int(name: str, value: object, minimum: int) -> Optional[int]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise EventDBXTypeError(
+            f"{name} must be an int or None, got {_type_name(value)} ({value!r})"
+        )
+    if value < minimum:
+        raise EventDBXInputError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _required_int(name: str, value: object, minimum: int) -> int:
+    checked = _optional_int(name, value, minimum)
+    if checked is None:
+        raise EventDBXInputError(f"{name} must be provided (an int), got None")
+    return checked
+
+
+def _json_object(name: str, value: object) -> str:
+    """``payload_json``/``metadata_json``: JSON text as 0.1.8 takes it, or a mapping, which is
+    serialised (``json.dumps``)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        try:
+            return json.dumps(dict(value))
+        except (TypeError, ValueError) as error:
+            raise EventDBXTypeError(
+                f"{name} was given as a {_type_name(value)} that json.dumps cannot serialise: "
+                f"{error}"
+            ) from None
+    raise EventDBXTypeError(
+        f"{name} must be a JSON object as a str (e.g. json.dumps(...)) or a dict, got "
+        f"{_type_name(value)} ({value!r})"
+    )
+
+
+def _page(cls: Type[_Page]) -> Callable[[Tuple[str, Optional[str], bool]], _Page]:
+    return lambda page: cls(page[0], page[1], page[1] is not None, page[2])
+
+
+def _found(cls: Type[_Found]) -> Callable[[Optional[str]], _Found]:
     return lambda text: cls(text is not None, text)
 
 
-def _identity(value: Any) -> Any:
-    return value
+def _listing(
+    cursor: object,
+    take: object,
+    filter_expr: object,
+    sort: Sort,
+    include_archived: Optional[bool],
+    archived_only: Optional[bool],
+) -> Tuple[Optional[str], Optional[int], Optional[str], Optional[str], bool, bool]:
+    """The native arguments of an aggregate listing, checked."""
+    return (
+        _optional_text("cursor", cursor),
+        _optional_int("take", take, 1),
+        _optional_text("filter_expr", filter_expr),
+        sort_text(sort),
+        bool(include_archived),
+        bool(archived_only),
+    )
 
 
 def _events_filter(filter_expr: Optional[str]) -> None:
     if filter_expr is not None:
         # Server 3.19.4 never reads the events filter: sending it would return every event as if
         # it had matched. Refuse instead of answering wrongly.
-        raise ValueError(
+        raise EventDBXInputError(
             "filter_expr is not supported for events: server 3.19.4 ignores it and would return "
             "every event; filter the events you read instead"
         )
@@ -84,7 +178,7 @@ def client_options(
     retry: Union[RetryOptions, Mapping[str, Any], None],
     pool_size: int,
     max_in_flight: int,
-) -> dict:
+) -> _ClientOptions:
     """Checks the constructor's arguments and returns the native client's options.
 
     ``host`` and ``port`` left out fall back to ``EVENTDBX_HOST`` and ``EVENTDBX_PORT``, then
@@ -97,28 +191,28 @@ def client_options(
         try:
             port = int(env_port) if env_port else DEFAULT_PORT
         except ValueError:
-            raise ValueError(f"EVENTDBX_PORT must be a port number, got {env_port!r}") from None
+            raise EventDBXInputError(f"EVENTDBX_PORT must be a port number, got {env_port!r}") from None
     if transport is not None:
-        raise TypeError(
+        raise EventDBXTypeError(
             "transport= is not supported: this client owns its pooled, encrypted connections"
         )
     if not token:
-        raise ValueError("token must be provided")
+        raise EventDBXInputError("token must be provided")
     if tenant_id is not None and not tenant_id:
-        raise ValueError("tenant_id must be provided")
+        raise EventDBXInputError("tenant_id must be provided")
     if protocol_version != _native.PROTOCOL_VERSION:
-        raise ValueError(
+        raise EventDBXInputError(
             f"protocol_version {protocol_version!r} is not supported; EventDBX speaks version "
             f"{_native.PROTOCOL_VERSION}"
         )
     if not isinstance(port, int) or not 0 < port < 65536:
-        raise ValueError(f"port must be between 1 and 65535, got {port!r}")
+        raise EventDBXInputError(f"port must be between 1 and 65535, got {port!r}")
     for name, value in (("pool_size", pool_size), ("max_in_flight", max_in_flight)):
         if not isinstance(value, int) or not 1 <= value <= 4096:
-            raise ValueError(f"{name} must be between 1 and 4096, got {value!r}")
+            raise EventDBXInputError(f"{name} must be between 1 and 4096, got {value!r}")
     for name, seconds in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
         if not isinstance(seconds, (int, float)) or not 0 < seconds < 10**9:
-            raise ValueError(f"{name} must be a positive number of seconds, got {seconds!r}")
+            raise EventDBXInputError(f"{name} must be a positive number of seconds, got {seconds!r}")
     if not use_noise:
         warnings.warn(
             "Disabling Noise is intended for testing only: tokens and data then cross the "
@@ -143,19 +237,19 @@ def client_options(
     }
 
 
-def env_options(overrides: Mapping[str, Any]) -> dict:
+def env_options(overrides: Mapping[str, Any]) -> Dict[str, Any]:
     """Constructor keywords from the ``EVENTDBX_*`` variables, under ``overrides``."""
-    options = dict(_native.config_from_env())
+    options: Dict[str, Any] = dict(_native.config_from_env())
     options.update(overrides)
     if "token" not in options:
-        raise ValueError("no token: set EVENTDBX_TOKEN or pass token=")
+        raise EventDBXInputError("no token: set EVENTDBX_TOKEN or pass token=")
     if "tenant_id" not in options:
-        raise ValueError("no tenant: set EVENTDBX_TENANT_ID or pass tenant_id=")
+        raise EventDBXInputError("no tenant: set EVENTDBX_TENANT_ID or pass tenant_id=")
     return options
 
 
-class _Operations:
-    """The operations of the official package, shared by the blocking and asyncio clients."""
+class _ClientBase:
+    """What both clients share besides the operations: construction, configuration, repr."""
 
     def __init__(
         self,
@@ -175,7 +269,7 @@ class _Operations:
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     ) -> None:
         if not tenant_id:
-            raise ValueError("tenant_id must be provided")
+            raise EventDBXInputError("tenant_id must be provided (a non-empty str)")
         self._closed = False
         self._native: Any = None
         self._options = client_options(
@@ -196,16 +290,13 @@ class _Operations:
         self._start()
 
     @classmethod
-    def from_env(cls, **overrides: Any) -> Any:
+    def from_env(cls: Type[_Client], **overrides: Any) -> _Client:
         """A client configured from ``EVENTDBX_HOST``, ``EVENTDBX_PORT``, ``EVENTDBX_TOKEN``,
         ``EVENTDBX_TENANT_ID`` and ``EVENTDBX_NO_NOISE``; keyword arguments take precedence."""
         return cls(**env_options(overrides))
 
     def _start(self) -> None:
         """Called at the end of construction (the blocking client connects here)."""
-
-    def _call(self, method: str, args: tuple, wrap: Callable[[Any], Any]) -> Any:
-        raise NotImplementedError
 
     def _written(self, echo: Optional[str]) -> Union[str, bool]:
         # 0.1.8 returns True when verbose=False; the server sends no echo when it runs with
@@ -224,6 +315,21 @@ class _Operations:
     def connected(self) -> bool:
         raise NotImplementedError
 
+
+class _Operations(_ClientBase):
+    """The operations of the official package, shared by the blocking and asyncio clients.
+
+    Each checks its arguments and hands ``_call`` the native method, its arguments and how to
+    wrap the result: the blocking client runs the call, the asyncio client returns a coroutine
+    (its stub, ``aio.pyi``, types each operation as ``async def``).
+    """
+
+    def _call(self, method: str, args: Tuple[Any, ...], wrap: Callable[[Any], _T]) -> _T:
+        raise NotImplementedError
+
+    def _rows(self, method: str, args: Tuple[Any, ...]) -> Iterator[Dict[str, Any]]:
+        raise NotImplementedError
+
     # ----- writes -----------------------------------------------------------------------
 
     def apply(
@@ -232,9 +338,9 @@ class _Operations:
         aggregate_type: str,
         aggregate_id: str,
         event_type: str,
-        payload_json: str,
+        payload_json: JsonObject,
         note: Optional[str] = None,
-        metadata_json: Optional[str] = None,
+        metadata_json: Optional[JsonObject] = None,
         publish_targets: Targets = None,
         create: bool = False,
         allow_unlistable: bool = False,
@@ -243,7 +349,9 @@ class _Operations:
         creates a new aggregate instead and fails if it exists.
 
         Returns the server's JSON echo, or ``True`` when it sends none (``verbose=False``, or a
-        server with ``verbose_responses = false``). ``payload_json`` must be a JSON object. An
+        server with ``verbose_responses = false``). ``payload_json`` is a JSON object, as text
+        (``json.dumps(...)``, as in 0.1.8) or as a ``dict``, which the client serialises; so is
+        ``metadata_json`` (keys starting with ``@``). An
         event whose stored row would be too long for the server to list (over 7,605 bytes) is
         refused before sending unless ``allow_unlistable=True``.
         """
@@ -259,9 +367,9 @@ class _Operations:
         aggregate_type: str,
         aggregate_id: str,
         event_type: str,
-        payload_json: str,
+        payload_json: JsonObject,
         note: Optional[str] = None,
-        metadata_json: Optional[str] = None,
+        metadata_json: Optional[JsonObject] = None,
         publish_targets: Targets = None,
         allow_unlistable: bool = False,
     ) -> Union[str, bool]:
@@ -280,9 +388,9 @@ class _Operations:
         aggregate_type: str,
         aggregate_id: str,
         event_type: str,
-        payload_json: str,
+        payload_json: JsonObject,
         note: Optional[str] = None,
-        metadata_json: Optional[str] = None,
+        metadata_json: Optional[JsonObject] = None,
         publish_targets: Targets = None,
         allow_unlistable: bool = False,
     ) -> Union[str, bool]:
@@ -300,13 +408,17 @@ class _Operations:
         event_type: str,
         patches: Sequence[Mapping[str, Any]],
         note: Optional[str] = None,
-        metadata_json: Optional[str] = None,
+        metadata_json: Optional[JsonObject] = None,
         publish_targets: Targets = None,
     ) -> Union[str, bool]:
         """Appends an event computed from RFC 6902 operations (``add``, ``replace``,
         ``remove``) on the current state; returns the event JSON or ``True``."""
+        if isinstance(patches, (str, bytes)) or not isinstance(patches, Sequence):
+            raise EventDBXTypeError(
+                f"patches must be a list of operations (dicts), got {_type_name(patches)}"
+            )
         if not patches:
-            raise ValueError("patches must contain at least one entry")
+            raise EventDBXInputError("patches must contain at least one entry")
         return self._event_write(
             "patch_event", aggregate_type, aggregate_id, event_type, json.dumps(list(patches)),
             note, metadata_json, publish_targets, False,
@@ -320,16 +432,20 @@ class _Operations:
         aggregate_type: str,
         aggregate_id: str,
         event_type: str,
-        body_json: str,
+        body_json: JsonObject,
         note: Optional[str],
-        metadata_json: Optional[str],
+        metadata_json: Optional[JsonObject],
         publish_targets: Targets,
         allow_unlistable: bool,
-    ) -> Any:
-        _required(aggregate_type=aggregate_type, aggregate_id=aggregate_id, event_type=event_type)
-        targets = publish_target_tuples(publish_targets)  # type: ignore[arg-type]
+    ) -> Union[str, bool]:
         args = (
-            aggregate_type, aggregate_id, event_type, body_json, note, metadata_json, targets,
+            _text("aggregate_type", aggregate_type),
+            _text("aggregate_id", aggregate_id),
+            _text("event_type", event_type),
+            _json_object("patches" if method == "patch_event" else "payload_json", body_json),
+            _optional_text("note", note),
+            None if metadata_json is None else _json_object("metadata_json", metadata_json),
+            publish_target_tuples(publish_targets),
             bool(allow_unlistable),
         )
         return self._call(method, args, self._written)
@@ -379,9 +495,10 @@ class _Operations:
         comment: Optional[str] = None,
     ) -> Union[str, bool]:
         """Archives (``archived=True``) or restores an aggregate."""
-        _required(aggregate_type=aggregate_type, aggregate_id=aggregate_id)
+        _text("aggregate_type", aggregate_type)
+        _text("aggregate_id", aggregate_id)
         if note is not None and comment is not None and note != comment:
-            raise ValueError("Provide either note or comment, not both")
+            raise EventDBXInputError("Provide either note or comment, not both")
         final_note = note if note is not None else comment
         args = (aggregate_type, aggregate_id, bool(archived), final_note)
         return self._call("set_archive", args, self._written)
@@ -399,18 +516,21 @@ class _Operations:
         archived_only: Optional[bool] = None,
     ) -> ListAggregatesResult:
         """One page of aggregates (``take`` is the page size, at least 1); ``iter_aggregates``
-        reads them all."""
-        args = (
-            cursor,
-            take,
-            filter_expr,
-            sort_text(sort),
-            bool(include_archived),
-            bool(archived_only),
-        )
-        return self._call(
-            "list_aggregates", args, lambda page: _page(*page, cls=ListAggregatesResult)
-        )
+        reads them all.
+
+        ``filter_expr`` is evaluated by the server, e.g. ``status = 'paid' AND total > 40``:
+        comparisons ``=``, ``!=``, ``>``, ``<``, ``LIKE`` (``%`` any run, ``_`` one character),
+        ``[NOT] IN ['a', 'b']``, combined with ``AND``, ``OR``, ``NOT`` and parentheses. Fields
+        are ``aggregate_type``, ``aggregate_id``, ``version``, ``archived``, ``created_at``,
+        ``updated_at``, ``merkle_root``, ``extensions.@key…`` and any dot path into the state
+        (``address.city``). There is no ``>=``/``<=``/``==``; a misspelt field matches nothing.
+        The full grammar is in :mod:`eventdbx.client`.
+
+        ``sort`` is ``"field:asc, field:desc"`` or a list of :class:`AggregateSortOption`; only a
+        single ``created_at``/``updated_at`` key can be continued past the first page (see
+        :class:`ListAggregatesResult` for ``complete``)."""
+        args = _listing(cursor, take, filter_expr, sort, include_archived, archived_only)
+        return self._call("list_aggregates", args, _page(ListAggregatesResult))
 
     list = list_aggregates
 
@@ -425,16 +545,23 @@ class _Operations:
     ) -> ListEventsResult:
         """One page of an aggregate's events; ``iter_events`` reads them all. ``filter_expr``
         is refused: server 3.19.4 ignores it."""
-        _required(aggregate_type=aggregate_type, aggregate_id=aggregate_id)
+        _text("aggregate_type", aggregate_type)
+        _text("aggregate_id", aggregate_id)
         _events_filter(filter_expr)
-        args = (aggregate_type, aggregate_id, cursor, take)
-        return self._call("list_events", args, lambda page: _page(*page, cls=ListEventsResult))
+        args = (
+            aggregate_type,
+            aggregate_id,
+            _optional_text("cursor", cursor),
+            _optional_int("take", take, 1),
+        )
+        return self._call("list_events", args, _page(ListEventsResult))
 
     events = list_events
 
     def get_aggregate(self, *, aggregate_type: str, aggregate_id: str) -> GetAggregateResult:
         """The aggregate (``found=False`` when it does not exist; archived ones are found)."""
-        _required(aggregate_type=aggregate_type, aggregate_id=aggregate_id)
+        _text("aggregate_type", aggregate_type)
+        _text("aggregate_id", aggregate_id)
         return self._call(
             "get_aggregate", (aggregate_type, aggregate_id), _found(GetAggregateResult)
         )
@@ -446,20 +573,28 @@ class _Operations:
     ) -> SelectAggregateResult:
         """Fields of the aggregate's state by dot path (``address.city``, ``items.0``); paths
         that resolve to nothing are ``null``."""
-        _required(aggregate_type=aggregate_type, aggregate_id=aggregate_id)
-        if not fields:
-            raise ValueError("fields must contain at least one entry")
+        _text("aggregate_type", aggregate_type)
+        _text("aggregate_id", aggregate_id)
         if isinstance(fields, str):
-            raise TypeError("fields must be a list of field paths, not a string")
+            raise EventDBXTypeError(
+                f"fields must be a list of field paths, not a str (did you mean [{fields!r}]?)"
+            )
+        if not fields:
+            raise EventDBXInputError("fields must contain at least one entry")
         args = (aggregate_type, aggregate_id, [str(f) for f in fields])
         return self._call("select_aggregate", args, _found(SelectAggregateResult))
 
     select = select_aggregate
 
     def verify_aggregate(self, *, aggregate_type: str, aggregate_id: str) -> str:
-        """The aggregate's stored Merkle root (64 hex characters)."""
-        _required(aggregate_type=aggregate_type, aggregate_id=aggregate_id)
-        return self._call("verify_aggregate", (aggregate_type, aggregate_id), _identity)
+        """The Merkle root the server stored for the aggregate (64 hex characters), as server
+        3.19.4 reports it: it recomputes nothing, so this is not a check of the history. To
+        check, compare it with ``get(...).aggregate["merkle_root"]`` after recomputing the root
+        from the events (the Rust client's ``Client::verify`` does; its Python counterpart is
+        not in this release)."""
+        _text("aggregate_type", aggregate_type)
+        _text("aggregate_id", aggregate_id)
+        return self._call("verify_aggregate", (aggregate_type, aggregate_id), str)
 
     verify = verify_aggregate
 
@@ -475,16 +610,12 @@ class _Operations:
     ) -> Iterator[Dict[str, Any]]:
         """Every matching aggregate as a dict, fetching pages (``take`` rows each) as the
         iteration goes; no row is skipped or repeated even where the server shortens pages.
-        Only unsorted listings and a single ``created_at``/``updated_at`` sort can be paged.
+        Only unsorted listings and a single ``created_at``/``updated_at`` sort can be paged;
+        for any other order, iterate unsorted and sort the rows yourself
+        (``sorted(client.iter_aggregates(...), key=lambda a: a["aggregate_id"])``). ``take`` is a
+        page size, not a limit: stop iterating (``itertools.islice``) to read fewer.
         (``async for`` on the asyncio client.)"""
-        args = (
-            cursor,
-            take,
-            filter_expr,
-            sort_text(sort),
-            bool(include_archived),
-            bool(archived_only),
-        )
+        args = _listing(cursor, take, filter_expr, sort, include_archived, archived_only)
         return self._rows("stream_aggregates", args)
 
     def iter_events(
@@ -497,11 +628,15 @@ class _Operations:
     ) -> Iterator[Dict[str, Any]]:
         """Every event of the aggregate as a dict, in version order, from ``cursor`` on.
         (``async for`` on the asyncio client.)"""
-        _required(aggregate_type=aggregate_type, aggregate_id=aggregate_id)
-        return self._rows("stream_events", (aggregate_type, aggregate_id, cursor, take))
-
-    def _rows(self, method: str, args: tuple) -> Any:
-        raise NotImplementedError
+        _text("aggregate_type", aggregate_type)
+        _text("aggregate_id", aggregate_id)
+        args = (
+            aggregate_type,
+            aggregate_id,
+            _optional_text("cursor", cursor),
+            _optional_int("take", take, 1),
+        )
+        return self._rows("stream_events", args)
 
     # ----- snapshots --------------------------------------------------------------------
 
@@ -510,8 +645,9 @@ class _Operations:
     ) -> Union[str, bool]:
         """Snapshots the aggregate's current state; returns the snapshot JSON (or ``True``
         with ``verbose=False``)."""
-        _required(aggregate_type=aggregate_type, aggregate_id=aggregate_id)
-        args = (aggregate_type, aggregate_id, comment)
+        _text("aggregate_type", aggregate_type)
+        _text("aggregate_id", aggregate_id)
+        args = (aggregate_type, aggregate_id, _optional_text("comment", comment))
         return self._call("create_snapshot", args, self._written)
 
     def list_snapshots(
@@ -522,30 +658,35 @@ class _Operations:
         version: Optional[int] = None,
     ) -> ListSnapshotsResult:
         """Snapshots, all or those of one aggregate type, aggregate or version."""
-        args = (aggregate_type, aggregate_id, version)
+        args = (
+            _optional_text("aggregate_type", aggregate_type),
+            _optional_text("aggregate_id", aggregate_id),
+            _optional_int("version", version, 0),
+        )
         return self._call("list_snapshots", args, ListSnapshotsResult)
 
     def get_snapshot(self, *, snapshot_id: int) -> GetSnapshotResult:
         """One snapshot by id (``found=False`` when there is none)."""
-        if snapshot_id is None or snapshot_id < 0:
-            raise ValueError("snapshot_id must be non-negative")
+        if snapshot_id is None:
+            raise EventDBXInputError("snapshot_id must be provided (a non-negative int)")
+        snapshot_id = _required_int("snapshot_id", snapshot_id, 0)
         return self._call("get_snapshot", (snapshot_id,), _found(GetSnapshotResult))
 
     # ----- schemas and tenants ----------------------------------------------------------
 
     def list_schemas(self) -> str:
         """The tenant's schemas as JSON text: aggregate type → schema."""
-        return self._call("list_schemas", (), _identity)
+        return self._call("list_schemas", (), str)
 
     def replace_schemas(self, *, schemas_json: str) -> int:
         """Replaces the tenant's whole schema set; returns how many schemas are stored."""
-        if not schemas_json:
-            raise ValueError("schemas_json must be provided")
+        _text("schemas_json", schemas_json)
         return self._call("replace_schemas", (schemas_json,), int)
 
     def tenant_assign(self, *, tenant_id: str, shard_id: str) -> TenantAssignResult:
         """Assigns a tenant to a shard."""
-        _required(tenant_id=tenant_id, shard_id=shard_id)
+        _text("tenant_id", tenant_id)
+        _text("shard_id", shard_id)
         return self._call(
             "tenant_assign", (tenant_id, shard_id), lambda r: TenantAssignResult(*r)
         )
@@ -556,9 +697,8 @@ class _Operations:
 
     def tenant_quota_set(self, *, tenant_id: str, max_storage_mb: int) -> TenantQuotaResult:
         """Sets a tenant's storage quota in MiB."""
-        _required(tenant_id=tenant_id)
-        if max_storage_mb < 0:
-            raise ValueError("max_storage_mb cannot be negative")
+        _text("tenant_id", tenant_id)
+        _required_int("max_storage_mb", max_storage_mb, 0)
         return self._call(
             "tenant_quota_set",
             (tenant_id, max_storage_mb),
@@ -578,8 +718,8 @@ class _Operations:
         own included) still hold it."""
         return self._tenant_call("tenant_reload", tenant_id, bool)
 
-    def _tenant_call(self, method: str, tenant_id: str, wrap: Callable[[Any], Any]) -> Any:
-        _required(tenant_id=tenant_id)
+    def _tenant_call(self, method: str, tenant_id: str, wrap: Callable[[Any], _T]) -> _T:
+        _text("tenant_id", tenant_id)
         return self._call(method, (tenant_id,), wrap)
 
     def tenant_schema_publish(
@@ -594,7 +734,7 @@ class _Operations:
         reload: bool = False,
     ) -> TenantSchemaPublishResult:
         """Publishes the tenant's live schemas as a new version."""
-        _required(tenant_id=tenant_id)
+        _text("tenant_id", tenant_id)
         args = (
             tenant_id,
             reason,
@@ -607,3 +747,22 @@ class _Operations:
         return self._call(
             "tenant_schema_publish", args, lambda r: TenantSchemaPublishResult(*r)
         )
+
+
+#: The public operations (aliases included), which each client exposes as its own methods.
+OPERATIONS: Tuple[str, ...] = tuple(
+    name
+    for name, value in vars(_Operations).items()
+    if not name.startswith("_") and callable(value)
+)
+
+
+def renamed(function: Callable[..., Any], name: str, owner: str) -> Callable[..., Any]:
+    """``function`` as ``owner.name``, in tracebacks too (its code object carries the name)."""
+    function.__name__ = name
+    function.__qualname__ = f"{owner}.{name}"
+    if sys.version_info >= (3, 11):
+        function.__code__ = function.__code__.replace(co_name=name, co_qualname=f"{owner}.{name}")
+    else:
+        function.__code__ = function.__code__.replace(co_name=name)
+    return function

@@ -1,25 +1,41 @@
 """The asyncio client, :class:`AsyncEventDBXClient`: the same operations as
-:class:`eventdbx.EventDBXClient`, as coroutines."""
+:class:`eventdbx.EventDBXClient`, as coroutines.
+
+>>> import asyncio
+>>> from eventdbx import AsyncEventDBXClient
+>>> async def main() -> None:  # doctest: +SKIP
+...     async with AsyncEventDBXClient(token="…", tenant_id="tenant-123") as client:
+...         await client.apply(aggregate_type="orders", aggregate_id="ord_1",
+...                            event_type="paid", payload_json={"status": "paid"})
+...         async for event in client.iter_events(aggregate_type="orders", aggregate_id="ord_1"):
+...             print(event["version"], event["event_type"])
+>>> asyncio.run(main())  # doctest: +SKIP
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple, Type, TypeVar, cast
 
 from . import _native
-from ._ops import _Operations
+from ._ops import OPERATIONS, _Operations, env_options, renamed
+from .errors import EventDBXConnectionError, EventDBXError
 
 __all__ = ["AsyncEventDBXClient"]
+
+_T = TypeVar("_T")
+_Self = TypeVar("_Self", bound="AsyncEventDBXClient")
 
 
 class _AsyncRows:
     """Rows of a listing for ``async for``, fetched a page at a time."""
 
-    def __init__(self, open_stream: Callable[[], Any]) -> None:
+    def __init__(self, open_stream: Callable[[], Awaitable[_native.NativePageStream]]) -> None:
         self._open_stream = open_stream
-        self._stream: Any = None
-        self._rows: list = []
+        self._stream: Optional[_native.NativePageStream] = None
+        self._rows: List[str] = []
         self._done = False
 
     def __aiter__(self) -> "_AsyncRows":
@@ -29,14 +45,18 @@ class _AsyncRows:
         while not self._rows:
             if self._done:
                 raise StopAsyncIteration
-            if self._stream is None:
-                self._stream = await self._open_stream()
-            page = await self._stream.next_page(asynchronous=True)
+            try:
+                if self._stream is None:
+                    self._stream = await self._open_stream()
+                page = await self._stream.next_page(asynchronous=True)
+            except EventDBXError as error:
+                raise error.with_traceback(None)  # the caller's loop is the last frame shown
             if page is None:
                 self._done = True
                 raise StopAsyncIteration
             self._rows = page[::-1]
-        return json.loads(self._rows.pop())
+        row: Dict[str, Any] = json.loads(self._rows.pop())
+        return row
 
 
 class AsyncEventDBXClient(_Operations):
@@ -52,18 +72,31 @@ class AsyncEventDBXClient(_Operations):
     ...         page = await client.list(take=50)
     """
 
+    @classmethod
+    def from_env(cls: Type[_Self], **overrides: Any) -> _Self:
+        """A client configured from ``EVENTDBX_HOST``, ``EVENTDBX_PORT``, ``EVENTDBX_TOKEN``,
+        ``EVENTDBX_TENANT_ID`` and ``EVENTDBX_NO_NOISE``; keyword arguments take precedence.
+        It connects on first use (or ``async with``)."""
+        try:
+            return cls(**env_options(overrides))
+        except EventDBXError as error:
+            raise error.with_traceback(None)
+
     def _start(self) -> None:
         self._connecting: Optional[asyncio.Lock] = None
 
     async def connect(self) -> "AsyncEventDBXClient":
         """Opens the first connection now (hello and handshake), so that a wrong address or
         token fails here rather than at the first call. Returns the client."""
-        await self._ready()
+        try:
+            await self._ready()
+        except EventDBXError as error:
+            raise error.with_traceback(None)
         return self
 
     async def _ready(self) -> Any:
         if self._closed:
-            raise _native_closed()
+            raise EventDBXConnectionError("the client was closed", kind="closed")
         if self._native is None:
             if self._connecting is None:
                 self._connecting = asyncio.Lock()
@@ -96,21 +129,53 @@ class AsyncEventDBXClient(_Operations):
         """Whether every open connection runs under Noise."""
         return self._native is not None and bool(self._native.encrypted)
 
-    def _call(self, method: str, args: tuple, wrap: Callable[[Any], Any]) -> Any:
-        async def call() -> Any:
+    def _call(self, method: str, args: Tuple[Any, ...], wrap: Callable[[Any], _T]) -> _T:
+        async def call() -> _T:
             native = self._native if self._native is not None else await self._ready()
             return wrap(await getattr(native, method)(*args, asynchronous=True))
 
-        return call()
+        # A coroutine of _T, not a _T: the public methods below await it, and aio.pyi types
+        # them as coroutines.
+        return cast(_T, call())
 
-    def _rows(self, method: str, args: tuple) -> Any:
-        async def open_stream() -> Any:
-            return getattr(await self._ready(), method)(*args)
+    def _rows(self, method: str, args: Tuple[Any, ...]) -> Any:
+        async def open_stream() -> _native.NativePageStream:
+            stream: _native.NativePageStream = getattr(await self._ready(), method)(*args)
+            return stream
 
         return _AsyncRows(open_stream)
 
 
-def _native_closed() -> Exception:
-    from .errors import EventDBXConnectionError
+def _coroutine(name: str, operation: Callable[..., Any]) -> Callable[..., Any]:
+    """``operation`` as an ``async def`` method ``name`` of the client: argument errors and
+    failures are raised from it with the frames below dropped, so a traceback ends at
+    ``AsyncEventDBXClient.<name>``."""
 
-    return EventDBXConnectionError("the client was closed", kind="closed")
+    @functools.wraps(operation)
+    async def method(self: AsyncEventDBXClient, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await operation(self, *args, **kwargs)
+        except EventDBXError as error:
+            raise error.with_traceback(None)
+
+    return renamed(method, name, "AsyncEventDBXClient")
+
+
+def _listing(name: str, operation: Callable[..., Any]) -> Callable[..., Any]:
+    """``operation`` (an ``iter_*`` listing, which returns an async iterator) as method
+    ``name``, its argument errors raised from it."""
+
+    @functools.wraps(operation)
+    def method(self: AsyncEventDBXClient, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return operation(self, *args, **kwargs)
+        except EventDBXError as error:
+            raise error.with_traceback(None)
+
+    return renamed(method, name, "AsyncEventDBXClient")
+
+
+for _name in OPERATIONS:
+    _make = _listing if _name.startswith("iter_") else _coroutine
+    setattr(AsyncEventDBXClient, _name, _make(_name, getattr(_Operations, _name)))
+del _name, _make

@@ -8,6 +8,7 @@ gives exactly the bytes the client sends (a bare Cap'n Proto message). The schem
 
 from __future__ import annotations
 
+import importlib
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -33,9 +34,17 @@ class ControlHello:
         self.no_noise = no_noise
 
     # The Cap'n Proto field names, as the official package's pycapnp builder exposes them.
-    protocolVersion = property(lambda self: self.protocol_version)
-    tenantId = property(lambda self: self.tenant_id)
-    noNoise = property(lambda self: self.no_noise)
+    @property
+    def protocolVersion(self) -> int:  # noqa: N802 (the schema's name)
+        return self.protocol_version
+
+    @property
+    def tenantId(self) -> str:  # noqa: N802
+        return self.tenant_id
+
+    @property
+    def noNoise(self) -> bool:  # noqa: N802
+        return self.no_noise
 
     def to_bytes(self) -> bytes:
         """The message as sent on the wire: a bare (unframed) Cap'n Proto stream message."""
@@ -87,7 +96,8 @@ def load_control_schema() -> Any:
     the package to install when ``pycapnp`` is missing.
     """
     try:
-        import capnp  # type: ignore[import-not-found]
+        # Imported by name: pycapnp ships no type information, and is optional.
+        capnp = importlib.import_module("capnp")
     except ImportError as exc:
         raise MissingDependencyError(
             "load_control_schema() needs pycapnp, which eventdbx does not install: "

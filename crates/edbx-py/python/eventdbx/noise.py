@@ -102,9 +102,10 @@ class NoiseSession:
 
     def finalize_handshake(self) -> NoiseHandshake:
         """The handshake hash and the peer's static key; ``RuntimeError`` before the end."""
-        if not self._session.handshake_finished:
+        handshake_hash = self._session.handshake_hash
+        if not self._session.handshake_finished or handshake_hash is None:
             raise RuntimeError("Handshake is not complete")
-        return NoiseHandshake(self._session.handshake_hash, self._session.remote_static)
+        return NoiseHandshake(handshake_hash, self._session.remote_static)
 
     def encrypt(self, plaintext: bytes, *, aad: Optional[bytes] = None) -> bytes:
         """Encrypts one transport message; ``RuntimeError`` before the handshake is done."""

@@ -3,14 +3,71 @@
 Results keep the server's JSON text in their ``*_json`` fields, as 0.1.8 returns them, and add
 parsed views next to them (``.aggregates``, ``.events``, ``.aggregate``, …) that decode that
 text on access.
+
+**State values are the server's text.** The server keeps an aggregate's state as a map of texts:
+each top-level payload key's latest value, a JSON string verbatim, ``null`` as ``""`` and
+anything else as its compact JSON text. A payload ``{"total": 19.99, "paid": true, "tags": ["a"],
+"zip": "01234"}`` is read back as ``aggregate["state"] == {"total": "19.99", "paid": "true",
+"tags": "[\"a\"]", "zip": "01234"}``. So the string ``"42"`` and the number ``42`` are stored
+alike. Two ways to get values back:
+
+* :func:`parse_state` (``GetAggregateResult.state()``) guesses: JSON text is parsed
+  (``"19.99"`` → ``19.99``, ``"true"`` → ``True``, ``"[\"a\"]"`` → ``["a"]``), anything else
+  stays text (``"01234"``, ``"paid"``, and ``""`` for ``null``).
+* :func:`state_as` (``GetAggregateResult.state_as(Order)``) lets your type decide, as the Rust
+  client's ``Aggregate::state_as`` does: for a dataclass (or ``NamedTuple``, ``TypedDict``), a
+  ``str`` field gets the text as stored, ``int``/``float``/``Decimal`` fields parse it, a
+  ``bool`` field takes ``"true"``/``"false"``, an ``Optional`` field is ``None`` for ``""``, a
+  ``list``/``dict``/nested dataclass field parses the text as JSON, and ``Any`` guesses. Keys
+  of the state that the type has no field for are ignored; a missing field takes its default
+  (``None`` when ``Optional``). Any other callable is called with the guessed values as keyword
+  arguments. A value that does not fit raises :class:`~eventdbx.errors.EventDBXStateError`
+  naming the field, the stored text and the type wanted.
+
+>>> from dataclasses import dataclass
+>>> from typing import Optional
+>>> from eventdbx import parse_state, state_as
+>>> @dataclass
+... class Order:
+...     total: float
+...     zip: str
+...     paid: bool
+...     note: Optional[str] = None
+>>> row = {"state": {"total": "19.99", "zip": "01234", "paid": "true", "note": ""}}
+>>> state_as(Order, row)
+Order(total=19.99, zip='01234', paid=True, note=None)
+>>> parse_state(row)
+{'total': 19.99, 'zip': '01234', 'paid': True, 'note': ''}
 """
 
 from __future__ import annotations
 
+import dataclasses
+import decimal
 import json
+import re
+import sys
+import typing
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+    TypeVar,
+    Union,
+    overload,
+)
+
+from .errors import EventDBXStateError
+
+_T = TypeVar("_T")
 
 __all__ = [
     "AggregateSortField",
@@ -26,6 +83,8 @@ __all__ = [
     "TenantAssignResult",
     "TenantQuotaResult",
     "TenantSchemaPublishResult",
+    "parse_state",
+    "state_as",
 ]
 
 _U32_MAX = 2**32 - 1
@@ -53,8 +112,9 @@ class ListAggregatesResult:
 
     @property
     def aggregates(self) -> List[Dict[str, Any]]:
-        """The aggregates, decoded."""
-        return json.loads(self.aggregates_json)
+        """The aggregates, decoded; read a row's ``state`` with :func:`state_as` or
+        :func:`parse_state`."""
+        return _json_rows(self.aggregates_json)
 
 
 @dataclass
@@ -69,8 +129,10 @@ class ListEventsResult:
 
     @property
     def events(self) -> List[Dict[str, Any]]:
-        """The events, decoded."""
-        return json.loads(self.events_json)
+        """The events, decoded. Their ``payload`` is JSON as written; an ``event_type`` written
+        with dots reads back with underscores (``order.paid`` → ``order_paid``): the server
+        normalises it."""
+        return _json_rows(self.events_json)
 
 
 @dataclass
@@ -83,8 +145,22 @@ class GetAggregateResult:
     @property
     def aggregate(self) -> Optional[Dict[str, Any]]:
         """The aggregate, decoded (``None`` when not found). Its ``state`` values are strings:
-        the server stores every state value as text."""
-        return json.loads(self.aggregate_json) if self.aggregate_json else None
+        the server stores every state value as text (``{"total": "19.99"}``); see
+        :meth:`state` and :meth:`state_as` for values parsed back."""
+        return _json_object(self.aggregate_json) if self.aggregate_json else None
+
+    def state(self) -> Optional[Dict[str, Any]]:
+        """The state with each value parsed back from the server's text where it is JSON
+        (``"19.99"`` → ``19.99``, ``"true"`` → ``True``), else as stored (see
+        :func:`parse_state`); ``None`` when not found."""
+        aggregate = self.aggregate
+        return None if aggregate is None else parse_state(aggregate)
+
+    def state_as(self, cls: Callable[..., _T]) -> Optional[_T]:
+        """The state read into ``cls`` (a dataclass, ``NamedTuple``, ``TypedDict`` or any
+        callable; see :func:`state_as`); ``None`` when not found."""
+        aggregate = self.aggregate
+        return None if aggregate is None else state_as(cls, aggregate)
 
 
 @dataclass
@@ -96,8 +172,9 @@ class SelectAggregateResult:
 
     @property
     def selection(self) -> Optional[Dict[str, Any]]:
-        """The selected fields, decoded (``None`` when the aggregate was not found)."""
-        return json.loads(self.selection_json) if self.selection_json else None
+        """The selected fields, decoded (``None`` when the aggregate was not found). Unlike
+        ``state``, the server sends these as JSON values (``{"total": 42.15}``)."""
+        return _json_object(self.selection_json) if self.selection_json else None
 
 
 @dataclass
@@ -109,7 +186,7 @@ class ListSnapshotsResult:
     @property
     def snapshots(self) -> List[Dict[str, Any]]:
         """The snapshots, decoded."""
-        return json.loads(self.snapshots_json)
+        return _json_rows(self.snapshots_json)
 
 
 @dataclass
@@ -121,8 +198,9 @@ class GetSnapshotResult:
 
     @property
     def snapshot(self) -> Optional[Dict[str, Any]]:
-        """The snapshot, decoded (``None`` when not found)."""
-        return json.loads(self.snapshot_json) if self.snapshot_json else None
+        """The snapshot, decoded (``None`` when not found). Its ``state`` values are the
+        server's text, as an aggregate's (:func:`state_as` reads them)."""
+        return _json_object(self.snapshot_json) if self.snapshot_json else None
 
 
 @dataclass
@@ -235,8 +313,8 @@ def sort_text(sort: Union[str, List[AggregateSortOption], None]) -> Optional[str
 
 
 def publish_target_tuples(
-    targets: Optional[List[Union[PublishTarget, Mapping[str, Any]]]],
-) -> Optional[List[tuple]]:
+    targets: Optional[Sequence[Union[PublishTarget, Mapping[str, Any]]]],
+) -> Optional[List[Tuple[str, Optional[str], Optional[str]]]]:
     """``(plugin, mode, priority)`` tuples from targets or mappings."""
     if targets is None:
         return None
@@ -252,3 +330,225 @@ def publish_target_tuples(
             raise TypeError("publish_targets must contain PublishTarget or mapping entries")
         out.append((target.plugin, target.mode, target.priority))
     return out
+
+
+
+def _json_object(text: str) -> Dict[str, Any]:
+    value: Dict[str, Any] = json.loads(text)
+    return value
+
+
+def _json_rows(text: str) -> List[Dict[str, Any]]:
+    rows: List[Dict[str, Any]] = json.loads(text)
+    return rows
+
+
+# ----- state values, as the server stores them ------------------------------------------------
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(inf|infinity|nan)", re.I)
+
+
+def _state_of(aggregate: Mapping[str, Any]) -> Mapping[str, Any]:
+    if not isinstance(aggregate, Mapping):
+        raise TypeError(
+            f"expected an aggregate (a dict with a 'state' key), got {type(aggregate).__name__}"
+        )
+    state = aggregate.get("state", {})
+    if not isinstance(state, Mapping):
+        raise TypeError(f"the aggregate's 'state' must be a dict, got {type(state).__name__}")
+    return state
+
+
+def _guess(text: Any) -> Any:
+    """A stored value parsed back when it is JSON text, else the text itself."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_state(aggregate: Mapping[str, Any]) -> Dict[str, Any]:
+    """The ``state`` of an aggregate (a dict as ``get``/``list``/``iter_aggregates`` return it,
+    or a snapshot) with each value parsed back from the server's text where it is JSON
+    (``"42"`` → ``42``, ``"true"`` → ``True``, ``'{"a": 1}'`` → ``{"a": 1}``), else the text as
+    stored (``"paid"``, ``"01234"``, and ``""``, which is how the server stores ``null``).
+
+    The guess is wrong for strings that look like JSON (the string ``"12345"`` comes back as a
+    number); :func:`state_as` lets your type decide instead."""
+    return {key: _guess(text) for key, text in _state_of(aggregate).items()}
+
+
+class _Misfit(Exception):
+    pass
+
+
+def _is_optional(hint: Any) -> Tuple[bool, Any]:
+    args = typing.get_args(hint)
+    origin = typing.get_origin(hint)
+    union_types: Tuple[Any, ...] = (Union,)
+    if sys.version_info >= (3, 10):
+        import types as _pytypes
+
+        union_types += (_pytypes.UnionType,)
+    if origin in union_types and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return True, rest[0] if len(rest) == 1 else Union[tuple(rest)]
+    return False, hint
+
+
+def _type_hints(cls: type) -> Dict[str, Any]:
+    """The class's annotations, resolved. One that cannot be resolved (a string naming a class
+    local to a function, under ``from __future__ import annotations``) is read as ``Any``."""
+    try:
+        return typing.get_type_hints(cls)
+    except NameError:
+        pass
+    module = sys.modules.get(cls.__module__)
+    namespace = dict(vars(module)) if module is not None else {}
+    hints: Dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        for name, annotation in vars(klass).get("__annotations__", {}).items():
+            if isinstance(annotation, str):
+                try:
+                    annotation = eval(annotation, namespace, {})  # as get_type_hints does
+                except Exception:
+                    annotation = Any
+            hints[name] = annotation
+    return hints
+
+
+def _field_hints(cls: Any) -> Optional[Dict[str, Any]]:
+    """The typed fields of a dataclass, NamedTuple or TypedDict (``None`` for other callables)."""
+    if dataclasses.is_dataclass(cls) and isinstance(cls, type):
+        hints = _type_hints(cls)
+        return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(cls) if f.init}
+    if isinstance(cls, type) and (
+        hasattr(cls, "_fields") and issubclass(cls, tuple)  # NamedTuple
+        or hasattr(cls, "__required_keys__")  # TypedDict
+    ):
+        return _type_hints(cls)
+    return None
+
+
+def _has_default(cls: Any, name: str) -> bool:
+    if dataclasses.is_dataclass(cls):
+        for f in dataclasses.fields(cls):
+            if f.name == name:
+                return (
+                    f.default is not dataclasses.MISSING
+                    or f.default_factory is not dataclasses.MISSING
+                )
+    defaults = getattr(cls, "_field_defaults", None)
+    if isinstance(defaults, dict) and name in defaults:
+        return True
+    optional_keys = getattr(cls, "__optional_keys__", ())
+    return name in optional_keys
+
+
+def _describe(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def _from_text(text: str, hint: Any, key: str) -> Any:
+    """One stored text read as ``hint`` asks (the rules of the Rust client's state reader)."""
+
+    def misfit(wanted: str) -> _Misfit:
+        return _Misfit(f"field {key!r} holds {text!r}, not {wanted}")
+
+    optional, inner = _is_optional(hint)
+    if optional:
+        return None if text == "" else _from_text(text, inner, key)
+    if hint is Any or hint is object:
+        return _guess(text)
+    if hint is str:
+        return text
+    if hint is bool:
+        stripped = text.strip()
+        if stripped in ("true", "false"):
+            return stripped == "true"
+        raise misfit("a boolean")
+    if hint is int:
+        if _INTEGER.fullmatch(text.strip()):
+            return int(text.strip())
+        raise misfit("an int")
+    if hint is float:
+        if _FLOAT.fullmatch(text.strip()):
+            return float(text.strip())
+        raise misfit("a float")
+    if hint is decimal.Decimal:
+        if _FLOAT.fullmatch(text.strip()):
+            return decimal.Decimal(text.strip())
+        raise misfit("a Decimal")
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        for member in hint:
+            if member.value == text or member.name == text:
+                return member
+        raise misfit(f"one of {[m.value for m in hint]}")
+    if hint is type(None):
+        if text == "":
+            return None
+        raise misfit("null")
+    # Structured fields: the text is JSON.
+    origin = typing.get_origin(hint) or hint
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise misfit(f"JSON for {_describe(hint)}") from None
+    if origin in (list, List, tuple, Tuple, Sequence, typing.Sequence):
+        if not isinstance(value, list):
+            raise misfit(f"a JSON list for {_describe(hint)}")
+        return tuple(value) if origin in (tuple, Tuple) else value
+    if origin in (dict, Dict, Mapping, typing.Mapping):
+        if not isinstance(value, dict):
+            raise misfit(f"a JSON object for {_describe(hint)}")
+        return value
+    if _field_hints(hint) is not None:
+        if not isinstance(value, dict):
+            raise misfit(f"a JSON object for {_describe(hint)}")
+        return _build(hint, {k: v for k, v in value.items()}, parsed=True)
+    return value
+
+
+def _build(cls: Any, state: Mapping[str, Any], parsed: bool) -> Any:
+    hints = _field_hints(cls)
+    if hints is None:
+        return cls(**{key: _guess(text) for key, text in state.items()})
+    values: Dict[str, Any] = {}
+    for name, hint in hints.items():
+        if name in state:
+            raw = state[name]
+            values[name] = raw if parsed or not isinstance(raw, str) else _from_text(raw, hint, name)
+        elif not _has_default(cls, name):
+            if _is_optional(hint)[0]:
+                values[name] = None
+            else:
+                raise _Misfit(f"field {name!r} is not in the state")
+    return cls(**values)
+
+
+@overload
+def state_as(cls: Type[_T], aggregate: Mapping[str, Any]) -> _T: ...
+@overload
+def state_as(cls: Callable[..., _T], aggregate: Mapping[str, Any]) -> _T: ...
+def state_as(cls: Callable[..., _T], aggregate: Mapping[str, Any]) -> _T:
+    """The ``state`` of an aggregate (a listed row, ``get(...).aggregate`` or a snapshot) read
+    into ``cls``, each stored text read as the field's type asks (see the module's
+    documentation for the rules), the way the Rust client's ``Aggregate::state_as`` does.
+
+    ``cls`` is a dataclass, ``NamedTuple`` or ``TypedDict`` (fields typed ``str``, ``int``,
+    ``float``, ``Decimal``, ``bool``, ``Optional[...]``, ``list``/``dict``, an ``Enum``, a nested
+    dataclass, or ``Any``), or any other callable, which is called with the values of
+    :func:`parse_state` as keyword arguments. Raises
+    :class:`~eventdbx.errors.EventDBXStateError` (a ``ValueError``) naming the field, the stored
+    text and the type wanted when a value does not fit.
+    """
+    state = _state_of(aggregate)
+    try:
+        return typing.cast(_T, _build(cls, state, parsed=False))
+    except _Misfit as misfit:
+        raise EventDBXStateError(
+            f"the aggregate's state does not fit {_describe(cls)}: {misfit}"
+        ) from None

@@ -545,6 +545,40 @@ impl NativeClient {
         })
     }
 
+    /// The recomputing check of the history: `(outcome, reason, merkle_root, version,
+    /// recomputed_root, events, first_bad_version, detail)`, with `outcome` one of `intact`,
+    /// `mismatch`, `unverifiable` and `reason` why not (`archived`, `too_large`,
+    /// `kept_changing`) for the last.
+    #[pyo3(signature = (aggregate_type, aggregate_id, asynchronous=false))]
+    fn verify_history<'py>(
+        &self,
+        py: Python<'py>,
+        aggregate_type: String,
+        aggregate_id: String,
+        asynchronous: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (client, home) = self.parts()?;
+        home.run(py, asynchronous, async move {
+            let check = client.verify(&aggregate_type, &aggregate_id).await?;
+            let (outcome, reason) = match check.outcome {
+                edbx::VerifyOutcome::Intact => ("intact", None),
+                edbx::VerifyOutcome::Mismatch => ("mismatch", None),
+                edbx::VerifyOutcome::Unverifiable(why) => ("unverifiable", Some(why.as_str())),
+                _ => ("unverifiable", None),
+            };
+            Ok((
+                outcome,
+                reason,
+                check.merkle_root,
+                check.version,
+                check.recomputed_root,
+                check.events,
+                check.first_bad_version,
+                check.detail,
+            ))
+        })
+    }
+
     // ----- snapshots -----
 
     #[pyo3(signature = (aggregate_type, aggregate_id, comment=None, asynchronous=false))]

@@ -6,16 +6,20 @@ verbose responses on or off (writes then return ``True``).
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 
 import pytest
 
 from eventdbx import (
     AggregateSortField,
     AggregateSortOption,
+    AsyncEventDBXClient,
     EventDBXAPIError,
     EventDBXClient,
     PublishTarget,
+    VerificationResult,
 )
 
 
@@ -309,3 +313,50 @@ def test_tenant_administration(own_server):
         assert again.skipped is True
         with pytest.raises(ValueError, match="tenant_id"):
             client.tenant_assign(tenant_id="Not Valid!", shard_id="s")
+
+
+def test_verify_history_recomputes_and_never_cries_wolf(server, uid):
+    """The recomputing check: intact for a healthy aggregate, also while another client
+    appends to it; an archived one cannot be checked, which is not a mismatch; a missing one
+    is the server's not-found error."""
+    with EventDBXClient(**server.kwargs()) as client:
+        client.create(aggregate_type="orders", aggregate_id=uid, event_type="created", payload_json='{"n": 0}')
+        check = client.verify_history(aggregate_type="orders", aggregate_id=uid)
+        assert isinstance(check, VerificationResult)
+        assert check.intact and not check.mismatch and check.outcome == "intact"
+        assert (check.version, check.events, check.reason) == (1, 1, None)
+        assert check.recomputed_root == check.merkle_root == client.verify(aggregate_type="orders", aggregate_id=uid)
+
+        stop = threading.Event()
+
+        def append() -> None:
+            with EventDBXClient(**server.kwargs()) as writer:
+                n = 1
+                while not stop.is_set():
+                    writer.apply(aggregate_type="orders", aggregate_id=uid, event_type="noted", payload_json=json.dumps({"n": n}))
+                    n += 1
+
+        appender = threading.Thread(target=append)
+        appender.start()
+        try:
+            outcomes = [client.verify_history(aggregate_type="orders", aggregate_id=uid).outcome for _ in range(20)]
+        finally:
+            stop.set()
+            appender.join()
+        assert outcomes == ["intact"] * 20
+
+        client.archive(aggregate_type="orders", aggregate_id=uid, comment="done")
+        archived = client.verify_history(aggregate_type="orders", aggregate_id=uid)
+        assert (archived.outcome, archived.reason, archived.mismatch) == ("unverifiable", "archived", False)
+
+        with pytest.raises(EventDBXAPIError) as missing:
+            client.verify_history(aggregate_type="orders", aggregate_id=uid + "-none")
+        assert missing.value.code == "aggregate_not_found"
+
+    async def main() -> None:
+        async with AsyncEventDBXClient(**server.kwargs()) as aclient:
+            await aclient.create(aggregate_type="orders", aggregate_id=uid + "-a", event_type="created", payload_json="{}")
+            check = await aclient.verify_history(aggregate_type="orders", aggregate_id=uid + "-a")
+            assert check.intact and check.version == 1
+
+    asyncio.run(main())

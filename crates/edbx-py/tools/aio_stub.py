@@ -30,6 +30,7 @@ from .types import (
     TenantAssignResult,
     TenantQuotaResult,
     TenantSchemaPublishResult,
+    VerificationResult,
 )
 
 __all__ = ["AsyncEventDBXClient"]

@@ -21,8 +21,8 @@ Coming from 0.1.8, four things about what the server gives back:
 * **Event types with dots read back with underscores**: an event written as
   ``event_type="order.paid"`` is listed as ``"order_paid"``.
 * **verify() returns the stored Merkle root** (64 hex characters) as server 3.19.4 reports it;
-  the server recomputes nothing. The Rust client's ``Client::verify`` recomputes the root from
-  the events; its Python counterpart is being added separately and is not in this release.
+  the server recomputes nothing. ``verify_history(...)`` is the check: it recomputes the root
+  from the events and returns a :class:`VerificationResult` (intact, mismatch or unverifiable).
 * **Filters** (``filter_expr=`` of ``list``/``iter_aggregates``) are evaluated by the server:
   ``status = 'paid' AND total > 40``; see :mod:`eventdbx.client` for the grammar.
 """
@@ -62,6 +62,7 @@ from .types import (
     TenantAssignResult,
     TenantQuotaResult,
     TenantSchemaPublishResult,
+    VerificationResult,
     parse_state,
     state_as,
 )
@@ -98,6 +99,7 @@ __all__ = [
     "TenantAssignResult",
     "TenantQuotaResult",
     "TenantSchemaPublishResult",
+    "VerificationResult",
     "parse_state",
     "state_as",
     # protocol helpers

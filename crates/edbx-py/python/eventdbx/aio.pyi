@@ -17,6 +17,7 @@ from .types import (
     TenantAssignResult,
     TenantQuotaResult,
     TenantSchemaPublishResult,
+    VerificationResult,
 )
 
 __all__ = ["AsyncEventDBXClient"]
@@ -176,6 +177,7 @@ class AsyncEventDBXClient(_ClientBase):
     ) -> SelectAggregateResult: ...
     async def verify_aggregate(self, *, aggregate_type: str, aggregate_id: str) -> str: ...
     async def verify(self, *, aggregate_type: str, aggregate_id: str) -> str: ...
+    async def verify_history(self, *, aggregate_type: str, aggregate_id: str) -> VerificationResult: ...
     def iter_aggregates(
         self,
         *,

@@ -236,6 +236,35 @@ class TenantSchemaPublishResult:
     skipped: bool
 
 
+@dataclass
+class VerificationResult:
+    """What :meth:`~eventdbx.EventDBXClient.verify_history` found: the Merkle root recomputed
+    from the events read back, against the root the server stored for ``version``.
+
+    ``outcome`` is ``"intact"``, ``"mismatch"`` or ``"unverifiable"`` (nothing is known about
+    the history; ``reason`` says why: ``"archived"``, ``"too_large"`` or ``"kept_changing"``).
+    An aggregate that could not be checked is never reported as a mismatch."""
+
+    outcome: str
+    reason: Optional[str]
+    merkle_root: str
+    version: int
+    recomputed_root: Optional[str]
+    events: int
+    first_bad_version: Optional[int]
+    detail: str
+
+    @property
+    def intact(self) -> bool:
+        """Every event up to ``version`` matches its hash, and the hashes give the stored root."""
+        return self.outcome == "intact"
+
+    @property
+    def mismatch(self) -> bool:
+        """The history was read and does not match."""
+        return self.outcome == "mismatch"
+
+
 class AggregateSortField(str, Enum):
     AGGREGATE_TYPE = "aggregate_type"
     AGGREGATE_ID = "aggregate_id"

@@ -10,8 +10,8 @@ harness (src/contenders/python_edbx.rs) starts it and reads that line.
 has the same ``EventDBXClient`` methods and results), in an interpreter that has it installed,
 after ``official_0_1_8.patch()`` has fixed its three connection bugs in memory.
 
-``--mode fork`` times a forked child's first call on an inherited client against a fresh
-client's first call.
+``--mode fork`` times a forked child's first call on an inherited client against the first
+call of a client the child makes itself.
 
 Also measures the binding's own cost (``--overhead``): a call that the Rust core refuses before
 any I/O, timed from Python, against the same refusal timed inside Rust by the harness.
@@ -218,24 +218,17 @@ def overhead(args, options: dict) -> None:
 
 
 def fork_first_call(args, options: dict) -> None:
-    """A forked child's first call on a client it inherited (which opens the child's own
-    connection) against a fresh client's first call made with its connection (constructor
-    included): medians over 20 of each, in ns."""
+    """In a forked child (gunicorn --preload, Celery prefork), the first call on a client it
+    inherited, which opens the child's own connection, against the first call of a client the
+    child makes itself (constructor and connect included): medians over 20 children each, in
+    ns. Both pay the fork's copy-on-write faults, so the difference is the client's."""
     import os
     import statistics
-
-    def fresh() -> int:
-        started = time.perf_counter_ns()
-        client = EventDBXClient(**options)
-        client.get(aggregate_type=AGGREGATE_TYPE, aggregate_id="fork-probe")
-        elapsed = time.perf_counter_ns() - started
-        client.close()
-        return elapsed
 
     inherited = EventDBXClient(**options)
     inherited.get(aggregate_type=AGGREGATE_TYPE, aggregate_id="fork-probe")
 
-    def forked() -> int:
+    def in_child(fresh: bool) -> int:
         read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:
@@ -243,7 +236,8 @@ def fork_first_call(args, options: dict) -> None:
             code = 1
             try:
                 started = time.perf_counter_ns()
-                inherited.get(aggregate_type=AGGREGATE_TYPE, aggregate_id="fork-probe")
+                client = EventDBXClient(**options) if fresh else inherited
+                client.get(aggregate_type=AGGREGATE_TYPE, aggregate_id="fork-probe")
                 os.write(write_end, str(time.perf_counter_ns() - started).encode())
                 code = 0
             finally:
@@ -256,8 +250,10 @@ def fork_first_call(args, options: dict) -> None:
             raise RuntimeError(f"forked child failed (status {status})")
         return int(elapsed)
 
-    fresh_ns = [fresh() for _ in range(20)]
-    forked_ns = [forked() for _ in range(20)]
+    fresh_ns, forked_ns = [], []
+    for _ in range(20):  # alternating, so that drift hits both alike
+        fresh_ns.append(in_child(fresh=True))
+        forked_ns.append(in_child(fresh=False))
     inherited.close()
     json.dump(
         {"fresh_ns": statistics.median(fresh_ns), "forked_ns": statistics.median(forked_ns)},

@@ -293,9 +293,10 @@ impl Report<'_> {
         lines.extend(self.asyncio_cpu());
         lines.extend(self.python_fork.as_ref().map(|fork| match fork {
             Ok((forked, fresh)) => format!(
-                "A forked child's first call (on a client it inherited, opening the child's own \
-                 connection) no slower than a fresh client's first call (constructor and connect \
-                 included): **{}** — {} vs {} (medians of 20)",
+                "A forked child's first call on a client it inherited (opening the child's own \
+                 connection) no slower than the first call of a client the child makes itself \
+                 (constructor and connect included): **{}** — {} vs {} (medians of 20 children \
+                 each)",
                 if forked <= fresh { "met" } else { "missed" },
                 dur(Some(*forked)),
                 dur(Some(*fresh))

@@ -115,11 +115,6 @@ impl Waker {
         event_loop.call_method1("add_reader", (self.bell.as_raw_fd(), drain))?;
         Ok(())
     }
-
-    fn unwatch(&self, event_loop: &Bound<'_, PyAny>) {
-        use std::os::fd::AsRawFd;
-        let _ = event_loop.call_method1("remove_reader", (self.bell.as_raw_fd(),));
-    }
 }
 
 /// Without `add_reader` for sockets everywhere (Windows' proactor loop), a wake-up is a
@@ -164,8 +159,6 @@ impl Waker {
         let _ = self.drain.set(drain.unbind());
         Ok(())
     }
-
-    fn unwatch(&self, _event_loop: &Bound<'_, PyAny>) {}
 }
 
 /// The loop's callback: resolves what finished.
@@ -179,7 +172,7 @@ impl Drain {
     }
 }
 
-/// The queue of the loop running on this thread, made on first use.
+/// The queue of one event loop that made calls on this thread.
 struct Current {
     event_loop: Py<PyAny>,
     generation: u64,
@@ -187,7 +180,9 @@ struct Current {
 }
 
 thread_local! {
-    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+    /// Usually one entry; more when a thread runs several loops in turn, each of which may
+    /// still have calls in flight, so an entry stays until its loop is closed.
+    static CURRENT: RefCell<Vec<Current>> = const { RefCell::new(Vec::new()) };
 }
 
 fn queue_for(event_loop: &Bound<'_, PyAny>) -> PyResult<Arc<LoopQueue>> {
@@ -195,38 +190,41 @@ fn queue_for(event_loop: &Bound<'_, PyAny>) -> PyResult<Arc<LoopQueue>> {
     CURRENT.with(|current| {
         let mut current = current.borrow_mut();
         if let Some(known) = current
-            .as_ref()
-            .filter(|c| c.generation == generation && c.event_loop.is(event_loop))
+            .iter()
+            .find(|c| c.generation == generation && c.event_loop.is(event_loop))
         {
             return Ok(known.queue.clone());
         }
+        // A new loop: forget the queues of loops that are closed, and leave those inherited
+        // across fork() untouched (their selectors are shared with the parent).
+        let py = event_loop.py();
+        let mut kept = Vec::with_capacity(current.len() + 1);
+        for old in current.drain(..) {
+            if old.generation != generation {
+                std::mem::forget(old);
+            } else if !old
+                .event_loop
+                .bind(py)
+                .call_method0("is_closed")
+                .and_then(|closed| closed.is_truthy())
+                .unwrap_or(true)
+            {
+                kept.push(old);
+            }
+        }
+        *current = kept;
         let queue = Arc::new(LoopQueue {
             finished: Mutex::new(Vec::new()),
             waker: Waker::new(event_loop)?,
         });
-        queue.waker.watch(
-            event_loop,
-            Bound::new(event_loop.py(), Drain(queue.clone()))?,
-        )?;
-        if let Some(old) = current.replace(Current {
+        queue
+            .waker
+            .watch(event_loop, Bound::new(py, Drain(queue.clone()))?)?;
+        current.push(Current {
             event_loop: event_loop.clone().unbind(),
             generation,
             queue: queue.clone(),
-        }) {
-            if old.generation == generation {
-                let old_loop = old.event_loop.bind(event_loop.py());
-                if !old_loop
-                    .call_method0("is_closed")
-                    .and_then(|c| c.is_truthy())
-                    .unwrap_or(true)
-                {
-                    old.queue.waker.unwatch(old_loop);
-                }
-            } else {
-                // Inherited across fork(): the loop's selector is shared with the parent.
-                std::mem::forget(old);
-            }
-        }
+        });
         Ok(queue)
     })
 }

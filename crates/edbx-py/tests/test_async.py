@@ -142,3 +142,31 @@ def test_interpreter_exits_cleanly_after_many_concurrent_calls(server, uid, tmp_
             timeout=60,
         )
         assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_calls_on_two_loops_run_in_turn_on_one_thread_all_complete(server, uid):
+    """A thread may run several event loops in turn; a call left in flight on one loop while
+    another loop makes calls still completes when its loop runs again."""
+    first, second = asyncio.new_event_loop(), asyncio.new_event_loop()
+    try:
+        client = AsyncEventDBXClient(**server.kwargs())
+
+        async def start() -> "asyncio.Task":
+            await client.create(aggregate_type="orders", aggregate_id=uid, event_type="created", payload_json="{}")
+            return asyncio.ensure_future(client.get(aggregate_type="orders", aggregate_id=uid))
+
+        pending = first.run_until_complete(start())
+
+        async def elsewhere() -> int:
+            other = AsyncEventDBXClient(**server.kwargs())
+            found = await other.get(aggregate_type="orders", aggregate_id=uid)
+            await other.close()
+            return found.aggregate["version"]
+
+        assert second.run_until_complete(elsewhere()) == 1
+        got = first.run_until_complete(asyncio.wait_for(pending, timeout=30))
+        assert got.found and got.aggregate["version"] == 1
+        first.run_until_complete(client.close())
+    finally:
+        first.close()
+        second.close()

@@ -527,9 +527,7 @@ impl Pass {
                 }
                 // Another writer got in between the read and this write: the line is stored,
                 // at another version; the aggregate's next lines would not fit.
-                if let (Some(wanted), Some(got)) = (line.version, version)
-                    && wanted != got
-                {
+                if let Some((wanted, got)) = line.version.zip(version).filter(|(w, g)| w != g) {
                     record["message"] = json!(format!(
                         "written as version {got}, not {wanted}: another writer changed the aggregate"
                     ));

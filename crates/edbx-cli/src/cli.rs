@@ -118,6 +118,72 @@ pub struct WriteArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    #[command(flatten)]
+    Op(Op),
+    /// List aggregates: one page, or --all of them.
+    List(ListArgs),
+    /// List an aggregate's events: one page, --take N, --all, or --follow new ones as they
+    /// come (exit 3 if the aggregate does not exist or is archived).
+    Events(EventsArgs),
+    /// Connect, and report the server's address, the session's security, the handshake and
+    /// round-trip times.
+    #[command(alias = "status")]
+    Ping {
+        /// Round trips to time.
+        #[arg(long, default_value_t = 5)]
+        count: u32,
+    },
+    /// Check the server from outside, read-only, as an attacker would: exit 7 on a serious
+    /// finding, 4 if no control port answers. Severity follows where the port listens (loopback
+    /// only, or beyond) and where the audit runs from.
+    Audit,
+    /// Bulk-apply events from NDJSON (one event per line), with a result log and --resume.
+    ///
+    /// Every line is checked before the first is sent, by the rules a write applies (aggregate
+    /// type and id, event type, payload object, note, metadata keys) and, for lines with a
+    /// version, each aggregate's versions in order; a file with a bad line sends nothing.
+    ///
+    /// A line with a "version" (as export writes them) is idempotent: the aggregate is read on
+    /// the target once; a version it already holds with the same event type (as written),
+    /// payload, note and metadata is skipped (counted as "present"), one it holds with other
+    /// content is rejected as "conflict", one past its end as "gap" — neither is written, and
+    /// the aggregate's later lines are skipped. Importing an export into the server it came
+    /// from changes nothing. A line without a version is created (an aggregate's first line)
+    /// or appended, whatever is there.
+    ///
+    /// The result log records the destination (address and tenant): --resume refuses another
+    /// one, and one that does not hold the writes the log records. Lines the log shows
+    /// rejected or not sent may be edited before --resume; lines it shows applied may not.
+    Import(ImportArgs),
+    /// Write aggregates or their events as NDJSON (events import back with `edbx import`).
+    ///
+    /// Each event line carries its version (which makes importing it again idempotent) and the
+    /// original event's created_at, event_id and issued_by. Importing into another server
+    /// keeps every aggregate's events, their order, versions, types as written, payloads,
+    /// notes and metadata; the target gives each event its own time, id, writer (the
+    /// importing token) and hashes.
+    ///
+    /// The server does not serve the events of archived aggregates: an export of events that
+    /// meets one writes the rest, names it and exits 7, unless --skip-archived. `dbx backup`
+    /// on the server host (server stopped) keeps everything, archived aggregates included.
+    Export(ExportArgs),
+    /// An interactive shell over one connection: history, line editing, completion.
+    Shell,
+    /// Named connection settings in the config file.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
+}
+
+/// The commands that are one call to the server (`commands/ops.rs`).
+#[derive(Debug, Subcommand)]
+pub enum Op {
     /// Create an aggregate with its first event (fails if it exists).
     Create {
         aggregate_type: String,
@@ -193,11 +259,6 @@ pub enum Command {
         aggregate_type: String,
         aggregate_id: String,
     },
-    /// List aggregates: one page, or --all of them.
-    List(ListArgs),
-    /// List an aggregate's events: one page, --take N, --all, or --follow new ones as they
-    /// come (exit 3 if the aggregate does not exist or is archived).
-    Events(EventsArgs),
     /// Snapshots: take, list, show.
     #[command(subcommand)]
     Snapshots(SnapshotCommand),
@@ -212,60 +273,6 @@ pub enum Command {
     /// Tenant administration (needs a token with `tenant.manage`).
     #[command(subcommand)]
     Tenant(TenantCommand),
-    /// Connect, and report the server's address, the session's security, the handshake and
-    /// round-trip times.
-    #[command(alias = "status")]
-    Ping {
-        /// Round trips to time.
-        #[arg(long, default_value_t = 5)]
-        count: u32,
-    },
-    /// Check the server from outside, read-only, as an attacker would: exit 7 on a serious
-    /// finding, 4 if no control port answers. Severity follows where the port listens (loopback
-    /// only, or beyond) and where the audit runs from.
-    Audit,
-    /// Bulk-apply events from NDJSON (one event per line), with a result log and --resume.
-    ///
-    /// Every line is checked before the first is sent, by the rules a write applies (aggregate
-    /// type and id, event type, payload object, note, metadata keys) and, for lines with a
-    /// version, each aggregate's versions in order; a file with a bad line sends nothing.
-    ///
-    /// A line with a "version" (as export writes them) is idempotent: the aggregate is read on
-    /// the target once; a version it already holds with the same event type (as written),
-    /// payload, note and metadata is skipped (counted as "present"), one it holds with other
-    /// content is rejected as "conflict", one past its end as "gap" — neither is written, and
-    /// the aggregate's later lines are skipped. Importing an export into the server it came
-    /// from changes nothing. A line without a version is created (an aggregate's first line)
-    /// or appended, whatever is there.
-    ///
-    /// The result log records the destination (address and tenant): --resume refuses another
-    /// one, and one that does not hold the writes the log records. Lines the log shows
-    /// rejected or not sent may be edited before --resume; lines it shows applied may not.
-    Import(ImportArgs),
-    /// Write aggregates or their events as NDJSON (events import back with `edbx import`).
-    ///
-    /// Each event line carries its version (which makes importing it again idempotent) and the
-    /// original event's created_at, event_id and issued_by. Importing into another server
-    /// keeps every aggregate's events, their order, versions, types as written, payloads,
-    /// notes and metadata; the target gives each event its own time, id, writer (the
-    /// importing token) and hashes.
-    ///
-    /// The server does not serve the events of archived aggregates: an export of events that
-    /// meets one writes the rest, names it and exits 7, unless --skip-archived. `dbx backup`
-    /// on the server host (server stopped) keeps everything, archived aggregates included.
-    Export(ExportArgs),
-    /// An interactive shell over one connection: history, line editing, completion.
-    Shell,
-    /// Named connection settings in the config file.
-    #[command(subcommand)]
-    Profile(ProfileCommand),
-    /// Print a shell completion script.
-    Completions {
-        #[arg(value_enum)]
-        shell: clap_complete::Shell,
-    },
-    /// Print the man page (roff).
-    Man,
 }
 
 #[derive(Debug, Clone, Args)]

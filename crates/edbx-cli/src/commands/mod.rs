@@ -109,6 +109,7 @@ pub fn annotate<'a, T>(
 /// Runs one command against the server; returns the exit code of a run that completed.
 pub async fn run(command: &Command, ctx: &mut Ctx) -> Outcome<Exit> {
     match command {
+        Command::Op(op) => ops::run(op, ctx).await,
         Command::List(args) => listing::list(args, ctx).await,
         Command::Events(args) => listing::events(args, ctx).await,
         Command::Ping { count } => ping::ping(*count, ctx).await,
@@ -121,6 +122,5 @@ pub async fn run(command: &Command, ctx: &mut Ctx) -> Outcome<Exit> {
         Command::Profile(_) | Command::Completions { .. } | Command::Man => Err(Failure::usage(
             "this command does not talk to a server; run it outside the shell",
         )),
-        other => ops::run(other, ctx).await,
     }
 }

@@ -231,6 +231,9 @@ mod tests {
     fn a_shell_line_cannot_change_the_connection() {
         assert!(ShellLine::try_parse_from(["get", "t", "1", "--host", "elsewhere"]).is_err());
         let line = ShellLine::try_parse_from(["get", "t", "1", "-o", "ndjson"]).unwrap();
-        assert!(matches!(line.command, Command::Get { .. }));
+        assert!(matches!(
+            line.command,
+            Command::Op(crate::cli::Op::Get { .. })
+        ));
     }
 }

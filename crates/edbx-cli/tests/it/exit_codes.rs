@@ -80,6 +80,25 @@ fn usage_server_connection_and_auth_failures_have_their_own_codes() {
         "{}",
         unreachable.stderr
     );
+    // Local input is checked before connecting: a malformed payload is 2 (input), not 4,
+    // when no server answers.
+    for (args, says) in [
+        (
+            ["create", "orders", "o-9", "placed", "{total: 1}"],
+            "not valid JSON",
+        ),
+        (
+            ["patch", "orders", "o-9", "fixed", "{not json"],
+            "not valid JSON",
+        ),
+    ] {
+        let mut args = args.to_vec();
+        let port = closed_port.to_string();
+        args.extend(["--port", &port, "--timeout", "2"]);
+        let bad = env.run(&args).code(2);
+        assert!(bad.stderr.contains(says), "{}", bad.stderr);
+        assert!(!bad.stderr.contains("connect"), "{}", bad.stderr);
+    }
 
     // 5: a token the server refuses; the token never appears, even with -v.
     let forged = format!("{}x", env.server.token());

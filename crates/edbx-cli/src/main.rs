@@ -79,10 +79,16 @@ fn run(cli: Cli, matches: &ArgMatches) -> Outcome<Exit> {
         .enable_all()
         .build()
         .map_err(|e| Failure::new(Exit::Internal, format!("cannot start the runtime: {e}")))?;
-    if let Command::Shell = cli.command {
-        return commands::shell::shell(&runtime, &mut ctx);
-    }
-    runtime.block_on(commands::run(&cli.command, &mut ctx))
+    let outcome = match cli.command {
+        Command::Shell => commands::shell::shell(&runtime, &mut ctx),
+        _ => runtime.block_on(commands::run(&cli.command, &mut ctx)),
+    };
+    // Output is block-buffered when not a terminal: what is left goes out before a failure is
+    // reported, and a failure to write it (a full disk) is one.
+    let flushed = ctx.out.flush();
+    let exit = outcome?;
+    flushed?;
+    Ok(exit)
 }
 
 fn print_all(bytes: &[u8]) -> Outcome<Exit> {

@@ -1,7 +1,8 @@
 //! What goes to stdout: JSON (pretty on a terminal, compact when piped), NDJSON, or a table for
-//! listings. Listings stream: rows are written as they arrive.
+//! listings. Listings stream: rows are written as they arrive, each at once on a terminal, in
+//! blocks of 64 KiB otherwise (one `write` per block, not per row), flushed when the command ends.
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 
 use serde_json::Value;
 
@@ -63,7 +64,8 @@ impl Shape {
 pub struct Output {
     format: Option<Format>,
     tty: bool,
-    stdout: io::Stdout,
+    /// Flushed after each write on a terminal, when full or by [`Output::flush`] otherwise.
+    stdout: BufWriter<io::Stdout>,
     /// Rows of a JSON-array listing, printed when it ends.
     collected: Vec<Value>,
     header_written: bool,
@@ -76,22 +78,37 @@ impl Output {
         Self {
             format,
             tty: stdout.is_terminal(),
-            stdout,
+            stdout: BufWriter::with_capacity(64 * 1024, stdout),
             collected: Vec::new(),
             header_written: false,
             listing: None,
         }
     }
 
-    fn write_json(&mut self, value: &Value, pretty: bool) -> io::Result<()> {
-        let mut out = self.stdout.lock();
-        if pretty {
-            serde_json::to_writer_pretty(&mut out, value)?;
+    /// Writes what is buffered: at the end of a command, and by `events --follow` after each
+    /// batch of rows so that a reader at the other end of a pipe sees them.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.stdout.flush()
+    }
+
+    /// After a write: on a terminal, shown at once.
+    fn written(&mut self) -> io::Result<()> {
+        if self.tty {
+            self.stdout.flush()
         } else {
-            serde_json::to_writer(&mut out, value)?;
+            Ok(())
+        }
+    }
+
+    fn write_json(&mut self, value: &Value, pretty: bool) -> io::Result<()> {
+        let out = &mut self.stdout;
+        if pretty {
+            serde_json::to_writer_pretty(&mut *out, value)?;
+        } else {
+            serde_json::to_writer(&mut *out, value)?;
         }
         out.write_all(b"\n")?;
-        out.flush()
+        self.written()
     }
 
     /// One value: JSON, pretty on a terminal.
@@ -108,13 +125,12 @@ impl Output {
 
     /// A line of text for people (status reports).
     pub fn line(&mut self, text: &str) -> io::Result<()> {
-        let mut out = self.stdout.lock();
-        writeln!(out, "{text}")?;
-        out.flush()
+        writeln!(self.stdout, "{text}")?;
+        self.written()
     }
 
     fn key_values(&mut self, value: &Value) -> io::Result<()> {
-        let mut out = self.stdout.lock();
+        let out = &mut self.stdout;
         match value {
             Value::Object(map) => {
                 let width = map.keys().map(|k| k.len()).max().unwrap_or(0);
@@ -124,7 +140,7 @@ impl Output {
             }
             other => writeln!(out, "{}", cell(other, 0))?,
         }
-        out.flush()
+        self.written()
     }
 
     /// Starts a listing of `shape` rows.
@@ -153,7 +169,7 @@ impl Output {
             Format::Ndjson => self.write_json(row, false),
             Format::Table => {
                 let shape = self.listing.unwrap_or(Shape::Other);
-                let mut out = self.stdout.lock();
+                let out = &mut self.stdout;
                 if !self.header_written {
                     self.header_written = true;
                     let header: Vec<String> = shape
@@ -174,7 +190,7 @@ impl Output {
                         text("finding")
                     )?;
                     writeln!(out, "{}→ {}", " ".repeat(36), text("advice"))?;
-                    return out.flush();
+                    return self.written();
                 }
                 let cells: Vec<String> = shape
                     .columns()
@@ -182,7 +198,7 @@ impl Output {
                     .map(|(_, path, width)| pad(&cell(&lookup(row, path), *width), *width))
                     .collect();
                 writeln!(out, "{}", cells.join("  ").trim_end())?;
-                out.flush()
+                self.written()
             }
         }
     }

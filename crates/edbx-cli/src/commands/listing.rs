@@ -225,6 +225,8 @@ pub async fn events(args: &EventsArgs, ctx: &mut Ctx) -> Outcome<Exit> {
                 last = Some(event.version);
                 out.row(&raw(event.raw.as_deref()))?;
             }
+            // Piped output is block-buffered: what arrived is passed on before waiting.
+            out.flush()?;
             tokio::time::sleep(interval).await;
         }
     };

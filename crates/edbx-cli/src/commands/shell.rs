@@ -189,6 +189,8 @@ pub fn shell(runtime: &Runtime, ctx: &mut Ctx) -> Outcome<Exit> {
                 _ = tokio::signal::ctrl_c() => None,
             }
         });
+        let flushed = ctx.out.flush();
+        let result = result.map(|r| r.and_then(|exit| flushed.map(|()| exit).map_err(Into::into)));
         match result {
             None => eprintln!("edbx: interrupted"),
             Some(Ok(Exit::Ok)) => {}

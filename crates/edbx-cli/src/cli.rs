@@ -167,8 +167,10 @@ pub enum Command {
     /// meets one writes the rest, names it and exits 7, unless --skip-archived. `dbx backup`
     /// on the server host (server stopped) keeps everything, archived aggregates included.
     Export(ExportArgs),
-    /// An interactive shell over one connection: history, line editing, completion.
-    Shell,
+    /// An interactive shell over one connection: history, line editing, completion. Reads
+    /// commands from a pipe too. Exits with the code of the last command that failed (0 if
+    /// none did).
+    Shell(ShellArgs),
     /// Named connection settings in the config file.
     #[command(subcommand)]
     Profile(ProfileCommand),
@@ -273,6 +275,13 @@ pub enum Op {
     /// Tenant administration (needs a token with `tenant.manage`).
     #[command(subcommand)]
     Tenant(TenantCommand),
+}
+
+#[derive(Debug, Clone, Copy, Args)]
+pub struct ShellArgs {
+    /// Stop at the first command that fails, exiting with its code (for scripts).
+    #[arg(long)]
+    pub stop_on_error: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -80,7 +80,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> Outcome<Exit> {
         .build()
         .map_err(|e| Failure::new(Exit::Internal, format!("cannot start the runtime: {e}")))?;
     let outcome = match cli.command {
-        Command::Shell => commands::shell::shell(&runtime, &mut ctx),
+        Command::Shell(args) => commands::shell::shell(&args, &runtime, &mut ctx),
         _ => runtime.block_on(commands::run(&cli.command, &mut ctx)),
     };
     // Output is block-buffered when not a terminal: what is left goes out before a failure is

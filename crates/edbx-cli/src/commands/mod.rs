@@ -116,7 +116,7 @@ pub async fn run(command: &Command, ctx: &mut Ctx) -> Outcome<Exit> {
         Command::Audit => audit::audit(ctx).await,
         Command::Import(args) => import::import(args, ctx).await,
         Command::Export(args) => export::export(args, ctx).await,
-        Command::Shell => Err(Failure::usage(
+        Command::Shell(_) => Err(Failure::usage(
             "the shell cannot be started from inside itself",
         )),
         Command::Profile(_) | Command::Completions { .. } | Command::Man => Err(Failure::usage(

@@ -15,7 +15,7 @@ use rustyline::{Editor, Helper};
 use tokio::runtime::Runtime;
 
 use super::Ctx;
-use crate::cli::{Command, OutArgs};
+use crate::cli::{Command, OutArgs, ShellArgs};
 use crate::exit::{Exit, Failure, Outcome};
 use crate::output::Output;
 
@@ -129,7 +129,9 @@ fn prepare_history(path: &std::path::Path) -> std::io::Result<()> {
     options.open(path).map(drop)
 }
 
-pub fn shell(runtime: &Runtime, ctx: &mut Ctx) -> Outcome<Exit> {
+/// Runs the shell; its exit code is that of the last command that failed (0 if none did), so a
+/// script piped into it learns that something went wrong.
+pub fn shell(args: &ShellArgs, runtime: &Runtime, ctx: &mut Ctx) -> Outcome<Exit> {
     let client = runtime.block_on(ctx.client())?;
     eprintln!(
         "connected to {} ({}); `help` lists the commands, `help COMMAND` explains one, Ctrl-D \
@@ -158,6 +160,7 @@ pub fn shell(runtime: &Runtime, ctx: &mut Ctx) -> Outcome<Exit> {
         let _ = editor.load_history(path);
     }
     let prompt = format!("edbx {}> ", ctx.settings.address());
+    let mut failed = Exit::Ok;
     loop {
         let line = match editor.readline(&prompt) {
             Ok(line) => line,
@@ -177,8 +180,15 @@ pub fn shell(runtime: &Runtime, ctx: &mut Ctx) -> Outcome<Exit> {
         let parsed = match ShellLine::try_parse_from(&words) {
             Ok(parsed) => parsed,
             Err(e) => {
-                // Help and usage errors alike: print them and carry on.
+                // Help and usage errors alike: print them and carry on; a usage error counts
+                // as a failed command (help, printed to stdout, does not).
                 let _ = e.print();
+                if e.use_stderr() {
+                    failed = Exit::Usage;
+                    if args.stop_on_error {
+                        break;
+                    }
+                }
                 continue;
             }
         };
@@ -191,21 +201,34 @@ pub fn shell(runtime: &Runtime, ctx: &mut Ctx) -> Outcome<Exit> {
         });
         let flushed = ctx.out.flush();
         let result = result.map(|r| r.and_then(|exit| flushed.map(|()| exit).map_err(Into::into)));
-        match result {
-            None => eprintln!("edbx: interrupted"),
-            Some(Ok(Exit::Ok)) => {}
-            Some(Ok(exit)) => eprintln!("edbx: exit {}", exit as u8),
+        let exit = match result {
+            None => {
+                eprintln!("edbx: interrupted");
+                Exit::Interrupted
+            }
+            Some(Ok(Exit::Ok)) => Exit::Ok,
+            Some(Ok(exit)) => {
+                eprintln!("edbx: exit {}", exit as u8);
+                exit
+            }
             Some(Err(failure)) => {
                 if !failure.message.is_empty() {
                     eprintln!("{failure}");
                 }
+                failure.exit
+            }
+        };
+        if exit != Exit::Ok {
+            failed = exit;
+            if args.stop_on_error {
+                break;
             }
         }
     }
     if let Some(path) = &history {
         let _ = editor.save_history(path);
     }
-    Ok(Exit::Ok)
+    Ok(failed)
 }
 
 #[cfg(test)]

@@ -335,7 +335,8 @@ pub struct EventsArgs {
     /// Start after this version.
     #[arg(long)]
     pub after_version: Option<u64>,
-    /// Keep polling and print new events as they arrive, like `tail -f` (Ctrl-C stops).
+    /// Keep polling and print new events as they arrive, like `tail -f` (Ctrl-C stops it,
+    /// exit 130).
     #[arg(long)]
     pub follow: bool,
     /// Polling interval of --follow, in milliseconds.

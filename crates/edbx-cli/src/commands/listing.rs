@@ -236,7 +236,9 @@ pub async fn events(args: &EventsArgs, ctx: &mut Ctx) -> Outcome<Exit> {
     };
     followed?;
     ctx.out.end()?;
-    Ok(Exit::Ok)
+    // Ctrl-C is how a follow ends, and it exits 130 as every interrupted command does (what
+    // was printed is complete: rows are whole lines).
+    Err(Failure::new(Exit::Interrupted, String::new()))
 }
 
 /// Fails (exit 3, as `get`) when the aggregate does not exist or is archived.

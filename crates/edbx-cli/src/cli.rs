@@ -35,19 +35,22 @@ EDBX_PROFILE, or the one chosen with `edbx profile use`). Any of --token, --toke
 )]
 pub struct Cli {
     #[command(flatten)]
-    pub conn: ConnArgs,
-    #[command(flatten)]
     pub out: OutArgs,
     /// More detail on stderr: where the settings came from, connecting, timings. The token is
     /// never shown.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Last: their heading holds for the flags after them.
+    #[command(flatten)]
+    pub conn: ConnArgs,
     #[command(subcommand)]
     pub command: Command,
 }
 
-/// Where the server is and who we are.
+/// Where the server is and who we are: under their own heading in every command's help, after
+/// the command's own flags.
 #[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Connection (every command)")]
 pub struct ConnArgs {
     /// Server host [env: EVENTDBX_HOST; default 127.0.0.1].
     #[arg(long, global = true, env = "EVENTDBX_HOST", hide_env = true)]
@@ -127,7 +130,7 @@ pub enum Command {
     Events(EventsArgs),
     /// Connect, and report the server's address, the session's security, the handshake and
     /// round-trip times.
-    #[command(alias = "status")]
+    #[command(visible_alias = "status")]
     Ping {
         /// Round trips to time.
         #[arg(long, default_value_t = 5)]
@@ -261,7 +264,7 @@ pub enum Op {
         aggregate_type: String,
         aggregate_id: String,
     },
-    /// Snapshots: take, list, show.
+    /// Snapshots: create, list, get.
     #[command(subcommand)]
     Snapshots(SnapshotCommand),
     /// Aggregates whose reference fields point at this one.

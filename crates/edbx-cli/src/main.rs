@@ -7,6 +7,7 @@ mod connect;
 mod event_line;
 mod exit;
 mod input;
+mod man;
 mod output;
 mod profile;
 mod progress;
@@ -61,11 +62,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> Outcome<Exit> {
             clap_complete::generate(*shell, &mut Cli::command(), "edbx", &mut script);
             return print_all(&script);
         }
-        Command::Man => {
-            let mut page = Vec::new();
-            clap_mangen::Man::new(Cli::command()).render(&mut page)?;
-            return print_all(&page);
-        }
+        Command::Man => return print_all(&man::page()?),
         _ => {}
     }
     // The audit works without a token (it then skips the checks that need a session).

@@ -5,6 +5,7 @@
 use std::io::{self, BufWriter, IsTerminal, Write};
 
 use serde_json::Value;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::cli::Format;
 
@@ -133,9 +134,9 @@ impl Output {
         let out = &mut self.stdout;
         match value {
             Value::Object(map) => {
-                let width = map.keys().map(|k| k.len()).max().unwrap_or(0);
+                let width = map.keys().map(|k| k.width()).max().unwrap_or(0);
                 for (key, value) in map {
-                    writeln!(out, "{key:width$}  {}", cell(value, 0))?;
+                    writeln!(out, "{}  {}", pad(key, width), cell(value, 0))?;
                 }
             }
             other => writeln!(out, "{}", cell(other, 0))?,
@@ -222,7 +223,8 @@ fn lookup(row: &Value, path: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// A value as table text, at most `width` characters (0: unbounded but single-line, 60).
+/// A value as table text, at most `width` columns wide on a terminal (0: unbounded but
+/// single-line, 60). Widths are display widths: a CJK character or an emoji takes two columns.
 fn cell(value: &Value, width: usize) -> String {
     let text = match value {
         Value::Null => String::new(),
@@ -231,19 +233,46 @@ fn cell(value: &Value, width: usize) -> String {
     };
     let text = text.replace('\n', " ");
     let limit = if width == 0 { 60 } else { width };
-    if text.chars().count() > limit {
-        let cut: String = text.chars().take(limit.saturating_sub(1)).collect();
-        format!("{cut}…")
+    if text.width() <= limit {
+        return text;
+    }
+    let mut cut = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w > limit.saturating_sub(1) {
+            break;
+        }
+        used += w;
+        cut.push(c);
+    }
+    cut.push('…');
+    cut
+}
+
+/// `text` followed by spaces up to `width` display columns.
+fn pad(text: &str, width: usize) -> String {
+    let used = text.width();
+    if width == 0 || used >= width {
+        text.to_owned()
     } else {
-        text
+        format!("{text}{}", " ".repeat(width - used))
     }
 }
 
-fn pad(text: &str, width: usize) -> String {
-    let count = text.chars().count();
-    if width == 0 || count >= width {
-        text.to_owned()
-    } else {
-        format!("{text}{}", " ".repeat(width - count))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_are_measured_in_display_columns() {
+        // Two columns per CJK character: "注文" fills four.
+        assert_eq!(pad("注文", 6), "注文  ");
+        assert_eq!(pad("ab", 6), "ab    ");
+        // Cut to fit, the ellipsis included, never past the column.
+        let cut = cell(&Value::String("東京都千代田区".into()), 8);
+        assert_eq!(cut, "東京都…");
+        assert!(cut.width() <= 8);
+        assert_eq!(cell(&Value::String("abcdefghij".into()), 5), "abcd…");
     }
 }

@@ -24,6 +24,58 @@ EVENTDBX_TOKEN, EVENTDBX_TENANT_ID, EVENTDBX_NO_NOISE), which beats the profile 
 EDBX_PROFILE, or the one chosen with `edbx profile use`). Any of --token, --token-file and
 --token-stdin (one at most) beats EVENTDBX_TOKEN. The token is never printed.";
 
+/// The filter and sort grammar, in `edbx list --help` (the README says the same; the library's
+/// version is `crates/edbx/src/ops/filters.md`, whose examples the test suite runs).
+pub const FILTERS: &str = "\
+Filters (--filter): a boolean expression the server evaluates on each aggregate while it scans:
+
+    expr       := or
+    or         := and ( OR and )*
+    and        := not ( AND not )*
+    not        := NOT not | '(' expr ')' | comparison
+    comparison := field [NOT] op value  |  field [NOT] IN [ value, … ]
+    op         := =  |  !=  |  >  |  <  |  LIKE
+    value      := 'text' | \"text\" | number | true | false | null | bare_word (a text)
+
+  Keywords are case-insensitive. There is no >=, <=, == or <>; IN takes square brackets.
+  Fields: aggregate_type, aggregate_id, merkle_root (texts), version (a number), archived (a
+  boolean; naming it also lists archived aggregates), created_at and updated_at (milliseconds
+  since the epoch), extensions.<key>… (the @ metadata, e.g. extensions.@trace.id), and anything
+  else is a dot path into the state (status, address.city, items.0). State values are stored as
+  text and compared as what they spell: \"42\" is the number 42. = and != match values of the
+  same type only; > and < compare numbers only; LIKE matches whole texts, % or * for any run, _
+  or ? for one character. A field an aggregate lacks matches only `!= null`; a mistyped field
+  name is not an error, it matches nothing (the type is aggregate_type, not type).
+
+  Examples:
+    --filter \"status = 'paid' AND total > 40\"
+    --filter \"(status = 'open' OR total > 40) AND NOT vip = true\"
+    --filter \"status IN ['paid', 'open']\"        --filter \"aggregate_id LIKE 'ord-%'\"
+    --filter \"addr.city = 'Oslo'\"                --filter \"extensions.@trace.id = 't-1'\"
+
+Sorting (--sort): comma-separated FIELD:asc|desc keys over aggregate_type, aggregate_id,
+archived, created_at and updated_at, e.g. \"created_at:desc\" or \"aggregate_id:asc,
+updated_at:desc\". Only a single created_at or updated_at key can be paged past the first page:
+the server gives other sorts no cursor.";
+
+/// The schema set `edbx schemas replace` takes, in its long help.
+pub const SCHEMAS: &str = "\
+Schema set: a JSON object keyed by aggregate type, each value one schema, in the shape `edbx
+schemas list` prints (start from its output, edit, replace):
+
+    {\"orders\": {
+        \"aggregate\": \"orders\",
+        \"events\": {\"order.placed\": {\"fields\": [\"total\", \"status\"]}},
+        \"snapshot_threshold\": null,
+        \"locked\": false, \"field_locks\": [],
+        \"hidden\": false, \"hidden_fields\": [],
+        \"created_at\": \"2026-01-01T00:00:00Z\", \"updated_at\": \"2026-01-01T00:00:00Z\"}}
+
+  events maps each event type to the fields its payload carries. Keep the other keys
+  (snapshot_threshold, locked, field_locks, hidden, hidden_fields, created_at, updated_at) as
+  `edbx schemas list` prints them unless you mean to change them. Every schema not in the set
+  is removed. `edbx tenant publish TENANT` stores the live set as a new version.";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "edbx",
@@ -123,7 +175,9 @@ pub struct WriteArgs {
 pub enum Command {
     #[command(flatten)]
     Op(Op),
-    /// List aggregates: one page, or --all of them.
+    /// List aggregates: one page, or --all of them (`edbx list --help`: the filter and sort
+    /// grammar).
+    #[command(after_long_help = FILTERS)]
     List(ListArgs),
     /// List an aggregate's events: one page, --take N, --all, or --follow new ones as they
     /// come (exit 3 if the aggregate does not exist or is archived).
@@ -292,10 +346,12 @@ pub struct ListArgs {
     /// Only aggregates of this type.
     #[arg(long = "type", value_name = "TYPE")]
     pub aggregate_type: Option<String>,
-    /// A filter expression, e.g. "status = 'paid' AND total > 40".
+    /// A filter expression, e.g. "status = 'paid' AND total > 40" (the grammar: `edbx list
+    /// --help`).
     #[arg(long)]
     pub filter: Option<String>,
-    /// Sort directives, e.g. "created_at:desc" (only one created_at/updated_at key pages).
+    /// Sort keys, e.g. "created_at:desc" (only one created_at/updated_at key pages past the
+    /// first page).
     #[arg(long)]
     pub sort: Option<String>,
     /// Also list archived aggregates.
@@ -384,6 +440,8 @@ pub enum SchemaCommand {
     List,
     /// Replace the tenant's whole schema set (aggregate type → schema): inline, @file or -.
     /// Every schema not in the new set is removed: asks on a terminal, needs --yes otherwise.
+    /// (`edbx schemas replace --help`: the format.)
+    #[command(after_long_help = SCHEMAS)]
     Replace {
         schemas: String,
         #[command(flatten)]

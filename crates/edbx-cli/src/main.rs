@@ -29,13 +29,14 @@ fn main() -> ExitCode {
     let exit = match run(cli, &matches) {
         Ok(exit) => exit,
         Err(mut failure) => {
+            let code = failure.exit;
             if !failure.message.is_empty() {
                 if failure.hint.is_none() {
                     failure.hint = default_hint(failure.exit).map(str::to_owned);
                 }
-                eprintln!("{failure}");
+                eprintln!("{}", failure.for_command(&exit::command_path(&matches)));
             }
-            failure.exit
+            code
         }
     };
     ExitCode::from(exit as u8)

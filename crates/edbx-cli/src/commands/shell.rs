@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, FromArgMatches, Parser};
 use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
@@ -16,7 +16,7 @@ use tokio::runtime::Runtime;
 
 use super::Ctx;
 use crate::cli::{Command, OutArgs, ShellArgs};
-use crate::exit::{Exit, Failure, Outcome};
+use crate::exit::{Exit, Failure, Outcome, command_path};
 use crate::output::Output;
 
 const BUILTINS: &[&str] = &["exit", "quit"];
@@ -177,7 +177,10 @@ pub fn shell(args: &ShellArgs, runtime: &Runtime, ctx: &mut Ctx) -> Outcome<Exit
             Some("exit" | "quit" | "\\q") => break,
             Some(_) => {}
         }
-        let parsed = match ShellLine::try_parse_from(&words) {
+        let parsed = match ShellLine::command()
+            .try_get_matches_from(&words)
+            .and_then(|matches| Ok((ShellLine::from_arg_matches(&matches)?, matches)))
+        {
             Ok(parsed) => parsed,
             Err(e) => {
                 // Help and usage errors alike: print them and carry on; a usage error counts
@@ -192,6 +195,7 @@ pub fn shell(args: &ShellArgs, runtime: &Runtime, ctx: &mut Ctx) -> Outcome<Exit
                 continue;
             }
         };
+        let (parsed, matches) = parsed;
         ctx.out = Output::new(parsed.out.output);
         let result = runtime.block_on(async {
             tokio::select! {
@@ -212,10 +216,11 @@ pub fn shell(args: &ShellArgs, runtime: &Runtime, ctx: &mut Ctx) -> Outcome<Exit
                 exit
             }
             Some(Err(failure)) => {
+                let exit = failure.exit;
                 if !failure.message.is_empty() {
-                    eprintln!("{failure}");
+                    eprintln!("{}", failure.for_command(&command_path(&matches)));
                 }
-                failure.exit
+                exit
             }
         };
         if exit != Exit::Ok {

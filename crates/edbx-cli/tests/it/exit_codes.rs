@@ -440,3 +440,53 @@ fn verify_of_an_altered_history_exits_7() {
         run.stderr
     );
 }
+
+#[test]
+fn messages_in_the_command_lines_words_each_thing_once() {
+    let env = Env::start();
+    // A filter the server cannot parse: exit 2, pointing to where the grammar is, not to a Rust
+    // API item.
+    let filter = env
+        .run(&["list", "--filter", "total >= 40", "--all"])
+        .code(2);
+    assert!(
+        filter
+            .stderr
+            .contains("`edbx list --help` shows the grammar"),
+        "{}",
+        filter.stderr
+    );
+    assert!(!filter.stderr.contains("::"), "{}", filter.stderr);
+    let grammar = env.run(&["list", "--help"]).ok().stdout;
+    assert!(grammar.contains("Filters (--filter)"), "{grammar}");
+    assert!(grammar.contains("IN takes square brackets"), "{grammar}");
+    assert!(grammar.contains("Sorting (--sort)"), "{grammar}");
+    let format = env.run(&["schemas", "replace", "--help"]).ok().stdout;
+    assert!(format.contains("Schema set: a JSON object"), "{format}");
+
+    // Input the library refuses: the hint names the command that was typed.
+    let bad = env.run(&["snapshots", "list", "--type", "Orders!"]).code(2);
+    assert!(
+        bad.stderr.contains("`edbx snapshots list --help`"),
+        "{}",
+        bad.stderr
+    );
+    assert!(!bad.stderr.contains("<command>"), "{}", bad.stderr);
+
+    // Nothing listens there: the reason is said once.
+    let closed_port = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let port = closed_port.to_string();
+    let unreachable = env
+        .run(&["get", "orders", "o-1", "--port", &port, "--timeout", "2"])
+        .code(4);
+    let first_line = unreachable.stderr.lines().next().unwrap();
+    assert_eq!(
+        first_line.matches("refused").count(),
+        1,
+        "{}",
+        unreachable.stderr
+    );
+}

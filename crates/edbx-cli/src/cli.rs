@@ -88,8 +88,9 @@ schemas list` prints (start from its output, edit, replace):
 pub struct Cli {
     #[command(flatten)]
     pub out: OutArgs,
-    /// More detail on stderr: where the settings came from, connecting, timings. The token is
-    /// never shown.
+    /// More detail on stderr: where the settings came from, connecting, timings, and the
+    /// client's events (connecting again, requests resent on another connection, listing
+    /// cursors repaired); -vv adds its traces. The token is never shown.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     /// Last: their heading holds for the flags after them.

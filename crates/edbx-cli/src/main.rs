@@ -26,6 +26,9 @@ use crate::output::Output;
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if cli.verbose > 0 {
+        log_events(cli.verbose);
+    }
     let exit = match run(cli, &matches) {
         Ok(exit) => exit,
         Err(mut failure) => {
@@ -40,6 +43,22 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(exit as u8)
+}
+
+/// With `-v`, the client's `tracing` events (reconnects, resends, cursor repairs) go to stderr;
+/// `-vv` adds traces.
+fn log_events(verbose: u8) {
+    use tracing_subscriber::filter::LevelFilter;
+    let level = if verbose > 1 {
+        LevelFilter::TRACE
+    } else {
+        LevelFilter::DEBUG
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
 }
 
 /// What to do next, for failures that did not say.

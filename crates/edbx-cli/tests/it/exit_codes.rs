@@ -482,6 +482,29 @@ fn messages_in_the_command_lines_words_each_thing_once() {
     let unreachable = env
         .run(&["get", "orders", "o-1", "--port", &port, "--timeout", "2"])
         .code(4);
+    // Without -v the client's retries are not shown; with -v they are.
+    assert!(
+        !unreachable.stderr.contains("connecting again"),
+        "{}",
+        unreachable.stderr
+    );
+    let verbose = env
+        .run(&[
+            "-v",
+            "get",
+            "orders",
+            "o-1",
+            "--port",
+            &port,
+            "--timeout",
+            "2",
+        ])
+        .code(4);
+    assert!(
+        verbose.stderr.contains("connecting again"),
+        "{}",
+        verbose.stderr
+    );
     let first_line = unreachable.stderr.lines().next().unwrap();
     assert_eq!(
         first_line.matches("refused").count(),

@@ -61,6 +61,23 @@ fn log_events(verbose: u8) {
         .init();
 }
 
+/// Whether Ctrl-C is watched for here, so that a streaming command writes what it has buffered
+/// and exits 130. Import (which stops after its writes in flight) and `events --follow` (which
+/// ends its listing) watch for it themselves; a single call is ended by the signal itself (130
+/// in the shell); the shell watches per line.
+fn watches_ctrl_c(command: &Command) -> bool {
+    match command {
+        Command::List(_) | Command::Export(_) | Command::Ping { .. } | Command::Audit => true,
+        Command::Events(args) => !args.follow,
+        Command::Op(_)
+        | Command::Import(_)
+        | Command::Shell(_)
+        | Command::Profile(_)
+        | Command::Completions { .. }
+        | Command::Man => false,
+    }
+}
+
 /// What to do next, for failures that did not say.
 fn default_hint(exit: Exit) -> Option<&'static str> {
     match exit {
@@ -98,6 +115,13 @@ fn run(cli: Cli, matches: &ArgMatches) -> Outcome<Exit> {
         .map_err(|e| Failure::new(Exit::Internal, format!("cannot start the runtime: {e}")))?;
     let outcome = match cli.command {
         Command::Shell(args) => commands::shell::shell(&args, &runtime, &mut ctx),
+        _ if watches_ctrl_c(&cli.command) => runtime.block_on(async {
+            tokio::select! {
+                biased;
+                _ = tokio::signal::ctrl_c() => Err(Failure::new(Exit::Interrupted, String::new())),
+                result = commands::run(&cli.command, &mut ctx) => result,
+            }
+        }),
         _ => runtime.block_on(commands::run(&cli.command, &mut ctx)),
     };
     // Output is block-buffered when not a terminal: what is left goes out before a failure is

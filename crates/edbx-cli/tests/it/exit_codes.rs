@@ -513,3 +513,26 @@ fn messages_in_the_command_lines_words_each_thing_once() {
         unreachable.stderr
     );
 }
+
+#[test]
+fn ctrl_c_during_a_listing_exits_130() {
+    let env = Env::start();
+    // A port that accepts connections and never answers: the listing waits for its session.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port().to_string();
+    let mut child = env.spawn(&["-v", "list", "--all", "--port", &port, "--timeout", "60"]);
+    // Running: it says where it connects (after it started watching for Ctrl-C).
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("connecting to") {
+        line.clear();
+        assert!(
+            std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0,
+            "edbx ended before connecting"
+        );
+    }
+    signal(&child, libc::SIGINT);
+    let run = finish(child, Duration::from_secs(30), "list --all (Ctrl-C)").code(130);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    drop(silent);
+}

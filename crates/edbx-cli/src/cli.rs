@@ -375,7 +375,7 @@ pub struct PageArgs {
     /// This many rows when that many exist, following cursors over the pages the server cuts
     /// short (a shortfall it cannot continue fails with exit 3); with --all, the page size.
     /// Without --take or --all: one page, and a note on stderr when more may follow.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub take: Option<u64>,
     /// Start after this cursor.
     #[arg(long)]

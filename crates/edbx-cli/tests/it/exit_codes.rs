@@ -99,6 +99,18 @@ fn usage_server_connection_and_auth_failures_have_their_own_codes() {
         assert!(bad.stderr.contains(says), "{}", bad.stderr);
         assert!(!bad.stderr.contains("connect"), "{}", bad.stderr);
     }
+    // So are listing flags.
+    let port = closed_port.to_string();
+    for (args, says) in [
+        (vec!["list", "--take", "0"], "--take"),
+        (vec!["events", "orders", "o-1", "--take", "0"], "--take"),
+        (vec!["list", "--take", "3", "--limit", "4"], "differ"),
+    ] {
+        let mut args = args;
+        args.extend(["--port", &port, "--timeout", "2"]);
+        let bad = env.run(&args).code(2);
+        assert!(bad.stderr.contains(says), "{}", bad.stderr);
+    }
 
     // 5: a token the server refuses; the token never appears, even with -v.
     let forged = format!("{}x", env.server.token());

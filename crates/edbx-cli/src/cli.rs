@@ -24,6 +24,58 @@ EVENTDBX_TOKEN, EVENTDBX_TENANT_ID, EVENTDBX_NO_NOISE), which beats the profile 
 EDBX_PROFILE, or the one chosen with `edbx profile use`). Any of --token, --token-file and
 --token-stdin (one at most) beats EVENTDBX_TOKEN. The token is never printed.";
 
+/// The filter and sort grammar, in `edbx list --help` (the README says the same; the library's
+/// version is `crates/edbx/src/ops/filters.md`, whose examples the test suite runs).
+pub const FILTERS: &str = "\
+Filters (--filter): a boolean expression the server evaluates on each aggregate while it scans:
+
+    expr       := or
+    or         := and ( OR and )*
+    and        := not ( AND not )*
+    not        := NOT not | '(' expr ')' | comparison
+    comparison := field [NOT] op value  |  field [NOT] IN [ value, … ]
+    op         := =  |  !=  |  >  |  <  |  LIKE
+    value      := 'text' | \"text\" | number | true | false | null | bare_word (a text)
+
+  Keywords are case-insensitive. There is no >=, <=, == or <>; IN takes square brackets.
+  Fields: aggregate_type, aggregate_id, merkle_root (texts), version (a number), archived (a
+  boolean; naming it also lists archived aggregates), created_at and updated_at (milliseconds
+  since the epoch), extensions.<key>… (the @ metadata, e.g. extensions.@trace.id), and anything
+  else is a dot path into the state (status, address.city, items.0). State values are stored as
+  text and compared as what they spell: \"42\" is the number 42. = and != match values of the
+  same type only; > and < compare numbers only; LIKE matches whole texts, % or * for any run, _
+  or ? for one character. A field an aggregate lacks matches only `!= null`; a mistyped field
+  name is not an error, it matches nothing (the type is aggregate_type, not type).
+
+  Examples:
+    --filter \"status = 'paid' AND total > 40\"
+    --filter \"(status = 'open' OR total > 40) AND NOT vip = true\"
+    --filter \"status IN ['paid', 'open']\"        --filter \"aggregate_id LIKE 'ord-%'\"
+    --filter \"addr.city = 'Oslo'\"                --filter \"extensions.@trace.id = 't-1'\"
+
+Sorting (--sort): comma-separated FIELD:asc|desc keys over aggregate_type, aggregate_id,
+archived, created_at and updated_at, e.g. \"created_at:desc\" or \"aggregate_id:asc,
+updated_at:desc\". Only a single created_at or updated_at key can be paged past the first page:
+the server gives other sorts no cursor.";
+
+/// The schema set `edbx schemas replace` takes, in its long help.
+pub const SCHEMAS: &str = "\
+Schema set: a JSON object keyed by aggregate type, each value one schema, in the shape `edbx
+schemas list` prints (start from its output, edit, replace):
+
+    {\"orders\": {
+        \"aggregate\": \"orders\",
+        \"events\": {\"order.placed\": {\"fields\": [\"total\", \"status\"]}},
+        \"snapshot_threshold\": null,
+        \"locked\": false, \"field_locks\": [],
+        \"hidden\": false, \"hidden_fields\": [],
+        \"created_at\": \"2026-01-01T00:00:00Z\", \"updated_at\": \"2026-01-01T00:00:00Z\"}}
+
+  events maps each event type to the fields its payload carries. Keep the other keys
+  (snapshot_threshold, locked, field_locks, hidden, hidden_fields, created_at, updated_at) as
+  `edbx schemas list` prints them unless you mean to change them. Every schema not in the set
+  is removed. `edbx tenant publish TENANT` stores the live set as a new version.";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "edbx",
@@ -35,19 +87,23 @@ EDBX_PROFILE, or the one chosen with `edbx profile use`). Any of --token, --toke
 )]
 pub struct Cli {
     #[command(flatten)]
-    pub conn: ConnArgs,
-    #[command(flatten)]
     pub out: OutArgs,
-    /// More detail on stderr: where the settings came from, connecting, timings. The token is
-    /// never shown.
+    /// More detail on stderr: where the settings came from, connecting, timings, and the
+    /// client's events (connecting again, requests resent on another connection, listing
+    /// cursors repaired); -vv adds its traces. The token is never shown.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Last: their heading holds for the flags after them.
+    #[command(flatten)]
+    pub conn: ConnArgs,
     #[command(subcommand)]
     pub command: Command,
 }
 
-/// Where the server is and who we are.
+/// Where the server is and who we are: under their own heading in every command's help, after
+/// the command's own flags.
 #[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Connection (every command)")]
 pub struct ConnArgs {
     /// Server host [env: EVENTDBX_HOST; default 127.0.0.1].
     #[arg(long, global = true, env = "EVENTDBX_HOST", hide_env = true)]
@@ -118,6 +174,76 @@ pub struct WriteArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    #[command(flatten)]
+    Op(Op),
+    /// List aggregates: one page, or --all of them (`edbx list --help`: the filter and sort
+    /// grammar).
+    #[command(after_long_help = FILTERS)]
+    List(ListArgs),
+    /// List an aggregate's events: one page, --take N, --all, or --follow new ones as they
+    /// come (exit 3 if the aggregate does not exist or is archived).
+    Events(EventsArgs),
+    /// Connect, and report the server's address, the session's security, the handshake and
+    /// round-trip times.
+    #[command(visible_alias = "status")]
+    Ping {
+        /// Round trips to time.
+        #[arg(long, default_value_t = 5)]
+        count: u32,
+    },
+    /// Check the server from outside, read-only, as an attacker would: exit 7 on a serious
+    /// finding, 4 if no control port answers. Severity follows where the port listens (loopback
+    /// only, or beyond) and where the audit runs from.
+    Audit,
+    /// Bulk-apply events from NDJSON (one event per line), with a result log and --resume.
+    ///
+    /// Every line is checked before the first is sent, by the rules a write applies (aggregate
+    /// type and id, event type, payload object, note, metadata keys) and, for lines with a
+    /// version, each aggregate's versions in order; a file with a bad line sends nothing.
+    ///
+    /// A line with a "version" (as export writes them) is idempotent: the aggregate is read on
+    /// the target once; a version it already holds with the same event type (as written),
+    /// payload, note and metadata is skipped (counted as "present"), one it holds with other
+    /// content is rejected as "conflict", one past its end as "gap" — neither is written, and
+    /// the aggregate's later lines are skipped. Importing an export into the server it came
+    /// from changes nothing. A line without a version is created (an aggregate's first line)
+    /// or appended, whatever is there.
+    ///
+    /// The result log records the destination (address and tenant): --resume refuses another
+    /// one, and one that does not hold the writes the log records. Lines the log shows
+    /// rejected or not sent may be edited before --resume; lines it shows applied may not.
+    Import(ImportArgs),
+    /// Write aggregates or their events as NDJSON (events import back with `edbx import`).
+    ///
+    /// Each event line carries its version (which makes importing it again idempotent) and the
+    /// original event's created_at, event_id and issued_by. Importing into another server
+    /// keeps every aggregate's events, their order, versions, types as written, payloads,
+    /// notes and metadata; the target gives each event its own time, id, writer (the
+    /// importing token) and hashes.
+    ///
+    /// The server does not serve the events of archived aggregates: an export of events that
+    /// meets one writes the rest, names it and exits 7, unless --skip-archived. `dbx backup`
+    /// on the server host (server stopped) keeps everything, archived aggregates included.
+    Export(ExportArgs),
+    /// An interactive shell over one connection: history, line editing, completion. Reads
+    /// commands from a pipe too. Exits with the code of the last command that failed (0 if
+    /// none did).
+    Shell(ShellArgs),
+    /// Named connection settings in the config file.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
+}
+
+/// The commands that are one call to the server (`commands/ops.rs`).
+#[derive(Debug, Subcommand)]
+pub enum Op {
     /// Create an aggregate with its first event (fails if it exists).
     Create {
         aggregate_type: String,
@@ -193,12 +319,7 @@ pub enum Command {
         aggregate_type: String,
         aggregate_id: String,
     },
-    /// List aggregates: one page, or --all of them.
-    List(ListArgs),
-    /// List an aggregate's events: one page, --take N, --all, or --follow new ones as they
-    /// come (exit 3 if the aggregate does not exist or is archived).
-    Events(EventsArgs),
-    /// Snapshots: take, list, show.
+    /// Snapshots: create, list, get.
     #[command(subcommand)]
     Snapshots(SnapshotCommand),
     /// Aggregates whose reference fields point at this one.
@@ -212,60 +333,13 @@ pub enum Command {
     /// Tenant administration (needs a token with `tenant.manage`).
     #[command(subcommand)]
     Tenant(TenantCommand),
-    /// Connect, and report the server's address, the session's security, the handshake and
-    /// round-trip times.
-    #[command(alias = "status")]
-    Ping {
-        /// Round trips to time.
-        #[arg(long, default_value_t = 5)]
-        count: u32,
-    },
-    /// Check the server from outside, read-only, as an attacker would: exit 7 on a serious
-    /// finding, 4 if no control port answers. Severity follows where the port listens (loopback
-    /// only, or beyond) and where the audit runs from.
-    Audit,
-    /// Bulk-apply events from NDJSON (one event per line), with a result log and --resume.
-    ///
-    /// Every line is checked before the first is sent, by the rules a write applies (aggregate
-    /// type and id, event type, payload object, note, metadata keys) and, for lines with a
-    /// version, each aggregate's versions in order; a file with a bad line sends nothing.
-    ///
-    /// A line with a "version" (as export writes them) is idempotent: the aggregate is read on
-    /// the target once; a version it already holds with the same event type (as written),
-    /// payload, note and metadata is skipped (counted as "present"), one it holds with other
-    /// content is rejected as "conflict", one past its end as "gap" — neither is written, and
-    /// the aggregate's later lines are skipped. Importing an export into the server it came
-    /// from changes nothing. A line without a version is created (an aggregate's first line)
-    /// or appended, whatever is there.
-    ///
-    /// The result log records the destination (address and tenant): --resume refuses another
-    /// one, and one that does not hold the writes the log records. Lines the log shows
-    /// rejected or not sent may be edited before --resume; lines it shows applied may not.
-    Import(ImportArgs),
-    /// Write aggregates or their events as NDJSON (events import back with `edbx import`).
-    ///
-    /// Each event line carries its version (which makes importing it again idempotent) and the
-    /// original event's created_at, event_id and issued_by. Importing into another server
-    /// keeps every aggregate's events, their order, versions, types as written, payloads,
-    /// notes and metadata; the target gives each event its own time, id, writer (the
-    /// importing token) and hashes.
-    ///
-    /// The server does not serve the events of archived aggregates: an export of events that
-    /// meets one writes the rest, names it and exits 7, unless --skip-archived. `dbx backup`
-    /// on the server host (server stopped) keeps everything, archived aggregates included.
-    Export(ExportArgs),
-    /// An interactive shell over one connection: history, line editing, completion.
-    Shell,
-    /// Named connection settings in the config file.
-    #[command(subcommand)]
-    Profile(ProfileCommand),
-    /// Print a shell completion script.
-    Completions {
-        #[arg(value_enum)]
-        shell: clap_complete::Shell,
-    },
-    /// Print the man page (roff).
-    Man,
+}
+
+#[derive(Debug, Clone, Copy, Args)]
+pub struct ShellArgs {
+    /// Stop at the first command that fails, exiting with its code (for scripts).
+    #[arg(long)]
+    pub stop_on_error: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -273,10 +347,12 @@ pub struct ListArgs {
     /// Only aggregates of this type.
     #[arg(long = "type", value_name = "TYPE")]
     pub aggregate_type: Option<String>,
-    /// A filter expression, e.g. "status = 'paid' AND total > 40".
+    /// A filter expression, e.g. "status = 'paid' AND total > 40" (the grammar: `edbx list
+    /// --help`).
     #[arg(long)]
     pub filter: Option<String>,
-    /// Sort directives, e.g. "created_at:desc" (only one created_at/updated_at key pages).
+    /// Sort keys, e.g. "created_at:desc" (only one created_at/updated_at key pages past the
+    /// first page).
     #[arg(long)]
     pub sort: Option<String>,
     /// Also list archived aggregates.
@@ -299,7 +375,7 @@ pub struct PageArgs {
     /// This many rows when that many exist, following cursors over the pages the server cuts
     /// short (a shortfall it cannot continue fails with exit 3); with --all, the page size.
     /// Without --take or --all: one page, and a note on stderr when more may follow.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub take: Option<u64>,
     /// Start after this cursor.
     #[arg(long)]
@@ -319,7 +395,8 @@ pub struct EventsArgs {
     /// Start after this version.
     #[arg(long)]
     pub after_version: Option<u64>,
-    /// Keep polling and print new events as they arrive, like `tail -f` (Ctrl-C stops).
+    /// Keep polling and print new events as they arrive, like `tail -f` (Ctrl-C stops it,
+    /// exit 130).
     #[arg(long)]
     pub follow: bool,
     /// Polling interval of --follow, in milliseconds.
@@ -364,6 +441,8 @@ pub enum SchemaCommand {
     List,
     /// Replace the tenant's whole schema set (aggregate type → schema): inline, @file or -.
     /// Every schema not in the new set is removed: asks on a terminal, needs --yes otherwise.
+    /// (`edbx schemas replace --help`: the format.)
+    #[command(after_long_help = SCHEMAS)]
     Replace {
         schemas: String,
         #[command(flatten)]

@@ -71,6 +71,31 @@ impl Failure {
         self.hint = Some(hint.into());
         self
     }
+
+    /// Names the command that failed where the hint says `edbx COMMAND` (`path`: `get`,
+    /// `snapshots list`).
+    pub fn for_command(mut self, path: &str) -> Self {
+        if !path.is_empty() {
+            self.hint = self
+                .hint
+                .map(|h| h.replace("edbx COMMAND", &format!("edbx {path}")));
+        }
+        self
+    }
+}
+
+/// The library's words for what a command line calls otherwise: its messages name Rust API
+/// items where an `edbx` user has flags.
+fn in_cli_words(message: &str) -> String {
+    message
+        .replace(
+            "(see List::filter for the grammar)",
+            "(`edbx list --help` shows the grammar)",
+        )
+        .replace(
+            "(use PageStream::limit to stop early)",
+            "(with --all, --limit N stops after N rows)",
+        )
 }
 
 impl fmt::Display for Failure {
@@ -88,7 +113,7 @@ impl From<edbx::Error> for Failure {
         let (exit, hint) = match e.kind() {
             ErrorKind::InvalidInput | ErrorKind::Config => (
                 Exit::Usage,
-                "fix the argument named above (see `edbx <command> --help`)".to_owned(),
+                "fix the argument named above (see `edbx COMMAND --help`)".to_owned(),
             ),
             _ if e.is_auth() => (
                 Exit::Auth,
@@ -157,7 +182,7 @@ impl From<edbx::Error> for Failure {
             }
             _ => e.to_string(),
         };
-        Failure::new(exit, message).hint(hint)
+        Failure::new(exit, in_cli_words(&message)).hint(hint)
     }
 }
 
@@ -172,3 +197,14 @@ impl From<std::io::Error> for Failure {
 }
 
 pub type Outcome<T = ()> = Result<T, Failure>;
+
+/// The command a command line runs, as typed: `get`, `snapshots list`.
+pub fn command_path(matches: &clap::ArgMatches) -> String {
+    let mut path = Vec::new();
+    let mut level = matches;
+    while let Some((name, sub)) = level.subcommand() {
+        path.push(name);
+        level = sub;
+    }
+    path.join(" ")
+}

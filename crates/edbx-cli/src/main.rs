@@ -7,6 +7,7 @@ mod connect;
 mod event_line;
 mod exit;
 mod input;
+mod man;
 mod output;
 mod profile;
 mod progress;
@@ -25,19 +26,56 @@ use crate::output::Output;
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if cli.verbose > 0 {
+        log_events(cli.verbose);
+    }
     let exit = match run(cli, &matches) {
         Ok(exit) => exit,
         Err(mut failure) => {
+            let code = failure.exit;
             if !failure.message.is_empty() {
                 if failure.hint.is_none() {
                     failure.hint = default_hint(failure.exit).map(str::to_owned);
                 }
-                eprintln!("{failure}");
+                eprintln!("{}", failure.for_command(&exit::command_path(&matches)));
             }
-            failure.exit
+            code
         }
     };
     ExitCode::from(exit as u8)
+}
+
+/// With `-v`, the client's `tracing` events (reconnects, resends, cursor repairs) go to stderr;
+/// `-vv` adds traces.
+fn log_events(verbose: u8) {
+    use tracing_subscriber::filter::LevelFilter;
+    let level = if verbose > 1 {
+        LevelFilter::TRACE
+    } else {
+        LevelFilter::DEBUG
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+}
+
+/// Whether Ctrl-C is watched for here, so that a streaming command writes what it has buffered
+/// and exits 130. Import (which stops after its writes in flight) and `events --follow` (which
+/// ends its listing) watch for it themselves; a single call is ended by the signal itself (130
+/// in the shell); the shell watches per line.
+fn watches_ctrl_c(command: &Command) -> bool {
+    match command {
+        Command::List(_) | Command::Export(_) | Command::Ping { .. } | Command::Audit => true,
+        Command::Events(args) => !args.follow,
+        Command::Op(_)
+        | Command::Import(_)
+        | Command::Shell(_)
+        | Command::Profile(_)
+        | Command::Completions { .. }
+        | Command::Man => false,
+    }
 }
 
 /// What to do next, for failures that did not say.
@@ -61,11 +99,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> Outcome<Exit> {
             clap_complete::generate(*shell, &mut Cli::command(), "edbx", &mut script);
             return print_all(&script);
         }
-        Command::Man => {
-            let mut page = Vec::new();
-            clap_mangen::Man::new(Cli::command()).render(&mut page)?;
-            return print_all(&page);
-        }
+        Command::Man => return print_all(&man::page()?),
         _ => {}
     }
     // The audit works without a token (it then skips the checks that need a session).
@@ -79,10 +113,23 @@ fn run(cli: Cli, matches: &ArgMatches) -> Outcome<Exit> {
         .enable_all()
         .build()
         .map_err(|e| Failure::new(Exit::Internal, format!("cannot start the runtime: {e}")))?;
-    if let Command::Shell = cli.command {
-        return commands::shell::shell(&runtime, &mut ctx);
-    }
-    runtime.block_on(commands::run(&cli.command, &mut ctx))
+    let outcome = match cli.command {
+        Command::Shell(args) => commands::shell::shell(&args, &runtime, &mut ctx),
+        _ if watches_ctrl_c(&cli.command) => runtime.block_on(async {
+            tokio::select! {
+                biased;
+                _ = tokio::signal::ctrl_c() => Err(Failure::new(Exit::Interrupted, String::new())),
+                result = commands::run(&cli.command, &mut ctx) => result,
+            }
+        }),
+        _ => runtime.block_on(commands::run(&cli.command, &mut ctx)),
+    };
+    // Output is block-buffered when not a terminal: what is left goes out before a failure is
+    // reported, and a failure to write it (a full disk) is one.
+    let flushed = ctx.out.flush();
+    let exit = outcome?;
+    flushed?;
+    Ok(exit)
 }
 
 fn print_all(bytes: &[u8]) -> Outcome<Exit> {

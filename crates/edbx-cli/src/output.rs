@@ -1,9 +1,11 @@
 //! What goes to stdout: JSON (pretty on a terminal, compact when piped), NDJSON, or a table for
-//! listings. Listings stream: rows are written as they arrive.
+//! listings. Listings stream: rows are written as they arrive, each at once on a terminal, in
+//! blocks of 64 KiB otherwise (one `write` per block, not per row), flushed when the command ends.
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 
 use serde_json::Value;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::cli::Format;
 
@@ -63,7 +65,8 @@ impl Shape {
 pub struct Output {
     format: Option<Format>,
     tty: bool,
-    stdout: io::Stdout,
+    /// Flushed after each write on a terminal, when full or by [`Output::flush`] otherwise.
+    stdout: BufWriter<io::Stdout>,
     /// Rows of a JSON-array listing, printed when it ends.
     collected: Vec<Value>,
     header_written: bool,
@@ -76,22 +79,37 @@ impl Output {
         Self {
             format,
             tty: stdout.is_terminal(),
-            stdout,
+            stdout: BufWriter::with_capacity(64 * 1024, stdout),
             collected: Vec::new(),
             header_written: false,
             listing: None,
         }
     }
 
-    fn write_json(&mut self, value: &Value, pretty: bool) -> io::Result<()> {
-        let mut out = self.stdout.lock();
-        if pretty {
-            serde_json::to_writer_pretty(&mut out, value)?;
+    /// Writes what is buffered: at the end of a command, and by `events --follow` after each
+    /// batch of rows so that a reader at the other end of a pipe sees them.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.stdout.flush()
+    }
+
+    /// After a write: on a terminal, shown at once.
+    fn written(&mut self) -> io::Result<()> {
+        if self.tty {
+            self.stdout.flush()
         } else {
-            serde_json::to_writer(&mut out, value)?;
+            Ok(())
+        }
+    }
+
+    fn write_json(&mut self, value: &Value, pretty: bool) -> io::Result<()> {
+        let out = &mut self.stdout;
+        if pretty {
+            serde_json::to_writer_pretty(&mut *out, value)?;
+        } else {
+            serde_json::to_writer(&mut *out, value)?;
         }
         out.write_all(b"\n")?;
-        out.flush()
+        self.written()
     }
 
     /// One value: JSON, pretty on a terminal.
@@ -108,23 +126,22 @@ impl Output {
 
     /// A line of text for people (status reports).
     pub fn line(&mut self, text: &str) -> io::Result<()> {
-        let mut out = self.stdout.lock();
-        writeln!(out, "{text}")?;
-        out.flush()
+        writeln!(self.stdout, "{text}")?;
+        self.written()
     }
 
     fn key_values(&mut self, value: &Value) -> io::Result<()> {
-        let mut out = self.stdout.lock();
+        let out = &mut self.stdout;
         match value {
             Value::Object(map) => {
-                let width = map.keys().map(|k| k.len()).max().unwrap_or(0);
+                let width = map.keys().map(|k| k.width()).max().unwrap_or(0);
                 for (key, value) in map {
-                    writeln!(out, "{key:width$}  {}", cell(value, 0))?;
+                    writeln!(out, "{}  {}", pad(key, width), cell(value, 0))?;
                 }
             }
             other => writeln!(out, "{}", cell(other, 0))?,
         }
-        out.flush()
+        self.written()
     }
 
     /// Starts a listing of `shape` rows.
@@ -153,7 +170,7 @@ impl Output {
             Format::Ndjson => self.write_json(row, false),
             Format::Table => {
                 let shape = self.listing.unwrap_or(Shape::Other);
-                let mut out = self.stdout.lock();
+                let out = &mut self.stdout;
                 if !self.header_written {
                     self.header_written = true;
                     let header: Vec<String> = shape
@@ -174,7 +191,7 @@ impl Output {
                         text("finding")
                     )?;
                     writeln!(out, "{}→ {}", " ".repeat(36), text("advice"))?;
-                    return out.flush();
+                    return self.written();
                 }
                 let cells: Vec<String> = shape
                     .columns()
@@ -182,7 +199,7 @@ impl Output {
                     .map(|(_, path, width)| pad(&cell(&lookup(row, path), *width), *width))
                     .collect();
                 writeln!(out, "{}", cells.join("  ").trim_end())?;
-                out.flush()
+                self.written()
             }
         }
     }
@@ -206,7 +223,8 @@ fn lookup(row: &Value, path: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// A value as table text, at most `width` characters (0: unbounded but single-line, 60).
+/// A value as table text, at most `width` columns wide on a terminal (0: unbounded but
+/// single-line, 60). Widths are display widths: a CJK character or an emoji takes two columns.
 fn cell(value: &Value, width: usize) -> String {
     let text = match value {
         Value::Null => String::new(),
@@ -215,19 +233,46 @@ fn cell(value: &Value, width: usize) -> String {
     };
     let text = text.replace('\n', " ");
     let limit = if width == 0 { 60 } else { width };
-    if text.chars().count() > limit {
-        let cut: String = text.chars().take(limit.saturating_sub(1)).collect();
-        format!("{cut}…")
+    if text.width() <= limit {
+        return text;
+    }
+    let mut cut = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w > limit.saturating_sub(1) {
+            break;
+        }
+        used += w;
+        cut.push(c);
+    }
+    cut.push('…');
+    cut
+}
+
+/// `text` followed by spaces up to `width` display columns.
+fn pad(text: &str, width: usize) -> String {
+    let used = text.width();
+    if width == 0 || used >= width {
+        text.to_owned()
     } else {
-        text
+        format!("{text}{}", " ".repeat(width - used))
     }
 }
 
-fn pad(text: &str, width: usize) -> String {
-    let count = text.chars().count();
-    if width == 0 || count >= width {
-        text.to_owned()
-    } else {
-        format!("{text}{}", " ".repeat(width - count))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_are_measured_in_display_columns() {
+        // Two columns per CJK character: "注文" fills four.
+        assert_eq!(pad("注文", 6), "注文  ");
+        assert_eq!(pad("ab", 6), "ab    ");
+        // Cut to fit, the ellipsis included, never past the column.
+        let cut = cell(&Value::String("東京都千代田区".into()), 8);
+        assert_eq!(cut, "東京都…");
+        assert!(cut.width() <= 8);
+        assert_eq!(cell(&Value::String("abcdefghij".into()), 5), "abcd…");
     }
 }

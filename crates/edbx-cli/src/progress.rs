@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{
+    HumanCount, HumanDuration, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle,
+};
 
 use crate::cli;
 
@@ -23,28 +25,57 @@ enum Display {
     Nothing,
 }
 
-/// Counts units of work and shows the count.
+/// Counts units of work and shows the count, the rate and the time left. Units that cost
+/// nothing (an import's lines a log shows applied) are [skipped](Progress::skip): they count as
+/// done but not in the rate, and the time left is for the units that cost.
 pub struct Progress {
     done: Arc<AtomicU64>,
+    skipped: Arc<AtomicU64>,
     display: Display,
     started: Instant,
     label: &'static str,
     unit: &'static str,
     total: Option<u64>,
+    free: u64,
     last_message: Mutex<String>,
 }
 
 impl Progress {
     /// `label` names the command (`import`), `unit` what is counted (`lines`); `total` is how
-    /// many there will be, if known.
+    /// many there will be, if known, and `free` how many of them will be skipped.
     pub fn new(
         mode: cli::Progress,
         label: &'static str,
         unit: &'static str,
         total: Option<u64>,
+        free: u64,
     ) -> Self {
         let done = Arc::new(AtomicU64::new(0));
+        let skipped = Arc::new(AtomicU64::new(0));
         let terminal = can_draw();
+        // The bar's rate and time left, from the units that cost.
+        let counted = skipped.clone();
+        let rate_key = move |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let pace = Pace::of(
+                state.pos(),
+                counted.load(Ordering::Relaxed),
+                free,
+                state.len(),
+                state.elapsed(),
+            );
+            let _ = write!(w, "{}", pace.rate_text());
+        };
+        let counted = skipped.clone();
+        let eta_key = move |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let pace = Pace::of(
+                state.pos(),
+                counted.load(Ordering::Relaxed),
+                free,
+                state.len(),
+                state.elapsed(),
+            );
+            let _ = write!(w, "{}", pace.eta_text().unwrap_or_else(|| "-".to_owned()));
+        };
         let display = match mode {
             cli::Progress::Never => Display::Nothing,
             cli::Progress::Auto | cli::Progress::Always if terminal => {
@@ -54,19 +85,22 @@ impl Progress {
                             .with_style(
                                 ProgressStyle::with_template(&format!(
                                     "{label} [{{bar:32}}] {{human_pos}}/{{human_len}} {unit}  \
-                             {{per_sec}}  ETA {{eta}}  {{msg}}"
+                             {{rate}}  ETA {{time_left}}  {{msg}}"
                                 ))
                                 .expect("a valid template")
+                                .with_key("rate", rate_key)
+                                .with_key("time_left", eta_key)
                                 .progress_chars("=> "),
                             )
                     }
                     None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
                         .with_style(
                             ProgressStyle::with_template(&format!(
-                                "{{spinner}} {label}: {{human_pos}} {unit}  {{per_sec}}  \
+                                "{{spinner}} {label}: {{human_pos}} {unit}  {{rate}}  \
                                  {{elapsed}}  {{msg}}"
                             ))
-                            .expect("a valid template"),
+                            .expect("a valid template")
+                            .with_key("rate", rate_key),
                         ),
                 };
                 bar.enable_steady_tick(Duration::from_millis(200));
@@ -74,16 +108,20 @@ impl Progress {
             }
             cli::Progress::Auto | cli::Progress::Always => {
                 let (stop, stopped) = mpsc::channel::<()>();
-                let done = done.clone();
+                let (done, skipped) = (done.clone(), skipped.clone());
                 let started = Instant::now();
                 let thread = std::thread::spawn(move || {
                     while let Err(mpsc::RecvTimeoutError::Timeout) =
                         stopped.recv_timeout(LINE_INTERVAL)
                     {
-                        eprintln!(
-                            "{}",
-                            line(label, unit, done.load(Ordering::Relaxed), total, started)
+                        let pace = Pace::of(
+                            done.load(Ordering::Relaxed),
+                            skipped.load(Ordering::Relaxed),
+                            free,
+                            total,
+                            started.elapsed(),
                         );
+                        eprintln!("{}", line(label, unit, &pace));
                     }
                 });
                 Display::Lines {
@@ -94,6 +132,8 @@ impl Progress {
         };
         Self {
             done,
+            skipped,
+            free,
             display,
             started: Instant::now(),
             label,
@@ -109,6 +149,12 @@ impl Progress {
         if let Display::Bar(bar) = &self.display {
             bar.inc(n);
         }
+    }
+
+    /// `n` more units done that cost nothing (not counted in the rate).
+    pub fn skip(&self, n: u64) {
+        self.skipped.fetch_add(n, Ordering::Relaxed);
+        self.inc(n);
     }
 
     /// A short note beside the bar (e.g. "waiting for the server"); "" clears it. As plain
@@ -136,7 +182,14 @@ impl Progress {
 
     /// Stops the display, leaving a last line.
     pub fn finish(&mut self) {
-        let last = line(self.label, self.unit, self.done(), self.total, self.started);
+        let pace = Pace::of(
+            self.done(),
+            self.skipped.load(Ordering::Relaxed),
+            self.free,
+            self.total,
+            self.started.elapsed(),
+        );
+        let last = line(self.label, self.unit, &pace);
         match &mut self.display {
             Display::Bar(bar) => {
                 bar.finish_and_clear();
@@ -178,34 +231,106 @@ fn can_draw() -> bool {
     std::io::stderr().is_terminal() && !dumb
 }
 
-/// `edbx: import: 3,200 of 10,000 lines (32 %), 650/s, ETA 13 s`.
-fn line(label: &str, unit: &str, done: u64, total: Option<u64>, started: Instant) -> String {
-    let elapsed = started.elapsed().as_secs_f64();
-    let rate = if elapsed > 0.0 {
-        done as f64 / elapsed
-    } else {
-        0.0
-    };
-    match total {
+/// Where a count stands: done of total, the rate of the units that cost, and the time left.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    done: u64,
+    total: Option<u64>,
+    elapsed: f64,
+    /// Units per second, of those that cost (skipped ones are left out).
+    rate: f64,
+    /// Seconds left at that rate, for the units that cost and are not done.
+    eta: Option<f64>,
+}
+
+impl Pace {
+    fn of(done: u64, skipped: u64, free: u64, total: Option<u64>, elapsed: Duration) -> Self {
+        let elapsed = elapsed.as_secs_f64();
+        let worked = done.saturating_sub(skipped);
+        let rate = if elapsed > 0.0 {
+            worked as f64 / elapsed
+        } else {
+            0.0
+        };
+        // The units that cost, all told, less those done: skipped ones were never ahead.
+        let eta = total.and_then(|total| {
+            let left = total
+                .saturating_sub(free.max(skipped))
+                .saturating_sub(worked);
+            (rate > 0.0 && done < total).then(|| left as f64 / rate)
+        });
+        Self {
+            done,
+            total,
+            elapsed,
+            rate,
+            eta,
+        }
+    }
+
+    /// `650/s`, `2.5/s`: whole numbers unless under 10.
+    fn rate_text(&self) -> String {
+        if self.rate >= 10.0 || self.rate == 0.0 {
+            format!("{:.0}/s", self.rate)
+        } else {
+            format!("{:.1}/s", self.rate)
+        }
+    }
+
+    /// `13 seconds`, `2 minutes`.
+    fn eta_text(&self) -> Option<String> {
+        self.eta
+            .map(|eta| HumanDuration(Duration::from_secs_f64(eta.ceil())).to_string())
+    }
+}
+
+/// `edbx: import: 3,200 of 10,000 lines (32 %), 650/s, ETA 13 seconds`.
+fn line(label: &str, unit: &str, pace: &Pace) -> String {
+    match pace.total {
         Some(total) if total > 0 => {
-            let eta = if rate > 0.0 && done < total {
-                format!(", ETA {:.0} s", (total - done) as f64 / rate)
-            } else {
-                String::new()
-            };
+            let eta = pace
+                .eta_text()
+                .map_or_else(String::new, |eta| format!(", ETA {eta}"));
             format!(
-                "edbx: {label}: {} of {} {unit} ({:.0} %), {:.0}/s{eta}",
-                HumanCount(done),
+                "edbx: {label}: {} of {} {unit} ({:.0} %), {}{eta}",
+                HumanCount(pace.done),
                 HumanCount(total),
-                done as f64 * 100.0 / total as f64,
-                rate
+                pace.done as f64 * 100.0 / total as f64,
+                pace.rate_text()
             )
         }
         _ => format!(
-            "edbx: {label}: {} {unit}, {:.0}/s, {:.1} s",
-            HumanCount(done),
-            rate,
-            elapsed
+            "edbx: {label}: {} {unit}, {}, {:.1} s",
+            HumanCount(pace.done),
+            pace.rate_text(),
+            pace.elapsed
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_time_left_is_for_the_units_that_cost() {
+        // A resume: 6,000 of 9,000 lines were applied before and are skipped at once; 300 of
+        // the other 3,000 are sent in 10 s. 2,700 are left at 30/s: 90 s (counting the skips
+        // as work would say 6,300 lines at 630/s, 4 s).
+        let pace = Pace::of(6_300, 6_000, 6_000, Some(9_000), Duration::from_secs(10));
+        assert_eq!(pace.rate_text(), "30/s");
+        assert_eq!(pace.eta, Some(90.0));
+        // No skips: the plain rate.
+        let pace = Pace::of(500, 0, 0, Some(1_000), Duration::from_secs(5));
+        assert_eq!(pace.eta, Some(5.0));
+        assert_eq!(pace.rate_text(), "100/s");
+        // Slow: one decimal, never four.
+        let pace = Pace::of(7, 0, 0, None, Duration::from_secs(2));
+        assert_eq!(pace.rate_text(), "3.5/s");
+        assert_eq!(pace.eta, None);
+        assert_eq!(
+            line("export", "aggregates", &pace),
+            "edbx: export: 7 aggregates, 3.5/s, 2.0 s"
+        );
     }
 }

@@ -21,6 +21,7 @@
 
 #![warn(missing_docs)]
 
+mod cli_probe;
 mod codec;
 mod error;
 mod frame;
@@ -30,6 +31,7 @@ mod noise;
 mod request;
 mod response;
 
+pub use cli_probe::cli_request;
 pub use codec::{decode_request, decode_response, encode_request, encode_response, reader_options};
 pub use error::WireError;
 pub use frame::{

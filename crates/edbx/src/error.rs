@@ -417,12 +417,30 @@ impl fmt::Display for Error {
     }
 }
 
+/// The chain says each thing once: [`Display`](fmt::Display) gives the whole story of this
+/// failure (its message names the cause, e.g. "cannot connect to host:6363: Connection refused"),
+/// so [`source`](std::error::Error::source) returns the first cause whose text the message does
+/// not already contain, or `None`. A chain printer (`anyhow`'s `{:#}`, `Report`) then prints
+/// every cause once.
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.inner
+        let mut next = self
+            .inner
             .source
             .as_deref()
-            .map(|s| s as &(dyn std::error::Error + 'static))
+            .map(|s| s as &(dyn std::error::Error + 'static));
+        while let Some(cause) = next {
+            // An edbx cause is told by its message (its Display adds its kind).
+            let told = match cause.downcast_ref::<Error>() {
+                Some(e) => self.inner.message.contains(e.message()),
+                None => self.inner.message.contains(&cause.to_string()),
+            };
+            if !told {
+                return Some(cause);
+            }
+            next = cause.source();
+        }
+        None
     }
 }
 
@@ -464,6 +482,59 @@ mod tests {
         assert_eq!(
             ServerCode::parse("brand_new_code"),
             ServerCode::Other("brand_new_code".into())
+        );
+    }
+
+    /// Display, then each source, as a chain printer (`anyhow`'s `{:#}`) shows them.
+    fn chain(e: &Error) -> String {
+        let mut text = e.to_string();
+        let mut next = std::error::Error::source(e);
+        while let Some(cause) = next {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            next = cause.source();
+        }
+        text
+    }
+
+    #[test]
+    fn a_chain_says_each_cause_once() {
+        let refused = || std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        // The cause is in the message: not repeated by source().
+        let connect =
+            Error::new(ErrorKind::Connect, "cannot connect to h:1: refused").with_source(refused());
+        assert_eq!(
+            chain(&connect),
+            "connection failed: cannot connect to h:1: refused"
+        );
+        assert_eq!(chain(&connect).matches("refused").count(), 1);
+        // A shared cause whose message is repeated, and whose own source is in it too.
+        let cause = Arc::new(
+            Error::new(ErrorKind::Disconnected, "read failed: refused").with_source(refused()),
+        );
+        let pending = Error::new(
+            ErrorKind::NotSent,
+            "read failed: refused; the request was never written",
+        )
+        .with_shared_source(cause.clone());
+        assert_eq!(
+            chain(&pending),
+            "request not sent: read failed: refused; the request was never written"
+        );
+        // A cause the message does not tell is the source, once.
+        let too_large = Error::new(ErrorKind::ReplyTooLarge, "closed instead of answering")
+            .with_shared_source(cause);
+        assert_eq!(
+            chain(&too_large),
+            "the server could not send the reply: closed instead of answering: connection \
+             lost: read failed: refused"
+        );
+        // From the wire crate: its text is the message.
+        let wire = Error::from(WireError::EmptyFrame);
+        assert!(
+            std::error::Error::source(&wire).is_none(),
+            "{}",
+            chain(&wire)
         );
     }
 

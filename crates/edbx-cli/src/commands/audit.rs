@@ -4,7 +4,6 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use edbx_wire_free::{cli_version_request, hello_response_summary};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -187,7 +186,7 @@ pub async fn audit(ctx: &mut Ctx) -> Outcome<Exit> {
     let loopback_bind = format!("[socket] bind_addr = \"127.0.0.1:{port}\"");
 
     // 1. Does the control port run commands for a peer that sent no token?
-    let answer = exchange(&address, &cli_version_request())
+    let answer = exchange(&address, &edbx_wire::cli_request(&["--version"]))
         .await
         .map_err(|e| {
             Failure::new(Exit::Connection, format!("cannot reach {address}: {e}"))
@@ -409,56 +408,9 @@ fn report(ctx: &mut Ctx, mut findings: Vec<Finding>) -> Outcome<Exit> {
     Ok(Exit::Ok)
 }
 
-/// The two bare messages of the audit, encoded here: they are not part of the control protocol
-/// proper.
-mod edbx_wire_free {
-    /// A `CliRequest { args = ["--version"] }` as a bare Cap'n Proto message: what the port's
-    /// command-line proxy reads as "run `dbx --version`".
-    pub fn cli_version_request() -> Vec<u8> {
-        let text = b"--version\0";
-        let text_words = text.len().div_ceil(8);
-        let segment_words = 3 + text_words;
-        let mut out = Vec::with_capacity(8 + segment_words * 8);
-        out.extend_from_slice(&0u32.to_le_bytes()); // one segment
-        out.extend_from_slice(&(segment_words as u32).to_le_bytes());
-        // Root: a struct with no data and one pointer, right after this pointer.
-        out.extend_from_slice(&(1u64 << 48).to_le_bytes());
-        // args: a list of one pointer, right after.
-        out.extend_from_slice(&(1u64 | (6 << 32) | (1 << 35)).to_le_bytes());
-        // args[0]: a byte list (text with its NUL), right after.
-        out.extend_from_slice(&(1u64 | (2 << 32) | ((text.len() as u64) << 35)).to_le_bytes());
-        out.extend_from_slice(text);
-        out.resize(8 + segment_words * 8, 0);
-        out
-    }
-
-    /// `(accepted, message, no_noise)` of a hello response.
-    pub fn hello_response_summary(bytes: &[u8]) -> Option<(bool, String, bool)> {
-        let len = edbx_wire::stream_message_len(bytes, edbx_wire::MAX_FRAME_LEN).ok()??;
-        let response = edbx_wire::HelloResponse::parse(bytes.get(..len)?).ok()?;
-        Some((response.accepted, response.message, response.no_noise))
-    }
-
-    #[cfg(test)]
-    mod tests {
-        #[test]
-        fn the_cli_request_is_one_well_formed_capnp_message() {
-            let bytes = super::cli_version_request();
-            // The whole message, as the server's stream reader measures it.
-            assert_eq!(
-                edbx_wire::stream_message_len(&bytes, 1 << 20).unwrap(),
-                Some(bytes.len())
-            );
-            let message = capnp::serialize::read_message(
-                &mut bytes.as_slice(),
-                capnp::message::ReaderOptions::new(),
-            )
-            .unwrap();
-            let root: capnp::any_pointer::Reader<'_> = message.get_root().unwrap();
-            // Root struct pointer (1 word) + a one-pointer list (1) + "--version\0" (2 words):
-            // traversing it finds exactly these words, and no capabilities.
-            let size = root.target_size().unwrap();
-            assert_eq!((size.word_count, size.cap_count), (4, 0));
-        }
-    }
+/// `(accepted, message, no_noise)` of a hello response.
+fn hello_response_summary(bytes: &[u8]) -> Option<(bool, String, bool)> {
+    let len = edbx_wire::stream_message_len(bytes, edbx_wire::MAX_FRAME_LEN).ok()??;
+    let response = edbx_wire::HelloResponse::parse(bytes.get(..len)?).ok()?;
+    Some((response.accepted, response.message, response.no_noise))
 }

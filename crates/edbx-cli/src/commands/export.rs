@@ -101,7 +101,7 @@ pub async fn export(args: &ExportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
         ExportWhat::Events => "events",
         ExportWhat::Aggregates => "aggregates",
     };
-    let mut progress = Progress::new(args.progress, "export", unit, None);
+    let mut progress = Progress::new(args.progress, "export", unit, None, 0);
     let mut list = client
         .list()
         .include_archived(args.include_archived || args.what == ExportWhat::Events);

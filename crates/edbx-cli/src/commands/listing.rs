@@ -79,6 +79,12 @@ where
 }
 
 pub async fn list(args: &ListArgs, ctx: &mut Ctx) -> Outcome<Exit> {
+    // The flags are checked before connecting: a wrong pair is exit 2 whatever the server.
+    let wanted_rows = if args.page.all {
+        None
+    } else {
+        wanted(args.page.take, args.limit)?
+    };
     let client = ctx.client().await?;
     let mut list = client
         .list()
@@ -110,7 +116,7 @@ pub async fn list(args: &ListArgs, ctx: &mut Ctx) -> Outcome<Exit> {
             ctx.out.row(&raw(row.raw.as_deref()))?;
         }
         Exit::Ok
-    } else if let Some(wanted) = wanted(args.page.take, args.limit)? {
+    } else if let Some(wanted) = wanted_rows {
         let out = &mut ctx.out;
         let fetch = |cursor: Option<String>, rows: u64| {
             let mut page = list.clone().take(rows);
@@ -144,7 +150,7 @@ fn wanted(take: Option<u64>, limit: Option<u64>) -> Outcome<Option<u64>> {
         (Some(a), Some(b)) if a != b => Err(Failure::usage(
             "--take and --limit differ; without --all both mean \"this many rows\"",
         )),
-        (Some(0), _) | (_, Some(0)) => Err(Failure::usage("--take must be at least 1")),
+        (_, Some(0)) => Err(Failure::usage("--limit must be at least 1")),
         (take, limit) => Ok(take.or(limit)),
     }
 }
@@ -175,9 +181,6 @@ pub async fn events(args: &EventsArgs, ctx: &mut Ctx) -> Outcome<Exit> {
                 rows += 1;
             }
         } else if let Some(wanted) = args.page.take {
-            if wanted == 0 {
-                return Err(Failure::usage("--take must be at least 1"));
-            }
             let out = &mut ctx.out;
             let fetch = |cursor: Option<String>, take: u64| {
                 let mut page = build(None).take(take);
@@ -225,6 +228,8 @@ pub async fn events(args: &EventsArgs, ctx: &mut Ctx) -> Outcome<Exit> {
                 last = Some(event.version);
                 out.row(&raw(event.raw.as_deref()))?;
             }
+            // Piped output is block-buffered: what arrived is passed on before waiting.
+            out.flush()?;
             tokio::time::sleep(interval).await;
         }
     };
@@ -234,7 +239,9 @@ pub async fn events(args: &EventsArgs, ctx: &mut Ctx) -> Outcome<Exit> {
     };
     followed?;
     ctx.out.end()?;
-    Ok(Exit::Ok)
+    // Ctrl-C is how a follow ends, and it exits 130 as every interrupted command does (what
+    // was printed is complete: rows are whole lines).
+    Err(Failure::new(Exit::Interrupted, String::new()))
 }
 
 /// Fails (exit 3, as `get`) when the aggregate does not exist or is archived.

@@ -109,18 +109,18 @@ pub fn annotate<'a, T>(
 /// Runs one command against the server; returns the exit code of a run that completed.
 pub async fn run(command: &Command, ctx: &mut Ctx) -> Outcome<Exit> {
     match command {
+        Command::Op(op) => ops::run(op, ctx).await,
         Command::List(args) => listing::list(args, ctx).await,
         Command::Events(args) => listing::events(args, ctx).await,
         Command::Ping { count } => ping::ping(*count, ctx).await,
         Command::Audit => audit::audit(ctx).await,
         Command::Import(args) => import::import(args, ctx).await,
         Command::Export(args) => export::export(args, ctx).await,
-        Command::Shell => Err(Failure::usage(
+        Command::Shell(_) => Err(Failure::usage(
             "the shell cannot be started from inside itself",
         )),
         Command::Profile(_) | Command::Completions { .. } | Command::Man => Err(Failure::usage(
             "this command does not talk to a server; run it outside the shell",
         )),
-        other => ops::run(other, ctx).await,
     }
 }

@@ -4,7 +4,7 @@ use edbx::{Aggregate, Event, VerifyOutcome, Written};
 use serde_json::{Value, json};
 
 use super::{Ctx, annotate};
-use crate::cli::{Command, SchemaCommand, SnapshotCommand, TenantCommand, WriteArgs};
+use crate::cli::{Op, SchemaCommand, SnapshotCommand, TenantCommand, WriteArgs};
 use crate::exit::{Exit, Failure, Outcome};
 use crate::input;
 use crate::output::Shape;
@@ -67,59 +67,81 @@ fn not_found(what: &str, aggregate_type: &str, aggregate_id: &str) -> Failure {
     ))
 }
 
-pub async fn run(command: &Command, ctx: &mut Ctx) -> Outcome<Exit> {
+/// What a command reads from its arguments, files or stdin: read and checked before
+/// connecting, so a malformed payload is exit 2 whether or not a server answers.
+#[derive(Default)]
+struct Input {
+    body: Value,
+    metadata: Option<Value>,
+}
+
+impl Input {
+    fn read(op: &Op) -> Outcome<Self> {
+        let (name, text, write) = match op {
+            Op::Create { payload, write, .. } | Op::Apply { payload, write, .. } => {
+                ("payload", payload, Some(write))
+            }
+            Op::Patch { patch, write, .. } => ("patch", patch, Some(write)),
+            Op::Schemas(SchemaCommand::Replace { schemas, .. }) => ("schemas", schemas, None),
+            _ => return Ok(Self::default()),
+        };
+        Ok(Self {
+            body: input::json(name, text)?,
+            metadata: write.map(metadata).transpose()?.flatten(),
+        })
+    }
+}
+
+/// Runs a command that is one call to the server. Every command is handled here: the match is
+/// exhaustive, so a new one does not compile until it is.
+pub async fn run(op: &Op, ctx: &mut Ctx) -> Outcome<Exit> {
+    let input = Input::read(op)?;
     let client = ctx.client().await?;
-    let value = match command {
-        Command::Create {
+    let value = match op {
+        Op::Create {
             aggregate_type,
             aggregate_id,
             event_type,
-            payload,
+            payload: _,
             write,
         } => {
-            let payload = input::json("payload", payload)?;
-            let metadata = metadata(write)?;
-            let call = client.create(aggregate_type, aggregate_id, event_type, &payload);
-            let call = annotate(call, write.note.as_deref(), metadata.as_ref());
+            let call = client.create(aggregate_type, aggregate_id, event_type, &input.body);
+            let call = annotate(call, write.note.as_deref(), input.metadata.as_ref());
             written(call.await?, aggregate_json)
         }
-        Command::Apply {
+        Op::Apply {
             aggregate_type,
             aggregate_id,
             event_type,
-            payload,
+            payload: _,
             write,
             allow_unlistable,
         } => {
-            let payload = input::json("payload", payload)?;
-            let metadata = metadata(write)?;
             let call = client
-                .apply(aggregate_type, aggregate_id, event_type, &payload)
+                .apply(aggregate_type, aggregate_id, event_type, &input.body)
                 .allow_unlistable(*allow_unlistable);
-            let call = annotate(call, write.note.as_deref(), metadata.as_ref());
+            let call = annotate(call, write.note.as_deref(), input.metadata.as_ref());
             written(call.await?, event_json)
         }
-        Command::Patch {
+        Op::Patch {
             aggregate_type,
             aggregate_id,
             event_type,
-            patch,
+            patch: _,
             write,
         } => {
-            let patch = input::json("patch", patch)?;
-            let metadata = metadata(write)?;
-            let call = client.patch(aggregate_type, aggregate_id, event_type, &patch);
-            let call = annotate(call, write.note.as_deref(), metadata.as_ref());
+            let call = client.patch(aggregate_type, aggregate_id, event_type, &input.body);
+            let call = annotate(call, write.note.as_deref(), input.metadata.as_ref());
             written(call.await?, event_json)
         }
-        Command::Get {
+        Op::Get {
             aggregate_type,
             aggregate_id,
         } => match client.get(aggregate_type, aggregate_id).await? {
             Some(aggregate) => aggregate_json(&aggregate),
             None => return Err(not_found("aggregate", aggregate_type, aggregate_id)),
         },
-        Command::Resolve {
+        Op::Resolve {
             aggregate_type,
             aggregate_id,
             depth,
@@ -134,7 +156,7 @@ pub async fn run(command: &Command, ctx: &mut Ctx) -> Outcome<Exit> {
                 None => return Err(not_found("aggregate", aggregate_type, aggregate_id)),
             }
         }
-        Command::Select {
+        Op::Select {
             aggregate_type,
             aggregate_id,
             fields,
@@ -142,7 +164,7 @@ pub async fn run(command: &Command, ctx: &mut Ctx) -> Outcome<Exit> {
             Some(selection) => Value::Object(selection),
             None => return Err(not_found("aggregate", aggregate_type, aggregate_id)),
         },
-        Command::Verify {
+        Op::Verify {
             aggregate_type,
             aggregate_id,
         } => {
@@ -177,7 +199,7 @@ pub async fn run(command: &Command, ctx: &mut Ctx) -> Outcome<Exit> {
             }
             return Ok(exit);
         }
-        Command::Archive {
+        Op::Archive {
             aggregate_type,
             aggregate_id,
             comment,
@@ -188,14 +210,14 @@ pub async fn run(command: &Command, ctx: &mut Ctx) -> Outcome<Exit> {
             }
             written(call.await?, aggregate_json)
         }
-        Command::Restore {
+        Op::Restore {
             aggregate_type,
             aggregate_id,
         } => written(
             client.restore(aggregate_type, aggregate_id).await?,
             aggregate_json,
         ),
-        Command::Referrers {
+        Op::Referrers {
             aggregate_type,
             aggregate_id,
         } => {
@@ -211,7 +233,7 @@ pub async fn run(command: &Command, ctx: &mut Ctx) -> Outcome<Exit> {
             ctx.out.end()?;
             return Ok(Exit::Ok);
         }
-        Command::Snapshots(snapshot) => match snapshot {
+        Op::Snapshots(snapshot) => match snapshot {
             SnapshotCommand::Create {
                 aggregate_type,
                 aggregate_id,
@@ -258,10 +280,13 @@ pub async fn run(command: &Command, ctx: &mut Ctx) -> Outcome<Exit> {
                 }
             }
         },
-        Command::Schemas(schemas) => match schemas {
+        Op::Schemas(schemas) => match schemas {
             SchemaCommand::List => Value::Object(client.list_schemas().await?),
-            SchemaCommand::Replace { schemas, confirm } => {
-                let schemas = input::json("schemas", schemas)?;
+            SchemaCommand::Replace {
+                schemas: _,
+                confirm,
+            } => {
+                let schemas = &input.body;
                 if !confirm.yes {
                     let current = client.list_schemas().await?;
                     let new_types: Vec<&str> = schemas
@@ -291,10 +316,10 @@ pub async fn run(command: &Command, ctx: &mut Ctx) -> Outcome<Exit> {
                     };
                     confirmed("schemas replace", &what)?;
                 }
-                json!({"replaced": client.replace_schemas(&schemas).await?})
+                json!({"replaced": client.replace_schemas(schemas).await?})
             }
         },
-        Command::Tenant(tenant) => match tenant {
+        Op::Tenant(tenant) => match tenant {
             TenantCommand::Assign {
                 tenant_id,
                 shard_id,
@@ -360,12 +385,6 @@ pub async fn run(command: &Command, ctx: &mut Ctx) -> Outcome<Exit> {
                 json!({"version_id": r.version_id, "activated": r.activated, "skipped": r.skipped})
             }
         },
-        other => {
-            return Err(Failure::new(
-                Exit::Internal,
-                format!("{other:?} is not a single-call command"),
-            ));
-        }
     };
     ctx.out.value(&value)?;
     Ok(Exit::Ok)

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, FromArgMatches, Parser};
 use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
@@ -15,8 +15,8 @@ use rustyline::{Editor, Helper};
 use tokio::runtime::Runtime;
 
 use super::Ctx;
-use crate::cli::{Command, OutArgs};
-use crate::exit::{Exit, Failure, Outcome};
+use crate::cli::{Command, OutArgs, ShellArgs};
+use crate::exit::{Exit, Failure, Outcome, command_path};
 use crate::output::Output;
 
 const BUILTINS: &[&str] = &["exit", "quit"];
@@ -129,7 +129,9 @@ fn prepare_history(path: &std::path::Path) -> std::io::Result<()> {
     options.open(path).map(drop)
 }
 
-pub fn shell(runtime: &Runtime, ctx: &mut Ctx) -> Outcome<Exit> {
+/// Runs the shell; its exit code is that of the last command that failed (0 if none did), so a
+/// script piped into it learns that something went wrong.
+pub fn shell(args: &ShellArgs, runtime: &Runtime, ctx: &mut Ctx) -> Outcome<Exit> {
     let client = runtime.block_on(ctx.client())?;
     eprintln!(
         "connected to {} ({}); `help` lists the commands, `help COMMAND` explains one, Ctrl-D \
@@ -158,6 +160,7 @@ pub fn shell(runtime: &Runtime, ctx: &mut Ctx) -> Outcome<Exit> {
         let _ = editor.load_history(path);
     }
     let prompt = format!("edbx {}> ", ctx.settings.address());
+    let mut failed = Exit::Ok;
     loop {
         let line = match editor.readline(&prompt) {
             Ok(line) => line,
@@ -174,14 +177,25 @@ pub fn shell(runtime: &Runtime, ctx: &mut Ctx) -> Outcome<Exit> {
             Some("exit" | "quit" | "\\q") => break,
             Some(_) => {}
         }
-        let parsed = match ShellLine::try_parse_from(&words) {
+        let parsed = match ShellLine::command()
+            .try_get_matches_from(&words)
+            .and_then(|matches| Ok((ShellLine::from_arg_matches(&matches)?, matches)))
+        {
             Ok(parsed) => parsed,
             Err(e) => {
-                // Help and usage errors alike: print them and carry on.
+                // Help and usage errors alike: print them and carry on; a usage error counts
+                // as a failed command (help, printed to stdout, does not).
                 let _ = e.print();
+                if e.use_stderr() {
+                    failed = Exit::Usage;
+                    if args.stop_on_error {
+                        break;
+                    }
+                }
                 continue;
             }
         };
+        let (parsed, matches) = parsed;
         ctx.out = Output::new(parsed.out.output);
         let result = runtime.block_on(async {
             tokio::select! {
@@ -189,21 +203,37 @@ pub fn shell(runtime: &Runtime, ctx: &mut Ctx) -> Outcome<Exit> {
                 _ = tokio::signal::ctrl_c() => None,
             }
         });
-        match result {
-            None => eprintln!("edbx: interrupted"),
-            Some(Ok(Exit::Ok)) => {}
-            Some(Ok(exit)) => eprintln!("edbx: exit {}", exit as u8),
+        let flushed = ctx.out.flush();
+        let result = result.map(|r| r.and_then(|exit| flushed.map(|()| exit).map_err(Into::into)));
+        let exit = match result {
+            None => {
+                eprintln!("edbx: interrupted");
+                Exit::Interrupted
+            }
+            Some(Ok(Exit::Ok)) => Exit::Ok,
+            Some(Ok(exit)) => {
+                eprintln!("edbx: exit {}", exit as u8);
+                exit
+            }
             Some(Err(failure)) => {
+                let exit = failure.exit;
                 if !failure.message.is_empty() {
-                    eprintln!("{failure}");
+                    eprintln!("{}", failure.for_command(&command_path(&matches)));
                 }
+                exit
+            }
+        };
+        if exit != Exit::Ok {
+            failed = exit;
+            if args.stop_on_error {
+                break;
             }
         }
     }
     if let Some(path) = &history {
         let _ = editor.save_history(path);
     }
-    Ok(Exit::Ok)
+    Ok(failed)
 }
 
 #[cfg(test)]
@@ -231,6 +261,9 @@ mod tests {
     fn a_shell_line_cannot_change_the_connection() {
         assert!(ShellLine::try_parse_from(["get", "t", "1", "--host", "elsewhere"]).is_err());
         let line = ShellLine::try_parse_from(["get", "t", "1", "-o", "ndjson"]).unwrap();
-        assert!(matches!(line.command, Command::Get { .. }));
+        assert!(matches!(
+            line.command,
+            Command::Op(crate::cli::Op::Get { .. })
+        ));
     }
 }

@@ -80,6 +80,37 @@ fn usage_server_connection_and_auth_failures_have_their_own_codes() {
         "{}",
         unreachable.stderr
     );
+    // Local input is checked before connecting: a malformed payload is 2 (input), not 4,
+    // when no server answers.
+    for (args, says) in [
+        (
+            ["create", "orders", "o-9", "placed", "{total: 1}"],
+            "not valid JSON",
+        ),
+        (
+            ["patch", "orders", "o-9", "fixed", "{not json"],
+            "not valid JSON",
+        ),
+    ] {
+        let mut args = args.to_vec();
+        let port = closed_port.to_string();
+        args.extend(["--port", &port, "--timeout", "2"]);
+        let bad = env.run(&args).code(2);
+        assert!(bad.stderr.contains(says), "{}", bad.stderr);
+        assert!(!bad.stderr.contains("connect"), "{}", bad.stderr);
+    }
+    // So are listing flags.
+    let port = closed_port.to_string();
+    for (args, says) in [
+        (vec!["list", "--take", "0"], "--take"),
+        (vec!["events", "orders", "o-1", "--take", "0"], "--take"),
+        (vec!["list", "--take", "3", "--limit", "4"], "differ"),
+    ] {
+        let mut args = args;
+        args.extend(["--port", &port, "--timeout", "2"]);
+        let bad = env.run(&args).code(2);
+        assert!(bad.stderr.contains(says), "{}", bad.stderr);
+    }
 
     // 5: a token the server refuses; the token never appears, even with -v.
     let forged = format!("{}x", env.server.token());
@@ -420,4 +451,100 @@ fn verify_of_an_altered_history_exits_7() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn messages_in_the_command_lines_words_each_thing_once() {
+    let env = Env::start();
+    // A filter the server cannot parse: exit 2, pointing to where the grammar is, not to a Rust
+    // API item.
+    let filter = env
+        .run(&["list", "--filter", "total >= 40", "--all"])
+        .code(2);
+    assert!(
+        filter
+            .stderr
+            .contains("`edbx list --help` shows the grammar"),
+        "{}",
+        filter.stderr
+    );
+    assert!(!filter.stderr.contains("::"), "{}", filter.stderr);
+    let grammar = env.run(&["list", "--help"]).ok().stdout;
+    assert!(grammar.contains("Filters (--filter)"), "{grammar}");
+    assert!(grammar.contains("IN takes square brackets"), "{grammar}");
+    assert!(grammar.contains("Sorting (--sort)"), "{grammar}");
+    let format = env.run(&["schemas", "replace", "--help"]).ok().stdout;
+    assert!(format.contains("Schema set: a JSON object"), "{format}");
+
+    // Input the library refuses: the hint names the command that was typed.
+    let bad = env.run(&["snapshots", "list", "--type", "Orders!"]).code(2);
+    assert!(
+        bad.stderr.contains("`edbx snapshots list --help`"),
+        "{}",
+        bad.stderr
+    );
+    assert!(!bad.stderr.contains("<command>"), "{}", bad.stderr);
+
+    // Nothing listens there: the reason is said once.
+    let closed_port = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let port = closed_port.to_string();
+    let unreachable = env
+        .run(&["get", "orders", "o-1", "--port", &port, "--timeout", "2"])
+        .code(4);
+    // Without -v the client's retries are not shown; with -v they are.
+    assert!(
+        !unreachable.stderr.contains("connecting again"),
+        "{}",
+        unreachable.stderr
+    );
+    let verbose = env
+        .run(&[
+            "-v",
+            "get",
+            "orders",
+            "o-1",
+            "--port",
+            &port,
+            "--timeout",
+            "2",
+        ])
+        .code(4);
+    assert!(
+        verbose.stderr.contains("connecting again"),
+        "{}",
+        verbose.stderr
+    );
+    let first_line = unreachable.stderr.lines().next().unwrap();
+    assert_eq!(
+        first_line.matches("refused").count(),
+        1,
+        "{}",
+        unreachable.stderr
+    );
+}
+
+#[test]
+fn ctrl_c_during_a_listing_exits_130() {
+    let env = Env::start();
+    // A port that accepts connections and never answers: the listing waits for its session.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port().to_string();
+    let mut child = env.spawn(&["-v", "list", "--all", "--port", &port, "--timeout", "60"]);
+    // Running: it says where it connects (after it started watching for Ctrl-C).
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("connecting to") {
+        line.clear();
+        assert!(
+            std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0,
+            "edbx ended before connecting"
+        );
+    }
+    signal(&child, libc::SIGINT);
+    let run = finish(child, Duration::from_secs(30), "list --all (Ctrl-C)").code(130);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    drop(silent);
 }

@@ -35,6 +35,15 @@ fn man_page_and_completions() {
         &man.stdout[..200.min(man.stdout.len())]
     );
     assert!(man.stdout.contains("import"));
+    // Commands as they are typed, nested ones too; no pointers to pages that do not exist.
+    for command in [
+        "edbx snapshots create",
+        "edbx tenant quota\\-set",
+        "edbx ping",
+    ] {
+        assert!(man.stdout.contains(command), "{command}: {}", man.stdout);
+    }
+    assert!(!man.stdout.contains("(1)"), "{}", man.stdout);
     for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
         let script = Run::of(
             Command::new(EDBX).args(["completions", shell]).output(),
@@ -70,4 +79,46 @@ fn a_reader_that_stops_early_is_not_an_error() {
     let run = Run::of(child.wait_with_output(), &["completions bash | head"]);
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[test]
+fn a_commands_help_shows_its_flags_first_and_names_what_exists() {
+    let get = Run::of(
+        Command::new(EDBX).args(["events", "--help"]).output(),
+        &["events --help"],
+    )
+    .ok();
+    // The command's own flags, then the connection flags under their heading.
+    let own = get
+        .stdout
+        .find("--follow")
+        .expect("--follow in events --help");
+    let heading = get
+        .stdout
+        .find("Connection (every command):")
+        .unwrap_or_else(|| panic!("{}", get.stdout));
+    let host = get.stdout.find("--host").unwrap();
+    let output = get.stdout.find("--output").unwrap();
+    assert!(
+        own < heading && output < heading && heading < host,
+        "{}",
+        get.stdout
+    );
+
+    let top = Run::of(Command::new(EDBX).arg("--help").output(), &["--help"]).ok();
+    assert!(
+        top.stdout.contains("Snapshots: create, list, get"),
+        "{}",
+        top.stdout
+    );
+    assert!(top.stdout.contains("[alias: status]"), "{}", top.stdout);
+    for sub in ["create", "list", "get"] {
+        Run::of(
+            Command::new(EDBX)
+                .args(["snapshots", sub, "--help"])
+                .output(),
+            &["snapshots", sub, "--help"],
+        )
+        .ok();
+    }
 }

@@ -469,3 +469,39 @@ fn no_silent_shortfalls_take_follows_cursors_and_missing_aggregates_fail() {
     env.run(&["events", "orders", "o-01", "--after-version", "1"])
         .ok();
 }
+
+#[test]
+fn table_columns_line_up_with_wide_characters() {
+    use unicode_width::UnicodeWidthStr;
+    let env = Env::start();
+    // Notes in two-column characters: short, and long enough to be cut.
+    for (event, note) in [
+        ("placed", "東京"),
+        ("paid", "plain"),
+        ("shipped", "東京都千代田区丸の内一丁目"),
+    ] {
+        env.run(&[
+            "apply",
+            "orders",
+            "o-1",
+            event,
+            r#"{"n": 1}"#,
+            "--note",
+            note,
+        ])
+        .ok();
+    }
+    let table = env
+        .run(&["events", "orders", "o-1", "-o", "table"])
+        .ok()
+        .stdout;
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 4, "{table}");
+    // The PAYLOAD column starts at the same display column on every line.
+    let at = |line: &str, mark: &str| line[..line.find(mark).unwrap()].width();
+    let column = at(lines[0], "PAYLOAD");
+    for line in &lines[1..] {
+        assert_eq!(at(line, "{"), column, "{table}");
+    }
+    assert!(table.contains("東京都千代田区…"), "{table}");
+}

@@ -78,7 +78,8 @@ fn the_shell_on_a_terminal() {
     wait_until(Duration::from_secs(30), "the shell to exit", || {
         child.0.try_wait().unwrap().is_some()
     });
-    assert!(child.0.wait().unwrap().success());
+    // The `get` of a missing aggregate failed: the session's exit code says so.
+    assert_eq!(child.0.wait().unwrap().code(), Some(3));
     let _ = at;
 
     // The history is kept, readable by its owner only.
@@ -115,6 +116,28 @@ fn the_shell_reads_commands_from_a_pipe() {
     let values = run.ndjson();
     assert_eq!(values.len(), 2, "{}", run.stdout);
     assert_eq!(values[1]["state"], json!({"n": "1"}));
+}
+
+#[test]
+fn a_failed_command_makes_the_shell_fail_and_can_stop_it() {
+    let env = Env::start();
+    let script = "get things nobody -o ndjson\ncreate things t-3 made '{\"n\": 1}' -o ndjson\n";
+    // Every line runs; the exit code is the failure's (3: the server has no such aggregate).
+    let run = env.run_stdin(&["shell"], script).code(3);
+    assert!(
+        run.stderr.contains("no aggregate things/nobody"),
+        "{}",
+        run.stderr
+    );
+    assert!(env.client().get("things", "t-3").unwrap().is_some());
+    // A line that is not a command is a failure too (2).
+    env.run_stdin(&["shell"], "gte things t-3\n").code(2);
+    // --stop-on-error: nothing after the failed line runs.
+    let script = "get things nobody\ncreate things t-4 made '{\"n\": 1}'\n";
+    env.run_stdin(&["shell", "--stop-on-error"], script).code(3);
+    assert!(env.client().get("things", "t-4").unwrap().is_none());
+    // All good: 0.
+    env.run_stdin(&["shell"], "get things t-3 -o ndjson\n").ok();
 }
 
 #[test]

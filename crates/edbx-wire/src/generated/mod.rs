@@ -38,3 +38,16 @@ pub mod control_capnp;
     rustdoc::all
 )]
 pub mod admin_capnp;
+
+/// The request of the control port's command-line proxy (`schema/cli.capnp`), which
+/// [`cli_request`](crate::cli_request) encodes for `edbx audit`'s probe.
+#[rustfmt::skip]
+#[allow(
+    warnings,
+    missing_docs,
+    clippy::all,
+    clippy::pedantic,
+    clippy::nursery,
+    rustdoc::all
+)]
+pub mod cli_capnp;

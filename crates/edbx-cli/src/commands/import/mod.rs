@@ -772,8 +772,14 @@ async fn worker(mut lines: mpsc::Receiver<(u64, EventLine, String)>, pass: Arc<P
         if pass.stopped() {
             break;
         }
+        // A line the log shows applied costs nothing: not counted in the rate.
+        let applied = pass.statuses.get(&number).is_some_and(|s| s.is_acked());
         pass.line(number, line, sha, &mut aggregates).await;
-        pass.progress.inc(1);
+        if applied {
+            pass.progress.skip(1);
+        } else {
+            pass.progress.inc(1);
+        }
     }
 }
 
@@ -1075,7 +1081,7 @@ pub async fn import(args: &ImportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
             retry_rejected: pass_number == 0,
             stop: AtomicBool::new(false),
             abort: Mutex::new(None),
-            progress: Progress::new(args.progress, "import", "lines", Some(scan.lines)),
+            progress: Progress::new(args.progress, "import", "lines", Some(scan.lines), already),
         });
         end = run_pass(pass.clone(), &input, args.concurrency).await?;
         let mut pass = Arc::into_inner(pass).expect("the workers are done");

@@ -76,11 +76,11 @@
 //! | what | limit | what happens past it |
 //! | --- | --- | --- |
 //! | one request | 65,519 bytes encoded under Noise (65,535 in plaintext), the token included (~550 bytes for the test kit's) | refused before sending ([`ErrorKind::InvalidInput`]) |
-//! | one listed event row | 7,605 bytes of JSON ([`validate::MAX_LISTED_ROW_BYTES`]): payload, metadata, note, ids and ~400 bytes of bookkeeping | the server closes the connection instead of listing it; such writes are refused before sending unless [`EventWrite::allow_unlistable`] |
+//! | one listed event row | 7,605 bytes of JSON: payload, metadata, note, ids and ~400 bytes of bookkeeping | the server closes the connection instead of listing it; such writes are refused before sending unless [`EventWrite::allow_unlistable`] |
 //! | one listed aggregate | the same ~7.6 KB of JSON, its whole state included | `list` of a range that holds it fails with [`ErrorKind::ReplyTooLarge`] (and names the cursor after which it stops). An aggregate grows with its events, so keep state small: the client cannot see it coming on `apply` |
 //! | one aggregate on `get` | ~32 KB of JSON (the reply carries it twice) | `get` fails with [`ErrorKind::ReplyTooLarge`] |
 //! | one list page | ~7.5 KiB of JSON, whatever `take` says | the page comes back short; the client's cursors continue after its last row |
-//! | `payload` by the server's own rule | 256 KiB ([`validate::MAX_PAYLOAD_BYTES`]) | unreachable: the frame limit comes first |
+//! | `payload` by the server's own rule | 256 KiB | unreachable: the frame limit comes first |
 //! | note | 128 characters | refused before sending |
 //! | aggregate id, event type | 128 characters | refused before sending |
 //!
@@ -108,7 +108,7 @@ mod page;
 mod pool;
 mod replies;
 mod state;
-pub mod validate;
+mod validate;
 mod verify;
 
 pub use client::{Client, abandoned_writes};

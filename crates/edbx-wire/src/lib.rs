@@ -39,6 +39,6 @@ pub use frame::{
 pub use hello::{
     ControlHello, HelloResponse, PROTOCOL_VERSION, build_control_hello, stream_message_len,
 };
-pub use noise::{NoiseKeys, NoiseSession, SERVER_NOISE_PATTERN, XX_NOISE_PATTERN, noise_psk};
+pub use noise::{NoiseKeys, NoiseSession, SERVER_NOISE_PATTERN, noise_psk};
 pub use request::*;
 pub use response::*;

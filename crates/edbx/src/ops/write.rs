@@ -282,25 +282,28 @@ impl<'a, T> EventWrite<'a, T> {
         let event = self.event;
         let publish_targets = event.targets();
         let request = match self.kind {
-            WriteKind::Patch => Request::PatchEvent(PatchEvent {
-                aggregate_type: event.aggregate_type,
-                aggregate_id: event.aggregate_id,
-                event_type: event.event_type,
-                patch_json: event.payload_json,
-                note: event.note,
-                metadata_json: event.metadata_json,
-                publish_targets,
-            }),
+            WriteKind::Patch => {
+                let mut body = PatchEvent::new(
+                    event.aggregate_type,
+                    event.aggregate_id,
+                    event.event_type,
+                    event.payload_json,
+                );
+                body.note = event.note;
+                body.metadata_json = event.metadata_json;
+                body.publish_targets = publish_targets;
+                Request::PatchEvent(body)
+            }
             kind => {
-                let body = AppendEvent {
-                    aggregate_type: event.aggregate_type,
-                    aggregate_id: event.aggregate_id,
-                    event_type: event.event_type,
-                    payload_json: event.payload_json,
-                    note: event.note,
-                    metadata_json: event.metadata_json,
-                    publish_targets,
-                };
+                let mut body = AppendEvent::new(
+                    event.aggregate_type,
+                    event.aggregate_id,
+                    event.event_type,
+                    event.payload_json,
+                );
+                body.note = event.note;
+                body.metadata_json = event.metadata_json;
+                body.publish_targets = publish_targets;
                 if kind == WriteKind::Create {
                     Request::CreateAggregate(body)
                 } else {
@@ -416,12 +419,7 @@ impl<'a> Archive<'a> {
     fn new(client: &'a Client, aggregate_type: &str, aggregate_id: &str, archived: bool) -> Self {
         Self {
             client,
-            request: SetArchive {
-                aggregate_type: aggregate_type.to_owned(),
-                aggregate_id: aggregate_id.to_owned(),
-                archived,
-                note: None,
-            },
+            request: SetArchive::new(aggregate_type, aggregate_id, archived),
         }
     }
 

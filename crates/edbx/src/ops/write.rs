@@ -21,6 +21,7 @@ use crate::validate;
 /// assert_eq!(event.event_type, "paid");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NewEvent {
     /// Aggregate type (lower snake case).
     pub aggregate_type: String,

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 /// whose stored row exceeds [`MAX_LISTED_ROW_BYTES`] cannot be listed (see [`listed_event_row`]).
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 /// The longest JSON of one aggregate or event that server 3.19.4 can send in a listing page:
-/// a page's encoded reply is limited to 7,679 bytes (PROTOCOL.md §2.9), measured as 7,605
+/// a page's encoded reply is limited to 7,679 bytes (PROTOCOL.md §3), measured as 7,605
 /// bytes for a single event row. A longer row closes the connection instead of being listed.
 pub const MAX_LISTED_ROW_BYTES: usize = 7_605;
 /// The bytes of a listed event row besides its variable parts, measured against 3.19.4 (the

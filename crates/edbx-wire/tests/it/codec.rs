@@ -318,7 +318,7 @@ fn every_response_variant_round_trips() {
 
 #[test]
 fn ordinal_to_discriminant_spot_checks() {
-    // PROTOCOL.md §1: discriminant = ordinal - 1.
+    // The schema's union: discriminant = ordinal - 1.
     let get = encode_request(1, TOKEN, &Request::GetAggregate(GetAggregate::default())).unwrap();
     assert_eq!(discriminant(&get), 1);
     let referrers =

@@ -8,7 +8,7 @@ use edbx_wire::{
 };
 use proptest::prelude::*;
 
-/// PROTOCOL.md §2.2: token "tok", tenant "default", noNoise = true.
+/// PROTOCOL.md §1: token "tok", tenant "default", noNoise = true.
 const HELLO_EXAMPLE: [u8; 56] = [
     0x00, 0x00, 0x00, 0x00, 0x06, 0x00, 0x00, 0x00, // segment table: 1 segment, 6 words
     0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x02,

@@ -42,3 +42,8 @@ pub use hello::{
 pub use noise::{NoiseKeys, NoiseSession, SERVER_NOISE_PATTERN, noise_psk};
 pub use request::*;
 pub use response::*;
+
+/// This crate's README (shown on crates.io), compiled and run as doctests so that it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme {}

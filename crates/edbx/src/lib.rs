@@ -141,6 +141,11 @@ pub fn raw_json(text: impl Into<String>) -> Result<Box<serde_json::value::RawVal
 #[doc = include_str!("../../../README.md")]
 mod readme {}
 
+/// This crate's README (shown on crates.io), compiled as doctests too.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod crate_readme {}
+
 #[cfg(test)]
 mod send_sync {
     use super::*;

@@ -2,7 +2,7 @@
 index, open a session with EventDBX server 3.19.4, so that the benchmark can run it beside this
 workspace's package. Its installed files are never edited: ``patch()`` replaces three pieces in
 memory, each the smallest change that fixes one of its three connection bugs (the first and
-the third are in the project notes' PROTOCOL.md §10.3; the second shows once the first is
+the third are in docs/PROTOCOL.md §1; the second shows once the first is
 fixed):
 
 1. **Unframed hello.** ``_handshake`` sends the ``ControlHello`` with ``send_frame`` (a 4-byte

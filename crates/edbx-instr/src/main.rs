@@ -225,13 +225,12 @@ fn preload(target: &Target) -> Result<(), String> {
             "items": [{"sku": "A-1", "qty": 2}, {"sku": "B-7", "qty": 1}],
             "note": "a state of about three hundred bytes, like the wall-clock benchmark's",
         });
-        let request = Request::AppendEvent(AppendEvent {
-            aggregate_type: AGGREGATE_TYPE.to_owned(),
-            aggregate_id: format!("a{i:04}"),
-            event_type: "created".to_owned(),
-            payload_json: state.to_string(),
-            ..AppendEvent::default()
-        });
+        let request = Request::AppendEvent(AppendEvent::new(
+            AGGREGATE_TYPE,
+            format!("a{i:04}"),
+            "created",
+            state.to_string(),
+        ));
         if let Response::Error(e) = conn.call(&request)? {
             return Err(format!("preload: {}: {}", e.code, e.message));
         }
@@ -453,21 +452,19 @@ fn ceiling_calls(target: &Target, op: Op) -> Result<Calls, String> {
     let apply_id = format!("apply-ceiling-{}", std::process::id());
     Ok(Box::new(move |i| {
         let request = match op {
-            Op::Get | Op::GetJson => Request::GetAggregate(GetAggregate {
-                aggregate_type: AGGREGATE_TYPE.to_owned(),
-                aggregate_id: get_id(i),
-                ..GetAggregate::default()
-            }),
-            Op::Apply => Request::AppendEvent(AppendEvent {
-                aggregate_type: AGGREGATE_TYPE.to_owned(),
-                aggregate_id: apply_id.clone(),
-                event_type: "noted".to_owned(),
-                payload_json: apply_payload(i).to_string(),
-                ..AppendEvent::default()
-            }),
-            Op::List => Request::ListAggregates(ListAggregates {
-                take: Some(PAGE),
-                ..ListAggregates::default()
+            Op::Get | Op::GetJson => {
+                Request::GetAggregate(GetAggregate::new(AGGREGATE_TYPE, get_id(i)))
+            }
+            Op::Apply => Request::AppendEvent(AppendEvent::new(
+                AGGREGATE_TYPE,
+                apply_id.clone(),
+                "noted",
+                apply_payload(i).to_string(),
+            )),
+            Op::List => Request::ListAggregates({
+                let mut list = ListAggregates::new();
+                list.take = Some(PAGE);
+                list
             }),
         };
         match conn.call(&request)? {

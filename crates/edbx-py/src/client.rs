@@ -323,12 +323,10 @@ impl NativeClient {
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (client, home) = self.parts()?;
-        let event = NewEvent {
-            note,
-            metadata_json,
-            publish_targets: targets(publish_targets),
-            ..NewEvent::new(aggregate_type, aggregate_id, event_type, payload_json)
-        };
+        let mut event = NewEvent::new(aggregate_type, aggregate_id, event_type, payload_json);
+        event.note = note;
+        event.metadata_json = metadata_json;
+        event.publish_targets = targets(publish_targets);
         home.run(py, asynchronous, async move {
             client
                 .send_event(event)

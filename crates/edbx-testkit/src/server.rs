@@ -27,8 +27,12 @@ const HOST: Ipv4Addr = Ipv4Addr::LOCALHOST;
 const TENANT: &str = "default";
 /// How long [`TestServer::stop`] waits after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(10);
-/// Attempts at finding ports nobody else grabs between our probe and the server's bind.
-const PORT_ATTEMPTS: usize = 3;
+/// Attempts at finding ports nobody else grabs between our probe and the server's bind. The
+/// server cannot be given port 0 and asked which it got (it does not report it), so a port
+/// someone else takes first costs an attempt: the server fails to bind, exits, and a new pair is
+/// tried. Ten lost races in a row would take a machine where ports are handed out faster than
+/// a server starts.
+const PORT_ATTEMPTS: usize = 10;
 /// Lines of server log quoted in errors.
 const LOG_TAIL_LINES: usize = 40;
 
@@ -590,9 +594,15 @@ impl TestServer {
                     tail: self.log_tail(),
                 });
             }
+            // A port that accepts is not enough: another process may hold it while our server,
+            // which lost the race for it, is still on its way out.
             if TcpStream::connect_timeout(&http, probe).is_ok()
                 && TcpStream::connect_timeout(&self.addr(), probe).is_ok()
                 && self.is_running()
+                && self.child.as_ref().is_some_and(|child| {
+                    listens_on(child.id(), self.control_port)
+                        && listens_on(child.id(), self.http_port)
+                })
             {
                 return Ok(());
             }
@@ -718,6 +728,48 @@ fn free_ports() -> std::io::Result<(u16, u16)> {
     Err(std::io::Error::other("no unused port pair found"))
 }
 
+/// Whether process `pid` holds a listening TCP socket on `port`: its socket descriptors
+/// (`/proc/PID/fd`) matched by inode against the kernel's tables (`/proc/net/tcp`, `tcp6`).
+#[cfg(target_os = "linux")]
+fn listens_on(pid: u32, port: u16) -> bool {
+    const LISTEN: &str = "0A";
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    let inodes: HashSet<String> = fds
+        .flatten()
+        .filter_map(|fd| fs::read_link(fd.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_str()?;
+            let inode = target.strip_prefix("socket:[")?.strip_suffix(']')?;
+            Some(inode.to_owned())
+        })
+        .collect();
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
+        let Ok(text) = fs::read_to_string(table) else {
+            return false;
+        };
+        text.lines().skip(1).any(|line| {
+            // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            cols.len() > 9
+                && cols[3] == LISTEN
+                && inodes.contains(cols[9])
+                && cols[1]
+                    .rsplit(':')
+                    .next()
+                    .and_then(|hex| u16::from_str_radix(hex, 16).ok())
+                    == Some(port)
+        })
+    })
+}
+
+/// Elsewhere the connect probe is all there is.
+#[cfg(not(target_os = "linux"))]
+fn listens_on(_pid: u32, _port: u16) -> bool {
+    true
+}
+
 /// Removes ANSI escape sequences (`ESC [ ... letter`).
 fn strip_ansi(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -793,6 +845,18 @@ mod tests {
         assert!(!looks_like_jwt("a.b"));
         assert!(!looks_like_jwt("a..c"));
         assert!(!looks_like_jwt("a.b.c d"));
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn listens_on_tells_our_listener_from_anothers() {
+        let listener = TcpListener::bind((HOST, 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert!(listens_on(std::process::id(), port));
+        // PID 1 does not hold our socket (and we may not even read its descriptors).
+        assert!(!listens_on(1, port));
+        drop(listener);
+        assert!(!listens_on(std::process::id(), port));
     }
 
     #[test]

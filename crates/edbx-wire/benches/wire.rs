@@ -36,15 +36,15 @@ fn aggregate_json() -> String {
 }
 
 fn append_request() -> Request {
-    Request::AppendEvent(AppendEvent {
-        aggregate_type: "orders".to_owned(),
-        aggregate_id: "ord_000123".to_owned(),
-        event_type: "order.paid".to_owned(),
-        payload_json: r#"{"status":"paid","amount":42.15,"method":"card","seq":17}"#.to_owned(),
-        note: Some("paid at the till".to_owned()),
-        metadata_json: Some(r#"{"@trace":{"id":"t-1"}}"#.to_owned()),
-        publish_targets: None,
-    })
+    let mut event = AppendEvent::new(
+        "orders",
+        "ord_000123",
+        "order.paid",
+        r#"{"status":"paid","amount":42.15,"method":"card","seq":17}"#,
+    );
+    event.note = Some("paid at the till".to_owned());
+    event.metadata_json = Some(r#"{"@trace":{"id":"t-1"}}"#.to_owned());
+    Request::AppendEvent(event)
 }
 
 /// A finished handshake: (client, server).
@@ -75,10 +75,10 @@ fn codec(c: &mut Criterion) {
     let aggregate = aggregate_json();
     let reply = encode_response(
         7,
-        &Response::GetAggregate(GetAggregateReply {
-            found: true,
-            aggregate_json: aggregate.clone(),
-            resolved_json: Some(aggregate.clone()),
+        &Response::GetAggregate({
+            let mut reply = GetAggregateReply::new(true, aggregate.clone());
+            reply.resolved_json = Some(aggregate.clone());
+            reply
         }),
     )
     .expect("encode reply");

@@ -171,6 +171,7 @@ impl fmt::Debug for ControlHello {
 ///
 /// When `accepted` is false the server closes the connection after sending it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct HelloResponse {
     /// Whether the session was opened.
     pub accepted: bool,
@@ -182,6 +183,15 @@ pub struct HelloResponse {
 }
 
 impl HelloResponse {
+    /// A reply as a server (or a test's fake one) sends it.
+    pub fn new(accepted: bool, message: impl Into<String>, no_noise: bool) -> Self {
+        Self {
+            accepted,
+            message: message.into(),
+            no_noise,
+        }
+    }
+
     /// Parses the server's reply from the bare stream message bytes.
     ///
     /// # Errors

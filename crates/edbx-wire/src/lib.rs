@@ -41,6 +41,11 @@ pub use frame::{
 pub use hello::{
     ControlHello, HelloResponse, PROTOCOL_VERSION, build_control_hello, stream_message_len,
 };
-pub use noise::{NoiseKeys, NoiseSession, SERVER_NOISE_PATTERN, XX_NOISE_PATTERN, noise_psk};
+pub use noise::{NoiseKeys, NoiseSession, SERVER_NOISE_PATTERN, noise_psk};
 pub use request::*;
 pub use response::*;
+
+/// This crate's README (shown on crates.io), compiled and run as doctests so that it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme {}

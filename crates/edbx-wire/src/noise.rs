@@ -8,8 +8,6 @@ use crate::frame::{MAX_FRAME_LEN, MAX_NOISE_PLAINTEXT_LEN, NOISE_TAG_LEN};
 
 /// The pattern EventDBX server 3.19.4 speaks on its control port.
 pub const SERVER_NOISE_PATTERN: &str = "Noise_NNpsk0_25519_ChaChaPoly_SHA256";
-/// The pattern the official Python client's README documents (not what the server speaks).
-pub const XX_NOISE_PATTERN: &str = "Noise_XX_25519_AESGCM_SHA256";
 
 /// The pre-shared key the server derives from a token: SHA-256 of the trimmed token bytes.
 ///
@@ -30,13 +28,14 @@ enum State {
 /// The session moves to transport mode by itself once the handshake is finished. Any error
 /// leaves it failed for good, as the Noise spec requires.
 ///
-/// The Python client's README example works as is:
+/// Any pattern `snow` supports works, with keys generated as the pattern needs them:
 ///
 /// ```
 /// use edbx_wire::NoiseSession;
 ///
-/// let mut initiator = NoiseSession::new(true).unwrap();
-/// let mut responder = NoiseSession::new(false).unwrap();
+/// let pattern = "Noise_XX_25519_AESGCM_SHA256";
+/// let mut initiator = NoiseSession::with_pattern(pattern, true, None).unwrap();
+/// let mut responder = NoiseSession::with_pattern(pattern, false, None).unwrap();
 ///
 /// let step1 = initiator.write_message(&[]).unwrap();
 /// responder.read_message(&step1).unwrap();
@@ -95,12 +94,6 @@ impl std::fmt::Debug for NoiseSession {
 }
 
 impl NoiseSession {
-    /// A session with the Python README's default pattern, [`XX_NOISE_PATTERN`], and a fresh
-    /// static key pair.
-    pub fn new(initiator: bool) -> Result<Self, WireError> {
-        Self::with_pattern(XX_NOISE_PATTERN, initiator, None)
-    }
-
     /// A session with any pattern `snow` supports. Patterns that need a local static key get a
     /// fresh one; patterns with a `psk` modifier need `psk`.
     pub fn with_pattern(
@@ -420,10 +413,11 @@ mod tests {
     }
 
     #[test]
-    fn python_readme_xx_example_completes() {
-        let mut initiator = NoiseSession::new(true).unwrap();
-        let mut responder = NoiseSession::new(false).unwrap();
-        assert_eq!(initiator.pattern(), XX_NOISE_PATTERN);
+    fn an_xx_session_with_generated_keys_completes() {
+        let pattern = "Noise_XX_25519_AESGCM_SHA256";
+        let mut initiator = NoiseSession::with_pattern(pattern, true, None).unwrap();
+        let mut responder = NoiseSession::with_pattern(pattern, false, None).unwrap();
+        assert_eq!(initiator.pattern(), pattern);
         handshake(&mut initiator, &mut responder);
         let ct = responder.encrypt(b"x").unwrap();
         assert_eq!(initiator.decrypt(&ct).unwrap(), b"x");

@@ -7,6 +7,7 @@
 
 /// A plugin routing target for appended events (`PublishTarget` in the schema).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct PublishTarget {
     /// Plugin name; must be non-empty.
     pub plugin: String,
@@ -18,6 +19,7 @@ pub struct PublishTarget {
 
 /// `listAggregates`: a page of aggregates.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct ListAggregates {
     /// Exclusive resume point (`a:<type>:<id>`, `r:<type>:<id>` or a `ts:` cursor).
     pub cursor: Option<String>,
@@ -39,6 +41,7 @@ pub struct ListAggregates {
 
 /// `getAggregate`: one aggregate by type and id.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct GetAggregate {
     /// Aggregate type (lower snake case).
     pub aggregate_type: String,
@@ -52,6 +55,7 @@ pub struct GetAggregate {
 
 /// `listEvents`: a page of one aggregate's events, ascending by version.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct ListEvents {
     /// Aggregate type.
     pub aggregate_type: String,
@@ -67,6 +71,7 @@ pub struct ListEvents {
 
 /// The body shared by `appendEvent` and `createAggregate`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct AppendEvent {
     /// Aggregate type (`appendEvent` creates a missing aggregate with its first event).
     pub aggregate_type: String,
@@ -86,6 +91,7 @@ pub struct AppendEvent {
 
 /// `patchEvent`: append an event computed from an RFC 6902 patch of the current state.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct PatchEvent {
     /// Aggregate type; the aggregate must exist.
     pub aggregate_type: String,
@@ -105,6 +111,7 @@ pub struct PatchEvent {
 
 /// An aggregate address: `verifyAggregate` and `listReferrers`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct AggregateRef {
     /// Aggregate type.
     pub aggregate_type: String,
@@ -114,6 +121,7 @@ pub struct AggregateRef {
 
 /// `selectAggregate`: project dot-path fields of one aggregate's state.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct SelectAggregate {
     /// Aggregate type.
     pub aggregate_type: String,
@@ -125,6 +133,7 @@ pub struct SelectAggregate {
 
 /// `setAggregateArchive`: archive (`archived = true`) or restore an aggregate.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct SetArchive {
     /// Aggregate type.
     pub aggregate_type: String,
@@ -138,6 +147,7 @@ pub struct SetArchive {
 
 /// `replaceSchemas`: replace the tenant's whole schema set.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct ReplaceSchemas {
     /// JSON object mapping aggregate type to schema.
     pub schemas_json: String,
@@ -145,6 +155,7 @@ pub struct ReplaceSchemas {
 
 /// `tenantAssign`: record the shard of a tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct TenantAssign {
     /// Tenant id (lower case, `[a-z0-9][a-z0-9_-]*`).
     pub tenant_id: String,
@@ -154,6 +165,7 @@ pub struct TenantAssign {
 
 /// `tenantQuotaSet`: set a tenant's storage quota in MiB.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct TenantQuotaSet {
     /// Tenant id.
     pub tenant_id: String,
@@ -163,6 +175,7 @@ pub struct TenantQuotaSet {
 
 /// `tenantSchemaPublish`: version (and optionally activate) a tenant's live schemas.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct TenantSchemaPublish {
     /// Tenant id.
     pub tenant_id: String,
@@ -182,6 +195,7 @@ pub struct TenantSchemaPublish {
 
 /// `createSnapshot`: snapshot an aggregate's current state.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct CreateSnapshot {
     /// Aggregate type.
     pub aggregate_type: String,
@@ -193,6 +207,7 @@ pub struct CreateSnapshot {
 
 /// `listSnapshots`: snapshots, optionally narrowed to a type, an aggregate and a version.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct ListSnapshots {
     /// Only snapshots of this aggregate type.
     pub aggregate_type: Option<String>,
@@ -200,6 +215,184 @@ pub struct ListSnapshots {
     pub aggregate_id: Option<String>,
     /// Only snapshots at this aggregate version.
     pub version: Option<u64>,
+}
+
+impl PublishTarget {
+    /// A target for `plugin`, with the server's default mode and priority.
+    pub fn new(plugin: impl Into<String>) -> Self {
+        Self {
+            plugin: plugin.into(),
+            ..Self::default()
+        }
+    }
+}
+
+impl ListAggregates {
+    /// The first page of every active aggregate, with the server's default page size.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl GetAggregate {
+    /// The aggregate `aggregate_type`/`aggregate_id`, without resolving references.
+    pub fn new(aggregate_type: impl Into<String>, aggregate_id: impl Into<String>) -> Self {
+        Self {
+            aggregate_type: aggregate_type.into(),
+            aggregate_id: aggregate_id.into(),
+            ..Self::default()
+        }
+    }
+}
+
+impl ListEvents {
+    /// The first page of the aggregate's events, with the server's default page size.
+    pub fn new(aggregate_type: impl Into<String>, aggregate_id: impl Into<String>) -> Self {
+        Self {
+            aggregate_type: aggregate_type.into(),
+            aggregate_id: aggregate_id.into(),
+            ..Self::default()
+        }
+    }
+}
+
+impl AppendEvent {
+    /// An event with no note, metadata or publish targets.
+    pub fn new(
+        aggregate_type: impl Into<String>,
+        aggregate_id: impl Into<String>,
+        event_type: impl Into<String>,
+        payload_json: impl Into<String>,
+    ) -> Self {
+        Self {
+            aggregate_type: aggregate_type.into(),
+            aggregate_id: aggregate_id.into(),
+            event_type: event_type.into(),
+            payload_json: payload_json.into(),
+            ..Self::default()
+        }
+    }
+}
+
+impl PatchEvent {
+    /// A patch with no note, metadata or publish targets.
+    pub fn new(
+        aggregate_type: impl Into<String>,
+        aggregate_id: impl Into<String>,
+        event_type: impl Into<String>,
+        patch_json: impl Into<String>,
+    ) -> Self {
+        Self {
+            aggregate_type: aggregate_type.into(),
+            aggregate_id: aggregate_id.into(),
+            event_type: event_type.into(),
+            patch_json: patch_json.into(),
+            ..Self::default()
+        }
+    }
+}
+
+impl AggregateRef {
+    /// The aggregate `aggregate_type`/`aggregate_id`.
+    pub fn new(aggregate_type: impl Into<String>, aggregate_id: impl Into<String>) -> Self {
+        Self {
+            aggregate_type: aggregate_type.into(),
+            aggregate_id: aggregate_id.into(),
+            ..Self::default()
+        }
+    }
+}
+
+impl SelectAggregate {
+    /// The `fields` (dot paths) of the aggregate.
+    pub fn new(
+        aggregate_type: impl Into<String>,
+        aggregate_id: impl Into<String>,
+        fields: Vec<String>,
+    ) -> Self {
+        Self {
+            aggregate_type: aggregate_type.into(),
+            aggregate_id: aggregate_id.into(),
+            fields,
+            ..Self::default()
+        }
+    }
+}
+
+impl SetArchive {
+    /// Archives (`true`) or restores (`false`) the aggregate, without a note.
+    pub fn new(
+        aggregate_type: impl Into<String>,
+        aggregate_id: impl Into<String>,
+        archived: bool,
+    ) -> Self {
+        Self {
+            aggregate_type: aggregate_type.into(),
+            aggregate_id: aggregate_id.into(),
+            archived,
+            ..Self::default()
+        }
+    }
+}
+
+impl ReplaceSchemas {
+    /// Replaces every schema with `schemas_json`.
+    pub fn new(schemas_json: impl Into<String>) -> Self {
+        Self {
+            schemas_json: schemas_json.into(),
+            ..Self::default()
+        }
+    }
+}
+
+impl TenantAssign {
+    /// Assigns `tenant_id` to `shard_id`.
+    pub fn new(tenant_id: impl Into<String>, shard_id: impl Into<String>) -> Self {
+        Self {
+            tenant_id: tenant_id.into(),
+            shard_id: shard_id.into(),
+            ..Self::default()
+        }
+    }
+}
+
+impl TenantQuotaSet {
+    /// Sets the tenant's storage quota.
+    pub fn new(tenant_id: impl Into<String>, max_storage_mb: u64) -> Self {
+        Self {
+            tenant_id: tenant_id.into(),
+            max_storage_mb,
+            ..Self::default()
+        }
+    }
+}
+
+impl TenantSchemaPublish {
+    /// Publishes the tenant's schemas with no reason, actor, labels or flags.
+    pub fn new(tenant_id: impl Into<String>) -> Self {
+        Self {
+            tenant_id: tenant_id.into(),
+            ..Self::default()
+        }
+    }
+}
+
+impl CreateSnapshot {
+    /// A snapshot of the aggregate, without a comment.
+    pub fn new(aggregate_type: impl Into<String>, aggregate_id: impl Into<String>) -> Self {
+        Self {
+            aggregate_type: aggregate_type.into(),
+            aggregate_id: aggregate_id.into(),
+            ..Self::default()
+        }
+    }
+}
+
+impl ListSnapshots {
+    /// Every snapshot.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 /// Every request the server 3.19.4 understands, in schema ordinal order.

@@ -5,6 +5,7 @@
 
 /// `listAggregates` reply.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct ListAggregatesReply {
     /// JSON array of aggregates; may hold fewer rows than `take` (the server truncates pages).
     pub aggregates_json: String,
@@ -16,6 +17,7 @@ pub struct ListAggregatesReply {
 
 /// `getAggregate` reply.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct GetAggregateReply {
     /// Whether the aggregate exists (and is visible to the token).
     pub found: bool,
@@ -27,6 +29,7 @@ pub struct GetAggregateReply {
 
 /// `listEvents` reply.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct ListEventsReply {
     /// JSON array of events; may hold fewer rows than `take` (the server truncates pages).
     pub events_json: String,
@@ -36,6 +39,7 @@ pub struct ListEventsReply {
 
 /// `selectAggregate` reply.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct SelectReply {
     /// Whether the aggregate exists.
     pub found: bool,
@@ -45,6 +49,7 @@ pub struct SelectReply {
 
 /// An error reply (`ControlError`): the request failed on the server; the session goes on.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct ControlError {
     /// Machine-readable code such as `aggregate_not_found`.
     pub code: String,
@@ -54,6 +59,7 @@ pub struct ControlError {
 
 /// `tenantAssign` reply.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct TenantAssignReply {
     /// Whether the assignment differed before.
     pub changed: bool,
@@ -63,6 +69,7 @@ pub struct TenantAssignReply {
 
 /// `tenantQuotaSet` reply.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct TenantQuotaSetReply {
     /// Whether the quota differed before.
     pub changed: bool,
@@ -72,6 +79,7 @@ pub struct TenantQuotaSetReply {
 
 /// `tenantSchemaPublish` reply.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct TenantSchemaPublishReply {
     /// The stored version (`v%Y%m%dT%H%M%S%3fZ`, possibly with a `-NN` suffix).
     pub version_id: String,
@@ -83,11 +91,109 @@ pub struct TenantSchemaPublishReply {
 
 /// `getSnapshot` reply.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct GetSnapshotReply {
     /// Whether the snapshot exists.
     pub found: bool,
     /// Snapshot JSON; empty when not found.
     pub snapshot_json: String,
+}
+
+impl ListAggregatesReply {
+    /// A page with no next cursor and nothing resolved.
+    pub fn new(aggregates_json: impl Into<String>) -> Self {
+        Self {
+            aggregates_json: aggregates_json.into(),
+            ..Self::default()
+        }
+    }
+}
+
+impl GetAggregateReply {
+    /// A reply with nothing resolved (`aggregate_json` empty when not found).
+    pub fn new(found: bool, aggregate_json: impl Into<String>) -> Self {
+        Self {
+            found,
+            aggregate_json: aggregate_json.into(),
+            ..Self::default()
+        }
+    }
+}
+
+impl ListEventsReply {
+    /// A page with no next cursor.
+    pub fn new(events_json: impl Into<String>) -> Self {
+        Self {
+            events_json: events_json.into(),
+            ..Self::default()
+        }
+    }
+}
+
+impl SelectReply {
+    /// A selection (`selection_json` empty when not found).
+    pub fn new(found: bool, selection_json: impl Into<String>) -> Self {
+        Self {
+            found,
+            selection_json: selection_json.into(),
+            ..Self::default()
+        }
+    }
+}
+
+impl ControlError {
+    /// A server error with its code and message.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+            ..Self::default()
+        }
+    }
+}
+
+impl TenantAssignReply {
+    /// An assignment reply.
+    pub fn new(changed: bool, shard_id: impl Into<String>) -> Self {
+        Self {
+            changed,
+            shard_id: shard_id.into(),
+            ..Self::default()
+        }
+    }
+}
+
+impl TenantQuotaSetReply {
+    /// A quota reply with no quota.
+    pub fn new(changed: bool) -> Self {
+        Self {
+            changed,
+            ..Self::default()
+        }
+    }
+}
+
+impl TenantSchemaPublishReply {
+    /// A publish reply.
+    pub fn new(version_id: impl Into<String>, activated: bool, skipped: bool) -> Self {
+        Self {
+            version_id: version_id.into(),
+            activated,
+            skipped,
+            ..Self::default()
+        }
+    }
+}
+
+impl GetSnapshotReply {
+    /// A snapshot reply (`snapshot_json` empty when not found).
+    pub fn new(found: bool, snapshot_json: impl Into<String>) -> Self {
+        Self {
+            found,
+            snapshot_json: snapshot_json.into(),
+            ..Self::default()
+        }
+    }
 }
 
 /// Every response the server 3.19.4 sends, in schema ordinal order.

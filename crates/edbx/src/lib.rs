@@ -76,11 +76,11 @@
 //! | what | limit | what happens past it |
 //! | --- | --- | --- |
 //! | one request | 65,519 bytes encoded under Noise (65,535 in plaintext), the token included (~550 bytes for the test kit's) | refused before sending ([`ErrorKind::InvalidInput`]) |
-//! | one listed event row | 7,605 bytes of JSON ([`validate::MAX_LISTED_ROW_BYTES`]): payload, metadata, note, ids and ~400 bytes of bookkeeping | the server closes the connection instead of listing it; such writes are refused before sending unless [`EventWrite::allow_unlistable`] |
+//! | one listed event row | 7,605 bytes of JSON: payload, metadata, note, ids and ~400 bytes of bookkeeping | the server closes the connection instead of listing it; such writes are refused before sending unless [`EventWrite::allow_unlistable`] |
 //! | one listed aggregate | the same ~7.6 KB of JSON, its whole state included | `list` of a range that holds it fails with [`ErrorKind::ReplyTooLarge`] (and names the cursor after which it stops). An aggregate grows with its events, so keep state small: the client cannot see it coming on `apply` |
 //! | one aggregate on `get` | ~32 KB of JSON (the reply carries it twice) | `get` fails with [`ErrorKind::ReplyTooLarge`] |
 //! | one list page | ~7.5 KiB of JSON, whatever `take` says | the page comes back short; the client's cursors continue after its last row |
-//! | `payload` by the server's own rule | 256 KiB ([`validate::MAX_PAYLOAD_BYTES`]) | unreachable: the frame limit comes first |
+//! | `payload` by the server's own rule | 256 KiB | unreachable: the frame limit comes first |
 //! | note | 128 characters | refused before sending |
 //! | aggregate id, event type | 128 characters | refused before sending |
 //!
@@ -108,7 +108,7 @@ mod page;
 mod pool;
 mod replies;
 mod state;
-pub mod validate;
+mod validate;
 mod verify;
 
 pub use client::{Client, abandoned_writes};
@@ -141,40 +141,47 @@ pub fn raw_json(text: impl Into<String>) -> Result<Box<serde_json::value::RawVal
 #[doc = include_str!("../../../README.md")]
 mod readme {}
 
+/// This crate's README (shown on crates.io), compiled as doctests too.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod crate_readme {}
+
 #[cfg(test)]
 mod send_sync {
     use super::*;
 
     fn assert_send_sync<T: Send + Sync>(_: &T) {}
+    fn assert_send<T: Send>(_: &T) {}
 
-    /// Compile-time proof that the client, its values and the futures of its calls can be
-    /// shared across threads and held across `.await`s in multi-threaded runtimes.
+    /// Compile-time proof that the client and its values can be shared across threads, and that
+    /// the futures of its calls can be spawned and held across `.await`s in multi-threaded runtimes. Builder
+    /// and `async fn` futures promise `Send` only.
     #[allow(dead_code, unused_must_use, clippy::let_underscore_future)]
     fn futures_are_send_and_sync(client: Client) {
         use std::future::IntoFuture;
         assert_send_sync(&client);
         assert_send_sync(&Config::new());
         assert_send_sync(&Error::invalid_input("x"));
-        assert_send_sync(&Client::connect(Config::new()));
-        assert_send_sync(&client.get("a", "b").into_future());
-        assert_send_sync(&client.get("a", "b").resolved());
-        assert_send_sync(&client.list().into_future());
+        assert_send(&Client::connect(Config::new()));
+        assert_send(&client.get("a", "b").into_future());
+        assert_send(&client.get("a", "b").resolved());
+        assert_send(&client.list().into_future());
         assert_send_sync(&client.list().stream());
-        assert_send_sync(&client.events("a", "b").into_future());
+        assert_send(&client.events("a", "b").into_future());
         assert_send_sync(&client.events("a", "b").stream());
-        assert_send_sync(&client.create("a", "b", "c", &1).into_future());
-        assert_send_sync(&client.apply("a", "b", "c", &1).into_future());
-        assert_send_sync(&client.patch("a", "b", "c", &1).into_future());
-        assert_send_sync(&client.archive("a", "b").into_future());
-        assert_send_sync(&client.verify("a", "b"));
-        assert_send_sync(&client.select("a", "b", &["x"]));
-        assert_send_sync(&client.referrers("a", "b"));
-        assert_send_sync(&client.create_snapshot("a", "b").into_future());
-        assert_send_sync(&client.list_snapshots().into_future());
-        assert_send_sync(&client.get_snapshot(1));
-        assert_send_sync(&client.list_schemas());
-        assert_send_sync(&client.replace_schemas(&1));
-        assert_send_sync(&client.tenant_assign("t", "s"));
-        assert_send_sync(&client.tenant_schema_publish("t").into_future());
+        assert_send(&client.create("a", "b", "c", &1).into_future());
+        assert_send(&client.apply("a", "b", "c", &1).into_future());
+        assert_send(&client.patch("a", "b", "c", &1).into_future());
+        assert_send(&client.archive("a", "b").into_future());
+        assert_send(&client.verify("a", "b"));
+        assert_send(&client.select("a", "b", &["x"]));
+        assert_send(&client.referrers("a", "b"));
+        assert_send(&client.create_snapshot("a", "b").into_future());
+        assert_send(&client.list_snapshots().into_future());
+        assert_send(&client.get_snapshot(1));
+        assert_send(&client.list_schemas());
+        assert_send(&client.replace_schemas(&1));
+        assert_send(&client.tenant_assign("t", "s"));
+        assert_send(&client.tenant_schema_publish("t").into_future());
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Server 3.19.4 silently shortens list pages to about 7.5 KiB of JSON and still returns the
 //! cursor of the *full* page, so following its cursor skips the rows it dropped (PROTOCOL.md
-//! §2.9). Every page here carries a cursor rebuilt from the last row actually received, which
+//! §3). Every page here carries a cursor rebuilt from the last row actually received, which
 //! is exactly where the next page must start.
 
 use std::collections::VecDeque;

@@ -43,11 +43,10 @@ impl PublishTarget {
     }
 
     pub(crate) fn to_wire(&self) -> edbx_wire::PublishTarget {
-        edbx_wire::PublishTarget {
-            plugin: self.plugin.clone(),
-            mode: self.mode.clone(),
-            priority: self.priority.clone(),
-        }
+        let mut target = edbx_wire::PublishTarget::new(self.plugin.clone());
+        target.mode = self.mode.clone();
+        target.priority = self.priority.clone();
+        target
     }
 }
 

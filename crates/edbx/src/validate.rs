@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 /// whose stored row exceeds [`MAX_LISTED_ROW_BYTES`] cannot be listed (see [`listed_event_row`]).
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 /// The longest JSON of one aggregate or event that server 3.19.4 can send in a listing page:
-/// a page's encoded reply is limited to 7,679 bytes (PROTOCOL.md §2.9), measured as 7,605
+/// a page's encoded reply is limited to 7,679 bytes (PROTOCOL.md §3), measured as 7,605
 /// bytes for a single event row. A longer row closes the connection instead of being listed.
 pub const MAX_LISTED_ROW_BYTES: usize = 7_605;
 /// The bytes of a listed event row besides its variable parts, measured against 3.19.4 (the
@@ -368,6 +368,70 @@ mod tests {
         ] {
             let e = payload_object(&bad).unwrap_err();
             assert!(e.message().contains("JSON object"), "{e}");
+        }
+    }
+}
+
+/// The row estimate against the real server: it is a heuristic, so it is checked where it is
+/// defined rather than exported for the integration tests.
+#[cfg(test)]
+mod against_the_server {
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn the_row_estimate_is_an_upper_bound_close_to_the_real_row() {
+        let server = edbx_testkit::TestServer::start(edbx_testkit::ServerOptions::default())
+            .unwrap_or_else(|e| panic!("cannot start the EventDBX server: {e}"));
+        let config = crate::Config::new()
+            .host(server.host())
+            .port(server.port())
+            .token(server.token())
+            .tenant_id(server.tenant())
+            .request_timeout(std::time::Duration::from_secs(20));
+        let client = crate::Client::connect(config).await.unwrap();
+        let cases = [
+            (json!({}), None, None),
+            (
+                json!({"a": 1, "b": [1, 2, 3], "c": {"d": "é\"\\"}}),
+                None,
+                Some("a note"),
+            ),
+            (
+                json!({"s": "x".repeat(3000)}),
+                Some(json!({"@trace": {"id": "t-1"}})),
+                Some("ünïcode \"quoted\""),
+            ),
+        ];
+        for (i, (payload, metadata, note)) in cases.into_iter().enumerate() {
+            let id = format!("e{i}");
+            let mut write = client.apply("estimate", &id, "order.paid", &payload);
+            if let Some(metadata) = &metadata {
+                write = write.metadata(metadata);
+            }
+            if let Some(note) = note {
+                write = write.note(note);
+            }
+            write.await.unwrap();
+            let page = client.events("estimate", &id).await.unwrap();
+            let real = page.items[0].raw.as_ref().unwrap().get().len();
+            // The test kit's bootstrap token is issued to group `cli`, user `root`.
+            let estimate = super::listed_event_row(
+                "estimate",
+                &id,
+                "order.paid",
+                &payload,
+                metadata.as_ref(),
+                note,
+                "cli".len() + "root".len(),
+            );
+            assert!(
+                estimate >= real,
+                "case {i}: estimate {estimate} < real {real}"
+            );
+            assert!(
+                estimate - real <= 40,
+                "case {i}: estimate {estimate}, real {real}"
+            );
         }
     }
 }

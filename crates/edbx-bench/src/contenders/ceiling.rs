@@ -13,11 +13,7 @@ use crate::workload::{
 };
 
 fn get(conn: &mut Conn, id: String) -> Result<(), String> {
-    let request = Request::GetAggregate(GetAggregate {
-        aggregate_type: AGGREGATE_TYPE.to_owned(),
-        aggregate_id: id,
-        ..GetAggregate::default()
-    });
+    let request = Request::GetAggregate(GetAggregate::new(AGGREGATE_TYPE, id));
     match conn.call(&request)? {
         Response::GetAggregate(reply) if reply.found && !reply.aggregate_json.is_empty() => Ok(()),
         other => Err(format!("unexpected reply: {other:?}")),
@@ -25,13 +21,12 @@ fn get(conn: &mut Conn, id: String) -> Result<(), String> {
 }
 
 fn apply(conn: &mut Conn, id: String, i: u64) -> Result<(), String> {
-    let request = Request::AppendEvent(AppendEvent {
-        aggregate_type: AGGREGATE_TYPE.to_owned(),
-        aggregate_id: id,
-        event_type: EVENT_TYPE.to_owned(),
-        payload_json: apply_payload(i).to_string(),
-        ..AppendEvent::default()
-    });
+    let request = Request::AppendEvent(AppendEvent::new(
+        AGGREGATE_TYPE,
+        id,
+        EVENT_TYPE,
+        apply_payload(i).to_string(),
+    ));
     match conn.call(&request)? {
         Response::AppendEvent(json) if !json.is_empty() => Ok(()),
         other => Err(format!("unexpected reply: {other:?}")),

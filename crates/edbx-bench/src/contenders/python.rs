@@ -1,5 +1,5 @@
 //! The Python client `eventdbx` 0.1.8 cannot open a session with server 3.19.4 (PROTOCOL.md
-//! §10.3): it puts a 4-byte length in front of the hello, which the server reads as a Cap'n
+//! §1): it puts a 4-byte length in front of the hello, which the server reads as a Cap'n
 //! Proto segment count and rejects; and it mixes a Noise prologue the server does not use.
 //!
 //! The connect row shows that: the harness replays its hello framing against the server under
@@ -21,13 +21,13 @@ pub fn probe(target: &Target) -> String {
     match replay_python_hello(target) {
         Ok(Outcome::Closed) => "cannot connect: the server closes the connection on its \
              length-prefixed hello (replayed here); its Noise prologue `eventdbx-control` would \
-             fail next (PROTOCOL.md §10.3)"
+             fail next (PROTOCOL.md §1)"
             .to_owned(),
         Ok(Outcome::Answered(n)) => format!(
             "probe inconclusive: the server answered the length-prefixed hello with {n} bytes; \
-             PROTOCOL.md §10.3 says it cannot connect"
+             PROTOCOL.md §1 says it cannot connect"
         ),
-        Err(e) => format!("probe failed ({e}); PROTOCOL.md §10.3 says it cannot connect"),
+        Err(e) => format!("probe failed ({e}); PROTOCOL.md §1 says it cannot connect"),
     }
 }
 

@@ -380,11 +380,7 @@ fn tampered_history_peer() -> u16 {
                 assert!(n > 0, "the client hung up before its hello");
                 buf.extend_from_slice(&chunk[..n]);
             }
-            let granted = HelloResponse {
-                accepted: true,
-                message: "ok".into(),
-                no_noise: true,
-            };
+            let granted = HelloResponse::new(true, "ok", true);
             stream.write_all(&granted.to_bytes()).unwrap();
             let mut decoder = FrameDecoder::new();
             'session: loop {
@@ -400,24 +396,22 @@ fn tampered_history_peer() -> u16 {
                         })
                     };
                     let response = match request {
-                        Request::GetAggregate(_) => Response::GetAggregate(GetAggregateReply {
-                            found: true,
-                            aggregate_json: serde_json::json!({
+                        Request::GetAggregate(_) => Response::GetAggregate(GetAggregateReply::new(
+                            true,
+                            serde_json::json!({
                                 "aggregate_type": "ledger", "aggregate_id": "l-1", "version": 2,
                                 "state": {"n": "2"}, "merkle_root": "0".repeat(64),
                                 "archived": false,
                             })
                             .to_string(),
-                            resolved_json: None,
-                        }),
-                        Request::ListEvents(list) => Response::ListEvents(ListEventsReply {
-                            events_json: if list.cursor.is_none() {
+                        )),
+                        Request::ListEvents(list) => {
+                            Response::ListEvents(ListEventsReply::new(if list.cursor.is_none() {
                                 serde_json::json!([event(1), event(2)]).to_string()
                             } else {
                                 "[]".into()
-                            },
-                            next_cursor: None,
-                        }),
+                            }))
+                        }
                         other => panic!("the fake server does not answer {other:?}"),
                     };
                     let reply = encode_frame(&encode_response(id, &response).unwrap()).unwrap();

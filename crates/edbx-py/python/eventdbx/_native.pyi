@@ -16,13 +16,11 @@ __all__ = [
     "noise_psk",
     "config_from_env",
     "SERVER_NOISE_PATTERN",
-    "XX_NOISE_PATTERN",
     "PROTOCOL_VERSION",
     "CORE_VERSION",
 ]
 
 SERVER_NOISE_PATTERN: str
-XX_NOISE_PATTERN: str
 PROTOCOL_VERSION: int
 CORE_VERSION: str
 

@@ -16,7 +16,7 @@ from . import _native
 #: The pattern EventDBX server 3.19.4 speaks on its control port.
 DEFAULT_NOISE_PROTOCOL = _native.SERVER_NOISE_PATTERN
 #: The pattern of a session given no key (the official README's example).
-XX_NOISE_PROTOCOL = _native.XX_NOISE_PATTERN
+XX_NOISE_PROTOCOL = "Noise_XX_25519_AESGCM_SHA256"
 #: The prologue both sides mix in: the server uses none (0.1.8's ``b"eventdbx-control"`` made its
 #: handshakes fail against the server).
 DEFAULT_NOISE_PROLOGUE = b""

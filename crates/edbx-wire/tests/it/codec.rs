@@ -5,6 +5,18 @@ use edbx_wire::generated::control_capnp::{control_request, control_response};
 use edbx_wire::*;
 use proptest::prelude::*;
 
+/// A protocol struct with the given fields and the rest at their defaults. The structs are
+/// `#[non_exhaustive]`, so other crates cannot write them as literals.
+macro_rules! wire {
+    ($ty:ident { $($field:ident $(: $value:expr)?),* $(,)? }) => {{
+        let mut value = $ty::default();
+        $(wire!(@set value, $field $(, $value)?);)*
+        value
+    }};
+    (@set $v:ident, $field:ident, $value:expr) => { $v.$field = $value; };
+    (@set $v:ident, $field:ident) => { $v.$field = $field; };
+}
+
 const TOKEN: &str = "tok.en";
 
 fn s(value: &str) -> String {
@@ -13,23 +25,23 @@ fn s(value: &str) -> String {
 
 fn targets() -> Vec<PublishTarget> {
     vec![
-        PublishTarget {
+        wire!(PublishTarget {
             plugin: s("search"),
             mode: Some(s("event-only")),
             priority: Some(s("high")),
-        },
-        PublishTarget {
+        }),
+        wire!(PublishTarget {
             plugin: s("audit"),
             mode: None,
             priority: None,
-        },
+        }),
     ]
 }
 
 /// Every request variant with every optional field set (`Some`, non-default values).
 fn requests_all_some() -> Vec<Request> {
     vec![
-        Request::ListAggregates(ListAggregates {
+        Request::ListAggregates(wire!(ListAggregates {
             cursor: Some(s("a:order:o-1")),
             take: Some(25),
             filter: Some(s("status = 'paid'")),
@@ -38,21 +50,21 @@ fn requests_all_some() -> Vec<Request> {
             archived_only: true,
             resolve: true,
             resolve_depth: Some(3),
-        }),
-        Request::GetAggregate(GetAggregate {
+        })),
+        Request::GetAggregate(wire!(GetAggregate {
             aggregate_type: s("order"),
             aggregate_id: s("o-1"),
             resolve: true,
             resolve_depth: Some(5),
-        }),
-        Request::ListEvents(ListEvents {
+        })),
+        Request::ListEvents(wire!(ListEvents {
             aggregate_type: s("order"),
             aggregate_id: s("o-1"),
             cursor: Some(s("a:order:o-1:3")),
             take: Some(0),
             filter: Some(s("version > 1")),
-        }),
-        Request::AppendEvent(AppendEvent {
+        })),
+        Request::AppendEvent(wire!(AppendEvent {
             aggregate_type: s("order"),
             aggregate_id: s("o-1"),
             event_type: s("order.paid"),
@@ -60,12 +72,12 @@ fn requests_all_some() -> Vec<Request> {
             note: Some(s("")),
             metadata_json: Some(s(r#"{"@trace":{"id":"t"}}"#)),
             publish_targets: Some(targets()),
-        }),
-        Request::VerifyAggregate(AggregateRef {
+        })),
+        Request::VerifyAggregate(wire!(AggregateRef {
             aggregate_type: s("order"),
             aggregate_id: s("o-1"),
-        }),
-        Request::PatchEvent(PatchEvent {
+        })),
+        Request::PatchEvent(wire!(PatchEvent {
             aggregate_type: s("order"),
             aggregate_id: s("o-1"),
             event_type: s("order_patched"),
@@ -73,13 +85,13 @@ fn requests_all_some() -> Vec<Request> {
             note: Some(s("why")),
             metadata_json: Some(s("{}")),
             publish_targets: Some(Vec::new()),
-        }),
-        Request::SelectAggregate(SelectAggregate {
+        })),
+        Request::SelectAggregate(wire!(SelectAggregate {
             aggregate_type: s("order"),
             aggregate_id: s("o-1"),
             fields: vec![s("addr.city"), s(""), s("tags.0")],
-        }),
-        Request::CreateAggregate(AppendEvent {
+        })),
+        Request::CreateAggregate(wire!(AppendEvent {
             aggregate_type: s("order"),
             aggregate_id: s("o-2"),
             event_type: s("order_created"),
@@ -87,30 +99,30 @@ fn requests_all_some() -> Vec<Request> {
             note: Some(s("first")),
             metadata_json: Some(s(r#"{"@a":1}"#)),
             publish_targets: Some(targets()),
-        }),
-        Request::SetAggregateArchive(SetArchive {
+        })),
+        Request::SetAggregateArchive(wire!(SetArchive {
             aggregate_type: s("order"),
             aggregate_id: s("o-1"),
             archived: true,
             note: Some(s("done")),
-        }),
+        })),
         Request::ListSchemas,
-        Request::ReplaceSchemas(ReplaceSchemas {
+        Request::ReplaceSchemas(wire!(ReplaceSchemas {
             schemas_json: s(r#"{"order":{}}"#),
-        }),
-        Request::TenantAssign(TenantAssign {
+        })),
+        Request::TenantAssign(wire!(TenantAssign {
             tenant_id: s("acme"),
             shard_id: s("shard-0001"),
-        }),
+        })),
         Request::TenantUnassign(s("acme")),
-        Request::TenantQuotaSet(TenantQuotaSet {
+        Request::TenantQuotaSet(wire!(TenantQuotaSet {
             tenant_id: s("acme"),
             max_storage_mb: u64::MAX,
-        }),
+        })),
         Request::TenantQuotaClear(s("acme")),
         Request::TenantQuotaRecalc(s("acme")),
         Request::TenantReload(s("acme")),
-        Request::TenantSchemaPublish(TenantSchemaPublish {
+        Request::TenantSchemaPublish(wire!(TenantSchemaPublish {
             tenant_id: s("acme"),
             reason: Some(s("release")),
             actor: Some(s("ci")),
@@ -118,22 +130,22 @@ fn requests_all_some() -> Vec<Request> {
             activate: true,
             force: true,
             reload: true,
-        }),
-        Request::CreateSnapshot(CreateSnapshot {
+        })),
+        Request::CreateSnapshot(wire!(CreateSnapshot {
             aggregate_type: s("order"),
             aggregate_id: s("o-1"),
             comment: Some(s("snap")),
-        }),
-        Request::ListSnapshots(ListSnapshots {
+        })),
+        Request::ListSnapshots(wire!(ListSnapshots {
             aggregate_type: Some(s("order")),
             aggregate_id: Some(s("o-1")),
             version: Some(7),
-        }),
+        })),
         Request::GetSnapshot(1_234_567_890_123_456_789),
-        Request::ListReferrers(AggregateRef {
+        Request::ListReferrers(wire!(AggregateRef {
             aggregate_type: s("customer"),
             aggregate_id: s("c-1"),
-        }),
+        })),
     ]
 }
 
@@ -167,57 +179,57 @@ fn requests_all_none() -> Vec<Request> {
 
 fn responses_all_some() -> Vec<Response> {
     vec![
-        Response::ListAggregates(ListAggregatesReply {
+        Response::ListAggregates(wire!(ListAggregatesReply {
             aggregates_json: s("[{}]"),
             next_cursor: Some(s("a:order:o-9")),
             resolved_json: Some(s("[]")),
-        }),
-        Response::GetAggregate(GetAggregateReply {
+        })),
+        Response::GetAggregate(wire!(GetAggregateReply {
             found: true,
             aggregate_json: s(r#"{"aggregate_id":"o-1"}"#),
             resolved_json: Some(s(r#"{"domain":"default"}"#)),
-        }),
-        Response::ListEvents(ListEventsReply {
+        })),
+        Response::ListEvents(wire!(ListEventsReply {
             events_json: s("[{},{}]"),
             next_cursor: Some(s("a:order:o-1:2")),
-        }),
+        })),
         Response::AppendEvent(s(r#"{"version":2}"#)),
         Response::VerifyAggregate(s(&"ab".repeat(32))),
-        Response::SelectAggregate(SelectReply {
+        Response::SelectAggregate(wire!(SelectReply {
             found: true,
             selection_json: s(r#"{"qty":3}"#),
-        }),
-        Response::Error(ControlError {
+        })),
+        Response::Error(wire!(ControlError {
             code: s("aggregate_not_found"),
             message: s("aggregate not found"),
-        }),
+        })),
         Response::CreateAggregate(s(r#"{"version":1}"#)),
         Response::SetAggregateArchive(s(r#"{"archived":true}"#)),
         Response::ListSchemas(s(r#"{"order":{}}"#)),
         Response::ReplaceSchemas(u32::MAX),
-        Response::TenantAssign(TenantAssignReply {
+        Response::TenantAssign(wire!(TenantAssignReply {
             changed: true,
             shard_id: s("shard-0001"),
-        }),
+        })),
         Response::TenantUnassign(true),
-        Response::TenantQuotaSet(TenantQuotaSetReply {
+        Response::TenantQuotaSet(wire!(TenantQuotaSetReply {
             changed: true,
             quota_mb: Some(1024),
-        }),
+        })),
         Response::TenantQuotaClear(true),
         Response::TenantQuotaRecalc(u64::MAX),
         Response::TenantReload(true),
-        Response::TenantSchemaPublish(TenantSchemaPublishReply {
+        Response::TenantSchemaPublish(wire!(TenantSchemaPublishReply {
             version_id: s("v20250101T000000000Z"),
             activated: true,
             skipped: true,
-        }),
+        })),
         Response::CreateSnapshot(s(r#"{"snapshot_id":"1"}"#)),
         Response::ListSnapshots(s("[]")),
-        Response::GetSnapshot(GetSnapshotReply {
+        Response::GetSnapshot(wire!(GetSnapshotReply {
             found: true,
             snapshot_json: s("{}"),
-        }),
+        })),
         Response::ListReferrers(s(r#"[{"path":"order"}]"#)),
     ]
 }
@@ -306,7 +318,7 @@ fn every_response_variant_round_trips() {
 
 #[test]
 fn ordinal_to_discriminant_spot_checks() {
-    // PROTOCOL.md §1: discriminant = ordinal - 1.
+    // The schema's union: discriminant = ordinal - 1.
     let get = encode_request(1, TOKEN, &Request::GetAggregate(GetAggregate::default())).unwrap();
     assert_eq!(discriminant(&get), 1);
     let referrers =
@@ -395,10 +407,10 @@ fn values_without_their_flag_are_ignored() {
     let (_, response) = decode_response(&bytes).unwrap();
     assert_eq!(
         response,
-        Response::TenantQuotaSet(TenantQuotaSetReply {
+        Response::TenantQuotaSet(wire!(TenantQuotaSetReply {
             changed: true,
             quota_mb: None
-        })
+        }))
     );
 }
 
@@ -501,10 +513,12 @@ fn texts() -> impl Strategy<Value = Vec<String>> {
 
 fn publish_targets() -> impl Strategy<Value = Option<Vec<PublishTarget>>> {
     proptest::option::of(proptest::collection::vec(
-        (text(), opt_text(), opt_text()).prop_map(|(plugin, mode, priority)| PublishTarget {
-            plugin,
-            mode,
-            priority,
+        (text(), opt_text(), opt_text()).prop_map(|(plugin, mode, priority)| {
+            wire!(PublishTarget {
+                plugin,
+                mode,
+                priority,
+            })
         }),
         0..3,
     ))
@@ -530,7 +544,7 @@ fn append_event() -> impl Strategy<Value = AppendEvent> {
                 metadata_json,
                 publish_targets,
             )| {
-                AppendEvent {
+                wire!(AppendEvent {
                     aggregate_type,
                     aggregate_id,
                     event_type,
@@ -538,15 +552,17 @@ fn append_event() -> impl Strategy<Value = AppendEvent> {
                     note,
                     metadata_json,
                     publish_targets,
-                }
+                })
             },
         )
 }
 
 fn aggregate_ref() -> impl Strategy<Value = AggregateRef> {
-    (text(), text()).prop_map(|(aggregate_type, aggregate_id)| AggregateRef {
-        aggregate_type,
-        aggregate_id,
+    (text(), text()).prop_map(|(aggregate_type, aggregate_id)| {
+        wire!(AggregateRef {
+            aggregate_type,
+            aggregate_id,
+        })
     })
 }
 
@@ -569,7 +585,7 @@ fn any_request() -> BoxedStrategy<Request> {
                     (include_archived, archived_only, resolve),
                     resolve_depth,
                 )| {
-                    Request::ListAggregates(ListAggregates {
+                    Request::ListAggregates(wire!(ListAggregates {
                         cursor,
                         take,
                         filter,
@@ -578,36 +594,36 @@ fn any_request() -> BoxedStrategy<Request> {
                         archived_only,
                         resolve,
                         resolve_depth,
-                    })
+                    }))
                 },
             )
             .boxed(),
         (text(), text(), any::<bool>(), any::<Option<u32>>())
             .prop_map(|(aggregate_type, aggregate_id, resolve, resolve_depth)| {
-                Request::GetAggregate(GetAggregate {
+                Request::GetAggregate(wire!(GetAggregate {
                     aggregate_type,
                     aggregate_id,
                     resolve,
                     resolve_depth,
-                })
+                }))
             })
             .boxed(),
         (text(), text(), opt_text(), any::<Option<u64>>(), opt_text())
             .prop_map(|(aggregate_type, aggregate_id, cursor, take, filter)| {
-                Request::ListEvents(ListEvents {
+                Request::ListEvents(wire!(ListEvents {
                     aggregate_type,
                     aggregate_id,
                     cursor,
                     take,
                     filter,
-                })
+                }))
             })
             .boxed(),
         append_event().prop_map(Request::AppendEvent).boxed(),
         aggregate_ref().prop_map(Request::VerifyAggregate).boxed(),
         append_event()
             .prop_map(|e| {
-                Request::PatchEvent(PatchEvent {
+                Request::PatchEvent(wire!(PatchEvent {
                     aggregate_type: e.aggregate_type,
                     aggregate_id: e.aggregate_id,
                     event_type: e.event_type,
@@ -615,48 +631,50 @@ fn any_request() -> BoxedStrategy<Request> {
                     note: e.note,
                     metadata_json: e.metadata_json,
                     publish_targets: e.publish_targets,
-                })
+                }))
             })
             .boxed(),
         (text(), text(), texts())
             .prop_map(|(aggregate_type, aggregate_id, fields)| {
-                Request::SelectAggregate(SelectAggregate {
+                Request::SelectAggregate(wire!(SelectAggregate {
                     aggregate_type,
                     aggregate_id,
                     fields,
-                })
+                }))
             })
             .boxed(),
         append_event().prop_map(Request::CreateAggregate).boxed(),
         (text(), text(), any::<bool>(), opt_text())
             .prop_map(|(aggregate_type, aggregate_id, archived, note)| {
-                Request::SetAggregateArchive(SetArchive {
+                Request::SetAggregateArchive(wire!(SetArchive {
                     aggregate_type,
                     aggregate_id,
                     archived,
                     note,
-                })
+                }))
             })
             .boxed(),
         Just(Request::ListSchemas).boxed(),
         text()
-            .prop_map(|schemas_json| Request::ReplaceSchemas(ReplaceSchemas { schemas_json }))
+            .prop_map(|schemas_json| {
+                Request::ReplaceSchemas(wire!(ReplaceSchemas { schemas_json }))
+            })
             .boxed(),
         (text(), text())
             .prop_map(|(tenant_id, shard_id)| {
-                Request::TenantAssign(TenantAssign {
+                Request::TenantAssign(wire!(TenantAssign {
                     tenant_id,
                     shard_id,
-                })
+                }))
             })
             .boxed(),
         text().prop_map(Request::TenantUnassign).boxed(),
         (text(), any::<u64>())
             .prop_map(|(tenant_id, max_storage_mb)| {
-                Request::TenantQuotaSet(TenantQuotaSet {
+                Request::TenantQuotaSet(wire!(TenantQuotaSet {
                     tenant_id,
                     max_storage_mb,
-                })
+                }))
             })
             .boxed(),
         text().prop_map(Request::TenantQuotaClear).boxed(),
@@ -671,7 +689,7 @@ fn any_request() -> BoxedStrategy<Request> {
         )
             .prop_map(
                 |(tenant_id, reason, actor, labels, (activate, force, reload))| {
-                    Request::TenantSchemaPublish(TenantSchemaPublish {
+                    Request::TenantSchemaPublish(wire!(TenantSchemaPublish {
                         tenant_id,
                         reason,
                         actor,
@@ -679,26 +697,26 @@ fn any_request() -> BoxedStrategy<Request> {
                         activate,
                         force,
                         reload,
-                    })
+                    }))
                 },
             )
             .boxed(),
         (text(), text(), opt_text())
             .prop_map(|(aggregate_type, aggregate_id, comment)| {
-                Request::CreateSnapshot(CreateSnapshot {
+                Request::CreateSnapshot(wire!(CreateSnapshot {
                     aggregate_type,
                     aggregate_id,
                     comment,
-                })
+                }))
             })
             .boxed(),
         (opt_text(), opt_text(), any::<Option<u64>>())
             .prop_map(|(aggregate_type, aggregate_id, version)| {
-                Request::ListSnapshots(ListSnapshots {
+                Request::ListSnapshots(wire!(ListSnapshots {
                     aggregate_type,
                     aggregate_id,
                     version,
-                })
+                }))
             })
             .boxed(),
         any::<u64>().prop_map(Request::GetSnapshot).boxed(),
@@ -712,42 +730,42 @@ fn any_response() -> BoxedStrategy<Response> {
     let variants: Vec<BoxedStrategy<Response>> = vec![
         (text(), opt_text(), opt_text())
             .prop_map(|(aggregates_json, next_cursor, resolved_json)| {
-                Response::ListAggregates(ListAggregatesReply {
+                Response::ListAggregates(wire!(ListAggregatesReply {
                     aggregates_json,
                     next_cursor,
                     resolved_json,
-                })
+                }))
             })
             .boxed(),
         (any::<bool>(), text(), opt_text())
             .prop_map(|(found, aggregate_json, resolved_json)| {
-                Response::GetAggregate(GetAggregateReply {
+                Response::GetAggregate(wire!(GetAggregateReply {
                     found,
                     aggregate_json,
                     resolved_json,
-                })
+                }))
             })
             .boxed(),
         (text(), opt_text())
             .prop_map(|(events_json, next_cursor)| {
-                Response::ListEvents(ListEventsReply {
+                Response::ListEvents(wire!(ListEventsReply {
                     events_json,
                     next_cursor,
-                })
+                }))
             })
             .boxed(),
         text().prop_map(Response::AppendEvent).boxed(),
         text().prop_map(Response::VerifyAggregate).boxed(),
         (any::<bool>(), text())
             .prop_map(|(found, selection_json)| {
-                Response::SelectAggregate(SelectReply {
+                Response::SelectAggregate(wire!(SelectReply {
                     found,
                     selection_json,
-                })
+                }))
             })
             .boxed(),
         (text(), text())
-            .prop_map(|(code, message)| Response::Error(ControlError { code, message }))
+            .prop_map(|(code, message)| Response::Error(wire!(ControlError { code, message })))
             .boxed(),
         text().prop_map(Response::CreateAggregate).boxed(),
         text().prop_map(Response::SetAggregateArchive).boxed(),
@@ -755,13 +773,13 @@ fn any_response() -> BoxedStrategy<Response> {
         any::<u32>().prop_map(Response::ReplaceSchemas).boxed(),
         (any::<bool>(), text())
             .prop_map(|(changed, shard_id)| {
-                Response::TenantAssign(TenantAssignReply { changed, shard_id })
+                Response::TenantAssign(wire!(TenantAssignReply { changed, shard_id }))
             })
             .boxed(),
         any::<bool>().prop_map(Response::TenantUnassign).boxed(),
         (any::<bool>(), any::<Option<u64>>())
             .prop_map(|(changed, quota_mb)| {
-                Response::TenantQuotaSet(TenantQuotaSetReply { changed, quota_mb })
+                Response::TenantQuotaSet(wire!(TenantQuotaSetReply { changed, quota_mb }))
             })
             .boxed(),
         any::<bool>().prop_map(Response::TenantQuotaClear).boxed(),
@@ -769,21 +787,21 @@ fn any_response() -> BoxedStrategy<Response> {
         any::<bool>().prop_map(Response::TenantReload).boxed(),
         (text(), any::<bool>(), any::<bool>())
             .prop_map(|(version_id, activated, skipped)| {
-                Response::TenantSchemaPublish(TenantSchemaPublishReply {
+                Response::TenantSchemaPublish(wire!(TenantSchemaPublishReply {
                     version_id,
                     activated,
                     skipped,
-                })
+                }))
             })
             .boxed(),
         text().prop_map(Response::CreateSnapshot).boxed(),
         text().prop_map(Response::ListSnapshots).boxed(),
         (any::<bool>(), text())
             .prop_map(|(found, snapshot_json)| {
-                Response::GetSnapshot(GetSnapshotReply {
+                Response::GetSnapshot(wire!(GetSnapshotReply {
                     found,
                     snapshot_json,
-                })
+                }))
             })
             .boxed(),
         text().prop_map(Response::ListReferrers).boxed(),

@@ -8,7 +8,7 @@ use edbx_wire::{
 };
 use proptest::prelude::*;
 
-/// PROTOCOL.md §2.2: token "tok", tenant "default", noNoise = true.
+/// PROTOCOL.md §1: token "tok", tenant "default", noNoise = true.
 const HELLO_EXAMPLE: [u8; 56] = [
     0x00, 0x00, 0x00, 0x00, 0x06, 0x00, 0x00, 0x00, // segment table: 1 segment, 6 words
     0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x02,
@@ -129,11 +129,7 @@ fn to_bytes_trims_a_parsed_token() {
 
 #[test]
 fn hello_response_round_trip_and_layout() {
-    let response = HelloResponse {
-        accepted: true,
-        message: "ok".to_owned(),
-        no_noise: true,
-    };
+    let response = HelloResponse::new(true, "ok", true);
     let bytes = response.to_bytes();
     assert_eq!(HelloResponse::parse(&bytes).unwrap(), response);
 
@@ -145,11 +141,7 @@ fn hello_response_round_trip_and_layout() {
     root.set_no_noise(true);
     assert_eq!(capnp::serialize::write_message_to_words(&message), bytes);
 
-    let rejected = HelloResponse {
-        accepted: false,
-        message: "invalid control token".to_owned(),
-        no_noise: false,
-    };
+    let rejected = HelloResponse::new(false, "invalid control token", false);
     assert_eq!(
         HelloResponse::parse(&rejected.to_bytes()).unwrap(),
         rejected
@@ -347,7 +339,7 @@ proptest! {
         message in any::<String>(),
         no_noise in any::<bool>(),
     ) {
-        let response = HelloResponse { accepted, message, no_noise };
+        let response = HelloResponse::new(accepted, message, no_noise);
         let bytes = response.to_bytes();
         prop_assert_eq!(stream_message_len(&bytes, usize::MAX).unwrap(), Some(bytes.len()));
         prop_assert_eq!(HelloResponse::parse(&bytes).unwrap(), response);

@@ -302,11 +302,7 @@ mod tests {
             "{other}"
         );
         // A real hello answer does not look foreign.
-        let real = HelloResponse {
-            accepted: true,
-            message: "ok".into(),
-            no_noise: false,
-        };
+        let real = HelloResponse::new(true, "ok", false);
         assert_eq!(foreign_protocol(&real.to_bytes()), None);
     }
 }

@@ -95,9 +95,7 @@ impl Client {
                 "schemas must be a JSON object keyed by aggregate type",
             ));
         }
-        let request = Request::ReplaceSchemas(ReplaceSchemas {
-            schemas_json: value.to_string(),
-        });
+        let request = Request::ReplaceSchemas(ReplaceSchemas::new(value.to_string()));
         expect!(
             self.execute(request).await?,
             ReplaceSchemas,
@@ -108,10 +106,7 @@ impl Client {
     /// Assigns a tenant to a shard.
     pub async fn tenant_assign(&self, tenant_id: &str, shard_id: &str) -> Result<TenantAssignment> {
         validate::tenant_id(tenant_id)?;
-        let request = Request::TenantAssign(TenantAssign {
-            tenant_id: tenant_id.to_owned(),
-            shard_id: shard_id.to_owned(),
-        });
+        let request = Request::TenantAssign(TenantAssign::new(tenant_id, shard_id));
         expect!(self.execute(request).await?, TenantAssign, "tenantAssign").map(Into::into)
     }
 
@@ -133,10 +128,7 @@ impl Client {
         max_storage_mb: u64,
     ) -> Result<TenantQuota> {
         validate::tenant_id(tenant_id)?;
-        let request = Request::TenantQuotaSet(TenantQuotaSet {
-            tenant_id: tenant_id.to_owned(),
-            max_storage_mb,
-        });
+        let request = Request::TenantQuotaSet(TenantQuotaSet::new(tenant_id, max_storage_mb));
         expect!(
             self.execute(request).await?,
             TenantQuotaSet,
@@ -180,10 +172,7 @@ impl Client {
     pub fn tenant_schema_publish(&self, tenant_id: &str) -> SchemaPublish<'_> {
         SchemaPublish {
             client: self,
-            request: TenantSchemaPublish {
-                tenant_id: tenant_id.to_owned(),
-                ..TenantSchemaPublish::default()
-            },
+            request: TenantSchemaPublish::new(tenant_id),
         }
     }
 }

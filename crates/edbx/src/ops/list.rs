@@ -179,12 +179,10 @@ async fn list_page(client: &Client, request: ListAggregates) -> Result<Page<Aggr
              updated_at key",
         ));
     }
-    let unsorted = ListAggregates {
-        sort: None,
-        resolve: false,
-        resolve_depth: None,
-        ..request.clone()
-    };
+    let mut unsorted = request.clone();
+    unsorted.sort = None;
+    unsorted.resolve = false;
+    unsorted.resolve_depth = None;
     let (items, resolved, _) = fetch(client, request).await?;
     let complete =
         items.is_empty() || count_up_to(client, unsorted, items.len() + 1).await? <= items.len();
@@ -257,11 +255,9 @@ async fn count_up_to(client: &Client, template: ListAggregates, limit: usize) ->
     let mut cursor = None;
     let mut counted = 0;
     while counted < limit {
-        let request = ListAggregates {
-            cursor: cursor.take(),
-            take: Some(1000),
-            ..template.clone()
-        };
+        let mut request = template.clone();
+        request.cursor = cursor.take();
+        request.take = Some(1000);
         let page = pageable_page(client, request, false).await?;
         counted += page.items.len();
         match page.next_cursor {
@@ -407,11 +403,7 @@ impl Client {
     pub fn events(&self, aggregate_type: &str, aggregate_id: &str) -> Events<'_> {
         Events {
             client: self,
-            request: ListEvents {
-                aggregate_type: aggregate_type.to_owned(),
-                aggregate_id: aggregate_id.to_owned(),
-                ..ListEvents::default()
-            },
+            request: ListEvents::new(aggregate_type, aggregate_id),
         }
     }
 }

@@ -17,7 +17,11 @@ use std::future::Future;
 use std::pin::Pin;
 
 /// The boxed future a builder turns into when awaited.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + Sync + 'a>>;
+///
+/// `Send`, so it can be spawned on a multi-threaded runtime, but not `Sync`: a future is polled
+/// through `&mut`, and promising `Sync` would forbid every future implementation detail that is
+/// not (a `Cell`, a `Sync`-less stream), so it could never be relaxed.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Implements `IntoFuture` for a builder by delegating to its `async fn run(self)`.
 macro_rules! awaitable {

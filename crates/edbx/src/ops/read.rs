@@ -93,12 +93,7 @@ impl Client {
     pub fn get(&self, aggregate_type: &str, aggregate_id: &str) -> Get<'_> {
         Get {
             client: self,
-            request: GetAggregate {
-                aggregate_type: aggregate_type.to_owned(),
-                aggregate_id: aggregate_id.to_owned(),
-                resolve: false,
-                resolve_depth: None,
-            },
+            request: GetAggregate::new(aggregate_type, aggregate_id),
         }
     }
 
@@ -117,11 +112,11 @@ impl Client {
     ) -> Result<Option<Map<String, Value>>> {
         validate::aggregate_type(aggregate_type)?;
         validate::aggregate_id(aggregate_id)?;
-        let request = Request::SelectAggregate(SelectAggregate {
-            aggregate_type: aggregate_type.to_owned(),
-            aggregate_id: aggregate_id.to_owned(),
-            fields: fields.iter().map(|f| f.as_ref().to_owned()).collect(),
-        });
+        let request = Request::SelectAggregate(SelectAggregate::new(
+            aggregate_type,
+            aggregate_id,
+            fields.iter().map(|f| f.as_ref().to_owned()).collect(),
+        ));
         match self.execute(request).await? {
             Response::SelectAggregate(reply) if reply.found => {
                 serde_json::from_str(&reply.selection_json)
@@ -308,10 +303,7 @@ impl Client {
 pub(crate) fn aggregate_ref(aggregate_type: &str, aggregate_id: &str) -> Result<AggregateRef> {
     validate::aggregate_type(aggregate_type)?;
     validate::aggregate_id(aggregate_id)?;
-    Ok(AggregateRef {
-        aggregate_type: aggregate_type.to_owned(),
-        aggregate_id: aggregate_id.to_owned(),
-    })
+    Ok(AggregateRef::new(aggregate_type, aggregate_id))
 }
 
 fn archived(merkle_root: String, version: u64) -> Verification {

@@ -97,11 +97,7 @@ impl Client {
     pub fn create_snapshot(&self, aggregate_type: &str, aggregate_id: &str) -> CreateSnapshot<'_> {
         CreateSnapshot {
             client: self,
-            request: edbx_wire::CreateSnapshot {
-                aggregate_type: aggregate_type.to_owned(),
-                aggregate_id: aggregate_id.to_owned(),
-                comment: None,
-            },
+            request: edbx_wire::CreateSnapshot::new(aggregate_type, aggregate_id),
         }
     }
 

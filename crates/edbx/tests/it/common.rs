@@ -54,3 +54,18 @@ pub async fn client(server: &TestServer, noise: bool) -> Client {
         .await
         .unwrap_or_else(|e| panic!("cannot connect to the test server: {e}"))
 }
+
+/// Waits until `state` holds, checking every millisecond, for at most 10 s; panics naming
+/// `what` if it never does. Used instead of a sleep wherever the state a test waits for can be
+/// observed (e.g. [`Client::pending_requests`]), so a slow machine makes the test slower, not
+/// flaky.
+pub async fn until(what: &str, mut state: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !state() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::common::{ALL_MODES, client, config, server};
+use crate::common::{ALL_MODES, client, config, server, until};
 use edbx::{Client, ErrorKind, Event, RetryOptions};
 use serde_json::json;
 
@@ -240,7 +240,10 @@ async fn a_write_in_flight_when_the_server_dies_is_outcome_unknown() {
         let client = client.clone();
         tokio::spawn(async move { client.apply("doc", "a", "edited", &json!({"v": 2})).await })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    until("the write is on the connection", || {
+        client.pending_requests() == 1
+    })
+    .await;
     server.kill().unwrap();
     let err = write.await.unwrap().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::OutcomeUnknown, "{err}");

@@ -95,20 +95,14 @@ impl Session {
 }
 
 fn granted(no_noise: bool) -> HelloResponse {
-    HelloResponse {
-        accepted: true,
-        message: "ok".into(),
-        no_noise,
-    }
+    HelloResponse::new(true, "ok", no_noise)
 }
 
 fn found(id: &str) -> Response {
-    Response::GetAggregate(GetAggregateReply {
-        found: true,
-        aggregate_json: json!({"aggregate_type": "doc", "aggregate_id": id, "version": 1})
-            .to_string(),
-        resolved_json: None,
-    })
+    Response::GetAggregate(GetAggregateReply::new(
+        true,
+        json!({"aggregate_type": "doc", "aggregate_id": id, "version": 1}).to_string(),
+    ))
 }
 
 async fn listener() -> (TcpListener, SocketAddr) {

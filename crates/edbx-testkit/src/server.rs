@@ -27,11 +27,12 @@ const HOST: Ipv4Addr = Ipv4Addr::LOCALHOST;
 const TENANT: &str = "default";
 /// How long [`TestServer::stop`] waits after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(10);
-/// Attempts at finding ports nobody else grabs between our probe and the server's bind. The
-/// server cannot be given port 0 and asked which it got (it does not report it), so a port
-/// someone else takes first costs an attempt: the server fails to bind, exits, and a new pair is
-/// tried. Ten lost races in a row would take a machine where ports are handed out faster than
-/// a server starts.
+/// Attempts at finding ports nobody else grabs between our probe and the server's bind. Server
+/// 3.19.4 logs the address its control listener got (at `info`), but for its HTTP listener only
+/// the configured one, before binding; and `restart` must get the same ports again. So ports are
+/// chosen here, and one someone else takes first costs an attempt: the server fails to bind,
+/// exits, and a new pair is tried. Ten lost races in a row would take a machine where ports are
+/// handed out faster than a server starts.
 const PORT_ATTEMPTS: usize = 10;
 /// Lines of server log quoted in errors.
 const LOG_TAIL_LINES: usize = 40;

@@ -119,3 +119,75 @@ async fn a_write_that_would_make_an_aggregate_unlistable_is_refused_unless_allow
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_listing_steps_past_aggregates_the_server_cannot_send() {
+    let server = server(ALL_MODES[0]);
+    let client = Client::connect(config(&server)).await.unwrap();
+    let huge = json!({"blob": "x".repeat(7_400)});
+    // Unlistable rows first of all, in the middle (two in a row), and last.
+    let rows = [
+        ("alpha", "Big-1", true),
+        ("doc", "a1", false),
+        ("doc", "b_huge", true),
+        ("doc", "b_huge2", true),
+        ("doc", "c1", false),
+        ("zeta", "z-9", false),
+        ("zeta", "zz", true),
+    ];
+    for (t, id, unlistable) in rows {
+        let payload = if unlistable {
+            huge.clone()
+        } else {
+            json!({"n": 1})
+        };
+        client
+            .apply(t, id, "added", &payload)
+            .allow_unlistable(true)
+            .await
+            .unwrap();
+    }
+    let err = client
+        .list()
+        .take(3)
+        .stream()
+        .collect_all()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ReplyTooLarge, "{err}");
+
+    let mut stream = client.list().take(3).skip_unlistable(true).stream();
+    let mut listed = Vec::new();
+    while let Some(row) = stream.next().await {
+        let row = row.unwrap();
+        listed.push(format!("{}/{}", row.aggregate_type, row.aggregate_id));
+    }
+    assert_eq!(listed, ["doc/a1", "doc/c1", "zeta/z-9"]);
+    let skipped: Vec<String> = stream
+        .skipped()
+        .iter()
+        .map(|(t, id)| format!("{t}/{id}"))
+        .collect();
+    assert_eq!(
+        skipped,
+        ["alpha/Big-1", "doc/b_huge", "doc/b_huge2", "zeta/zz"]
+    );
+
+    // One page at a time: the page that meets one names it and continues after it.
+    let page = client
+        .list()
+        .aggregate_type("doc")
+        .cursor("a:doc:a1")
+        .skip_unlistable(true)
+        .await
+        .unwrap();
+    assert!(page.items.is_empty() && !page.complete);
+    assert_eq!(page.skipped.len(), 2, "{:?}", page.skipped);
+    let next = client
+        .list()
+        .aggregate_type("doc")
+        .cursor(page.next_cursor.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(next.items[0].aggregate_id, "c1");
+}

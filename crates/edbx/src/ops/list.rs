@@ -195,7 +195,7 @@ async fn list_page(
 ) -> Result<Page<Aggregate>> {
     check_take(request.take)?;
     let sorted = request.sort.as_deref().and_then(timestamp_sort);
-    if sorted == None && skip_unlistable && !request.include_archived {
+    if sorted.is_none() && skip_unlistable && !request.include_archived {
         let template = request.clone();
         return match pageable_page(client, request, false).await {
             Err(e) if e.kind() == ErrorKind::ReplyTooLarge => {

@@ -263,10 +263,16 @@ impl<'a, T> EventWrite<'a, T> {
     /// - the aggregate's listed JSON (its state with this event's keys merged in) over 7,597
     ///   bytes: afterwards every `list` that reaches the aggregate fails, for every caller.
     ///
-    /// The second check costs one `get` round trip before each append (~0.2 ms of server time,
-    /// against ~25 ms for the append itself); creates need none. Patches are not estimated
-    /// (the server computes their result). An aggregate that is already unlistable (or too
-    /// large for `get`) is not checked: the write does not make it so.
+    /// The second check needs the aggregate's current size. Creates need nothing (the state is
+    /// the payload). An append to an aggregate this process wrote last (the echo's version
+    /// shows no write came in between; up to 1,024 aggregates remembered) is checked against
+    /// the size remembered from that write plus everything the event could add; otherwise,
+    /// or when that bound would not fit, it costs one `get` round trip first (~0.2 ms of server
+    /// time, against ~25 ms for the append itself), whose failure (a timeout, say) fails the
+    /// write with nothing sent. Writes by other processes are seen at the next `get`: an append
+    /// checked against a remembered size can miss what they added since. Patches are not
+    /// estimated (the server computes their result). An aggregate that is already unlistable
+    /// (or too large for `get`) is not checked: the write does not make it so.
     pub fn allow_unlistable(mut self, allow: bool) -> Self {
         self.allow_unlistable = allow;
         self
@@ -287,9 +293,12 @@ impl<'a, T> EventWrite<'a, T> {
         let listable = (!self.allow_unlistable).then(|| self.client.token().actor_len());
         self.event
             .validate(self.kind == WriteKind::Patch, listable)?;
-        if !self.allow_unlistable && self.kind != WriteKind::Patch {
-            check_listable_aggregate(self.client, &self.event, self.kind).await?;
-        }
+        let sized = if !self.allow_unlistable && self.kind != WriteKind::Patch {
+            check_listable_aggregate(self.client, &self.event, self.kind).await?
+        } else {
+            None
+        };
+        let cache_key = sized.map(|_| SizeKey::new(self.client, &self.event));
         let event = self.event;
         let publish_targets = event.targets();
         let request = match self.kind {
@@ -319,7 +328,20 @@ impl<'a, T> EventWrite<'a, T> {
                 }
             }
         };
-        match (self.kind, self.client.execute(request).await?) {
+        let reply = self.client.execute(request).await;
+        if let Some(key) = cache_key {
+            // Remember the size only when the echo proves no other write came in between.
+            let echoed = match &reply {
+                Ok(Response::CreateAggregate(json) | Response::AppendEvent(json)) => {
+                    serde_json::from_str::<Versioned>(json)
+                        .ok()
+                        .map(|v| v.version)
+                }
+                _ => None,
+            };
+            remember_size(key, sized.filter(|s| echoed == Some(s.version + 1)));
+        }
+        match (self.kind, reply?) {
             (WriteKind::Create, Response::CreateAggregate(json))
             | (WriteKind::Append | WriteKind::Patch, Response::AppendEvent(json)) => {
                 parse_echo(&json)
@@ -364,37 +386,140 @@ fn json_len(value: &impl Serialize) -> usize {
     serde_json::to_string(value).map_or(0, |s| s.len())
 }
 
-/// Estimates (as an upper bound) the aggregate's listed JSON after `event`, from its current
-/// JSON read with `get` (none for a create), and refuses the write if that would be the one to
-/// make the aggregate unlistable.
+/// An aggregate's listed size as estimated before a write: its version then, and an upper
+/// bound on its JSON after the write.
+#[derive(Debug, Clone, Copy)]
+struct Sized {
+    version: u64,
+    after: usize,
+}
+
+#[derive(serde::Deserialize)]
+struct Versioned {
+    version: u64,
+}
+
+/// Which aggregate, on which server.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SizeKey(String, u16, Option<String>, String, String);
+
+impl SizeKey {
+    fn new(client: &Client, event: &NewEvent) -> Self {
+        let config = client.config();
+        Self(
+            config.get_host().to_owned(),
+            config.get_port(),
+            config.get_tenant_id().map(str::to_owned),
+            event.aggregate_type.clone(),
+            event.aggregate_id.clone(),
+        )
+    }
+}
+
+/// The aggregates this process wrote last, with their version and an upper bound on their
+/// listed JSON, so that the next append to one needs no `get` to be checked.
+const SIZE_CACHE_ENTRIES: usize = 1024;
+
+type SizeCache = std::collections::HashMap<SizeKey, (Sized, u64)>;
+
+fn size_cache() -> std::sync::MutexGuard<'static, (SizeCache, u64)> {
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<(SizeCache, u64)>> =
+        std::sync::OnceLock::new();
+    CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn cached_size(key: &SizeKey) -> Option<Sized> {
+    let mut cache = size_cache();
+    let (entries, tick) = &mut *cache;
+    *tick += 1;
+    let entry = entries.get_mut(key)?;
+    entry.1 = *tick;
+    Some(entry.0)
+}
+
+/// Records the aggregate's size after a write (with its new version), or forgets it.
+fn remember_size(key: SizeKey, sized: Option<Sized>) {
+    let mut cache = size_cache();
+    let (entries, tick) = &mut *cache;
+    let Some(sized) = sized else {
+        entries.remove(&key);
+        return;
+    };
+    *tick += 1;
+    let after = Sized {
+        version: sized.version + 1,
+        after: sized.after,
+    };
+    entries.insert(key, (after, *tick));
+    if entries.len() > SIZE_CACHE_ENTRIES {
+        if let Some(oldest) = entries
+            .iter()
+            .min_by_key(|(_, (_, used))| *used)
+            .map(|(k, _)| k.clone())
+        {
+            entries.remove(&oldest);
+        }
+    }
+}
+
+/// Estimates (as an upper bound) the aggregate's listed JSON after `event` and refuses the write
+/// if that would be the one to make the aggregate unlistable. Returns the estimate, to be
+/// remembered once the write's echo shows it was the only write in between; `None` when it
+/// could not be made.
+///
+/// The current size comes from, in order: nothing for a create (the state is the payload);
+/// this process's last write to the aggregate, when that bound plus everything this event
+/// could add still fits; else a `get`.
 async fn check_listable_aggregate(
     client: &Client,
     event: &NewEvent,
     kind: WriteKind,
-) -> Result<()> {
+) -> Result<Option<Sized>> {
     let payload: Map<String, Value> = serde_json::from_str(&event.payload_json).unwrap_or_default();
+    // Metadata `@`-keys become aggregate extensions: counted in full.
+    let metadata = event.metadata_json.as_ref().map_or(0, String::len);
+    if kind != WriteKind::Create {
+        if let Some(cached) = cached_size(&SizeKey::new(client, event)) {
+            // Every key counted as new: `,"key":"value"`.
+            let growth: usize = payload
+                .iter()
+                .map(|(k, v)| 4 + json_len(k) + json_len(&state_text(v.clone())))
+                .sum();
+            let after = cached.after + AGGREGATE_ROW_SLACK_BYTES + growth + metadata;
+            if after <= MAX_LISTED_AGGREGATE_BYTES {
+                return Ok(Some(Sized {
+                    version: cached.version,
+                    after,
+                }));
+            }
+        }
+    }
     let current = if kind == WriteKind::Create {
         None
     } else {
         match client.get(&event.aggregate_type, &event.aggregate_id).await {
             Ok(current) => current,
             // Too large even for `get`: far past the listing limit already.
-            Err(e) if e.kind() == ErrorKind::ReplyTooLarge => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::ReplyTooLarge => return Ok(None),
             Err(e) => return Err(e.context("reading the aggregate to estimate its size")),
         }
     };
-    let (mut state, base) = match current {
+    let (version, mut state, base) = match current {
         Some(aggregate) => {
             let Some(raw) = aggregate.raw.as_ref().map(|raw| raw.get().len()) else {
-                return Ok(());
+                return Ok(None);
             };
             if raw > MAX_LISTED_AGGREGATE_BYTES {
-                return Ok(());
+                return Ok(None);
             }
             let base = raw - json_len(&aggregate.state).min(raw) + AGGREGATE_ROW_SLACK_BYTES;
-            (aggregate.state, base)
+            (aggregate.version, aggregate.state, base)
         }
         None => (
+            0,
             Default::default(),
             AGGREGATE_ROW_FIXED_BYTES + event.aggregate_type.len() + event.aggregate_id.len(),
         ),
@@ -402,8 +527,6 @@ async fn check_listable_aggregate(
     for (key, value) in payload {
         state.insert(key, state_text(value));
     }
-    // Metadata `@`-keys become aggregate extensions: counted in full.
-    let metadata = event.metadata_json.as_ref().map_or(0, String::len);
     let estimate = base + json_len(&state) + metadata;
     if estimate > MAX_LISTED_AGGREGATE_BYTES {
         return Err(Error::invalid_input(format!(
@@ -414,7 +537,10 @@ async fn check_listable_aggregate(
             event.aggregate_type, event.aggregate_id
         )));
     }
-    Ok(())
+    Ok(Some(Sized {
+        version,
+        after: estimate,
+    }))
 }
 
 fn to_json(what: &str, value: &impl Serialize) -> (String, Option<Error>) {

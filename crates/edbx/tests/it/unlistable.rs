@@ -191,3 +191,41 @@ async fn a_listing_steps_past_aggregates_the_server_cannot_send() {
         .unwrap();
     assert_eq!(next.items[0].aggregate_id, "c1");
 }
+
+/// An append right after this process's own write to the same aggregate is checked against
+/// the size remembered from that write, without a `get`: a paused server shows it, as the
+/// write then times out after being sent (outcome unknown) rather than before (a read).
+#[tokio::test]
+async fn an_append_after_our_own_write_needs_no_read_to_be_checked() {
+    let mut server = server(ALL_MODES[0]);
+    let client = Client::connect(
+        config(&server)
+            .request_timeout(std::time::Duration::from_millis(500))
+            .retry(edbx::RetryOptions::none()),
+    )
+    .await
+    .unwrap();
+    client
+        .create("doc", "cached", "created", &json!({"n": 0}))
+        .await
+        .unwrap();
+    server.pause().unwrap();
+    let err = client
+        .apply("doc", "cached", "bumped", &json!({"n": 1}))
+        .await
+        .unwrap_err();
+    server.resume().unwrap();
+    assert_eq!(err.kind(), ErrorKind::OutcomeUnknown, "{err}");
+
+    // A growth the remembered bound cannot vouch for is read first, and refused.
+    let other = Client::connect(config(&server)).await.unwrap();
+    other
+        .apply("doc", "cached", "grown", &json!({"a": "x".repeat(5_000)}))
+        .await
+        .unwrap();
+    let err = client
+        .apply("doc", "cached", "grown", &json!({"b": "x".repeat(5_000)}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+}

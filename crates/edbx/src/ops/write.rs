@@ -298,7 +298,8 @@ impl<'a, T> EventWrite<'a, T> {
         } else {
             None
         };
-        let cache_key = sized.map(|_| SizeKey::new(self.client, &self.event));
+        // Every write changes the size: those not estimated (patches, allowed ones) forget it.
+        let cache_key = SizeKey::new(self.client, &self.event);
         let event = self.event;
         let publish_targets = event.targets();
         let request = match self.kind {
@@ -329,18 +330,16 @@ impl<'a, T> EventWrite<'a, T> {
             }
         };
         let reply = self.client.execute(request).await;
-        if let Some(key) = cache_key {
-            // Remember the size only when the echo proves no other write came in between.
-            let echoed = match &reply {
-                Ok(Response::CreateAggregate(json) | Response::AppendEvent(json)) => {
-                    serde_json::from_str::<Versioned>(json)
-                        .ok()
-                        .map(|v| v.version)
-                }
-                _ => None,
-            };
-            remember_size(key, sized.filter(|s| echoed == Some(s.version + 1)));
-        }
+        // Remember the size only when the echo proves no other write came in between.
+        let echoed = match &reply {
+            Ok(Response::CreateAggregate(json) | Response::AppendEvent(json)) => {
+                serde_json::from_str::<Versioned>(json)
+                    .ok()
+                    .map(|v| v.version)
+            }
+            _ => None,
+        };
+        remember_size(cache_key, sized.filter(|s| echoed == Some(s.version + 1)));
         match (self.kind, reply?) {
             (WriteKind::Create, Response::CreateAggregate(json))
             | (WriteKind::Append | WriteKind::Patch, Response::AppendEvent(json)) => {

@@ -228,4 +228,19 @@ async fn an_append_after_our_own_write_needs_no_read_to_be_checked() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+
+    // A write that is not estimated (allowed, or a patch) makes the next append read first.
+    client
+        .apply("doc", "cached", "allowed", &json!({"c": 1}))
+        .allow_unlistable(true)
+        .await
+        .unwrap();
+    server.pause().unwrap();
+    let err = client
+        .apply("doc", "cached", "bumped", &json!({"n": 2}))
+        .await
+        .unwrap_err();
+    server.resume().unwrap();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "the read timed out: {err}");
+    assert!(!err.outcome_unknown(), "nothing was sent: {err}");
 }

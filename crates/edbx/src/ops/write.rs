@@ -503,7 +503,11 @@ async fn check_listable_aggregate(
             Ok(current) => current,
             // Too large even for `get`: far past the listing limit already.
             Err(e) if e.kind() == ErrorKind::ReplyTooLarge => return Ok(None),
-            Err(e) => return Err(e.context("reading the aggregate to estimate its size")),
+            Err(e) => {
+                return Err(e.context(
+                    "the write was not sent: reading the aggregate to check its size failed",
+                ));
+            }
         }
     };
     let (version, mut state, base) = match current {

@@ -264,7 +264,7 @@ pub enum Op {
         #[command(flatten)]
         write: WriteArgs,
         /// Write the event even if the server could not list it afterwards (its stored row
-        /// would exceed 7,605 bytes).
+        /// would exceed 7,605 bytes, or the aggregate's JSON 7,597 bytes).
         #[arg(long)]
         allow_unlistable: bool,
     },
@@ -514,7 +514,7 @@ pub struct ImportArgs {
     #[arg(long, value_enum, default_value = "auto")]
     pub progress: Progress,
     /// Write events even if the server could not list them afterwards (a stored row over
-    /// 7,605 bytes); such lines are rejected otherwise.
+    /// 7,605 bytes, or an aggregate's JSON over 7,597 bytes); such lines are rejected otherwise.
     #[arg(long)]
     pub allow_unlistable: bool,
 }

@@ -77,7 +77,7 @@
 //! | --- | --- | --- |
 //! | one request | 65,519 bytes encoded under Noise (65,535 in plaintext), the token included (~550 bytes for the test kit's) | refused before sending ([`ErrorKind::InvalidInput`]) |
 //! | one listed event row | 7,605 bytes of JSON: payload, metadata, note, ids and ~400 bytes of bookkeeping | the server closes the connection instead of listing it; such writes are refused before sending unless [`EventWrite::allow_unlistable`] |
-//! | one listed aggregate | the same ~7.6 KB of JSON, its whole state included | `list` of a range that holds it fails with [`ErrorKind::ReplyTooLarge`] (and names the cursor after which it stops). An aggregate grows with its events, so keep state small: the client cannot see it coming on `apply` |
+//! | one listed aggregate | 7,597 bytes of JSON (measured), its whole state included | `list` of a range that holds it fails with [`ErrorKind::ReplyTooLarge`] (naming the cursor after which it stops), for every caller, unless [`List::skip_unlistable`] steps past it (by probing, at a cost). Appends and creates that would take an aggregate past it are refused before sending unless [`EventWrite::allow_unlistable`]; an append pays one `get` for this check unless this process wrote the aggregate last. Patches are not estimated |
 //! | one aggregate on `get` | ~32 KB of JSON (the reply carries it twice) | `get` fails with [`ErrorKind::ReplyTooLarge`] |
 //! | one list page | ~7.5 KiB of JSON, whatever `take` says | the page comes back short; the client's cursors continue after its last row |
 //! | `payload` by the server's own rule | 256 KiB | unreachable: the frame limit comes first |

@@ -39,6 +39,10 @@ pub struct Page<T> {
     /// Resolved references of the listed aggregates, when `resolve` was requested. The server
     /// resolves the page before shortening it, so this can hold more entries than `items`.
     pub resolved: Option<Vec<Resolved>>,
+    /// Aggregates (type, id) the server cannot send, stepped past in place of this page when
+    /// [`List::skip_unlistable`](crate::List::skip_unlistable) asks for it; the page then has
+    /// no items and its cursor continues right after them.
+    pub skipped: Vec<(String, String)>,
 }
 
 impl<T> Page<T> {
@@ -119,6 +123,8 @@ pub struct PageStream<T> {
     remaining: Option<u64>,
     /// An error to yield before anything else (a builder that was invalid).
     failed: Option<Error>,
+    /// Rows the server could not send, stepped past.
+    skipped: Vec<(String, String)>,
 }
 
 impl<T> std::fmt::Debug for PageStream<T> {
@@ -156,6 +162,7 @@ impl<T: Send + 'static> PageStream<T> {
             last_cursor: None,
             remaining: None,
             failed: None,
+            skipped: Vec::new(),
         }
     }
 
@@ -168,6 +175,7 @@ impl<T: Send + 'static> PageStream<T> {
             last_cursor: None,
             remaining: None,
             failed: Some(error),
+            skipped: Vec::new(),
         }
     }
 
@@ -182,6 +190,13 @@ impl<T: Send + 'static> PageStream<T> {
     pub fn limit(mut self, rows: u64) -> Self {
         self.remaining = Some(rows);
         self
+    }
+
+    /// The aggregates (type, id) stepped past so far because the server cannot send them (see
+    /// [`List::skip_unlistable`](crate::List::skip_unlistable)); each is also logged as a
+    /// `tracing` warning when met.
+    pub fn skipped(&self) -> &[(String, String)] {
+        &self.skipped
     }
 
     /// The next row, or `None` at the end. After an error the stream ends.
@@ -256,8 +271,11 @@ impl<T: Send + 'static> PageStream<T> {
                         }
                         Poll::Ready(Ok(page)) => page,
                     };
+                    // A page that stepped past unlistable rows has no items but moves on.
+                    let advanced = !page.items.is_empty() || !page.skipped.is_empty();
+                    self.skipped.extend(page.skipped);
                     self.state = match page.next_cursor {
-                        Some(next) if !page.items.is_empty() => {
+                        Some(next) if advanced => {
                             if self.last_cursor.as_deref() == Some(next.as_str()) {
                                 self.state = StreamState::Done;
                                 return Poll::Ready(Some(Err(Error::protocol(format!(

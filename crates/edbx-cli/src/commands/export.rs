@@ -50,13 +50,27 @@ impl Sink {
         }
     }
 
+    /// Flushes, and gives the file its name. On failure the `.partial` file is removed (by
+    /// `Drop`), as it is when the export fails before getting here.
     fn finish(mut self) -> Outcome {
         self.writer.flush()?;
-        if let Some((partial, path)) = self.file.take() {
-            drop(self.writer);
-            std::fs::rename(&partial, &path)?;
+        if let Some((partial, path)) = &self.file {
+            std::fs::rename(partial, path)?;
+            self.file = None;
         }
         Ok(())
+    }
+}
+
+/// An unfinished export leaves nothing behind: a sink dropped before [`Sink::finish`] renamed
+/// its file removes the `.partial` file.
+impl Drop for Sink {
+    fn drop(&mut self) {
+        if let Some((partial, _)) = self.file.take() {
+            if let Err(e) = std::fs::remove_file(&partial) {
+                eprintln!("edbx: export: could not remove {}: {e}", partial.display());
+            }
+        }
     }
 }
 
@@ -201,4 +215,51 @@ pub async fn export(args: &ExportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
          server stopped), or `edbx restore TYPE ID` them before exporting (and archive them \
          again after); `--skip-archived` exports the rest and exits 0",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::Sink;
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("edbx-export-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_failed_rename_leaves_no_partial_file() {
+        let dir = scratch("rename");
+        // `--out` names an existing directory: the final rename fails.
+        let out = dir.join("taken");
+        std::fs::create_dir(&out).unwrap();
+        let mut sink = Sink::open(Some(&out)).unwrap();
+        sink.writer.write_all(b"{}\n").unwrap();
+        assert!(dir.join("taken.partial").exists());
+        assert!(sink.finish().is_err());
+        assert!(!dir.join("taken.partial").exists());
+        assert!(out.is_dir(), "the directory is left as it was");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_export_that_fails_midway_leaves_nothing() {
+        let dir = scratch("midway");
+        let out = dir.join("dump.ndjson");
+        let mut sink = Sink::open(Some(&out)).unwrap();
+        sink.writer.write_all(b"{}\n").unwrap();
+        drop(sink);
+        assert!(!dir.join("dump.ndjson.partial").exists());
+        assert!(!out.exists());
+        // And a finished one is renamed.
+        let mut sink = Sink::open(Some(&out)).unwrap();
+        sink.writer.write_all(b"{}\n").unwrap();
+        sink.finish().unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), b"{}\n");
+        assert!(!dir.join("dump.ndjson.partial").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -17,6 +17,8 @@ pub struct List<'a> {
     request: ListAggregates,
     /// A problem found while building, reported when the listing runs.
     invalid: Option<Error>,
+    /// Step past rows the server cannot send instead of failing.
+    skip_unlistable: bool,
 }
 
 impl<'a> List<'a> {
@@ -99,18 +101,39 @@ impl<'a> List<'a> {
         self
     }
 
+    /// Steps past an aggregate the server cannot send (its JSON is over 7,597 bytes) instead
+    /// of failing: the page that meets it comes back empty, naming it in [`Page::skipped`],
+    /// with a cursor right after it, and a stream reports it in [`PageStream::skipped`] (and
+    /// as a `tracing` warning) and goes on. Off by default.
+    ///
+    /// Server 3.19.4 cannot be asked which row it failed on: it closes the connection. But a
+    /// cursor need not name an existing aggregate (the server resumes at the first key after
+    /// it), so the client finds the row's type and id by bisecting the key space with
+    /// one-row probes, one character at a time: about 6 probes per character of type and id,
+    /// half of which fail (each failure closes a connection, and requests queued behind a
+    /// probe on that connection fail too — writes among them as outcome unknown: avoid
+    /// writing on the same client while such a listing runs). Only unsorted listings of
+    /// active or of archived aggregates can be continued this way; with
+    /// [`include_archived`](Self::include_archived) or a sort, the listing still fails with
+    /// [`ErrorKind::ReplyTooLarge`].
+    pub fn skip_unlistable(mut self, skip: bool) -> Self {
+        self.skip_unlistable = skip;
+        self
+    }
+
     /// Every matching aggregate, page by page, never skipping or repeating one.
     pub fn stream(self) -> PageStream<Aggregate> {
         if let Some(e) = self.invalid {
             return PageStream::failed(e);
         }
         let start = self.request.cursor.clone();
+        let request = (self.request, self.skip_unlistable);
         PageStream::follow(
             self.client.clone(),
-            self.request,
+            request,
             start,
-            |request, cursor| request.cursor = cursor,
-            |client, request| async move {
+            |(request, _), cursor| request.cursor = cursor,
+            |client, (request, skip)| async move {
                 if request.sort.as_deref().and_then(timestamp_sort) == Some(false) {
                     // The server returns no cursor for such a sort and accepts none: a stream
                     // would silently stop after the first page.
@@ -119,7 +142,7 @@ impl<'a> List<'a> {
                          cannot be streamed; request one page with a large take instead",
                     ));
                 }
-                list_page(&client, request).await
+                list_page(&client, request, skip).await
             },
         )
     }
@@ -128,7 +151,7 @@ impl<'a> List<'a> {
         if let Some(e) = self.invalid {
             return Err(e);
         }
-        list_page(self.client, self.request).await
+        list_page(self.client, self.request, self.skip_unlistable).await
     }
 }
 awaitable!(List, Page<Aggregate>);
@@ -165,9 +188,25 @@ fn check_take(take: Option<u64>) -> Result<()> {
     }
 }
 
-async fn list_page(client: &Client, request: ListAggregates) -> Result<Page<Aggregate>> {
+async fn list_page(
+    client: &Client,
+    request: ListAggregates,
+    skip_unlistable: bool,
+) -> Result<Page<Aggregate>> {
     check_take(request.take)?;
     let sorted = request.sort.as_deref().and_then(timestamp_sort);
+    if sorted.is_none() && skip_unlistable && !request.include_archived {
+        let template = request.clone();
+        return match pageable_page(client, request, false).await {
+            Err(e) if e.kind() == ErrorKind::ReplyTooLarge => {
+                match find_unlistable(client, &template).await? {
+                    Some(page) => Ok(page),
+                    None => Err(e),
+                }
+            }
+            other => other,
+        };
+    }
     if sorted != Some(false) {
         return pageable_page(client, request, sorted == Some(true)).await;
     }
@@ -192,6 +231,7 @@ async fn list_page(client: &Client, request: ListAggregates) -> Result<Page<Aggr
         repaired: false,
         complete,
         resolved,
+        skipped: Vec::new(),
     })
 }
 
@@ -219,6 +259,7 @@ async fn pageable_page(
         repaired,
         complete,
         resolved,
+        skipped: Vec::new(),
     })
 }
 
@@ -248,6 +289,177 @@ async fn fetch(client: &Client, request: ListAggregates) -> Result<Fetched> {
         .transpose()
         .map_err(|e| Error::decode("resolved aggregates", e))?;
     Ok((items, resolved, reply.next_cursor))
+}
+
+/// Characters of aggregate types and ids, in byte order.
+const TYPE_CHARS: &[u8] = b"0123456789_abcdefghijklmnopqrstuvwxyz";
+const ID_CHARS: &[u8] = b"-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+
+/// Finds the aggregates an unsorted listing from `template`'s cursor failed on and returns an
+/// empty page that steps past them. `None` if they cannot be found (then the listing's own
+/// error stands).
+///
+/// A probe (a one-row listing) from cursor `P` fails exactly when the first matching row after
+/// `P` cannot be sent. Over `P` at or after the listing's start that holds on one interval,
+/// up to the last row `B` of the run of unlistable rows right after the start (the server seeks
+/// to `P`'s key and skips it only if it exists), so `B`'s type and id are found by bisection,
+/// character by character. `B` is then left out with a filter and the search repeated until a
+/// probe from the start succeeds: every row of the run is named, and the listing resumes after
+/// the first `B`.
+async fn find_unlistable(
+    client: &Client,
+    template: &ListAggregates,
+) -> Result<Option<Page<Aggregate>>> {
+    let scope = if template.archived_only { "r" } else { "a" };
+    let start = match template.cursor.as_deref() {
+        None => None,
+        Some(cursor) => match cursor.split(':').collect::<Vec<_>>()[..] {
+            [s, t, i] if s == scope => Some(key(t, i)),
+            _ => return Ok(None),
+        },
+    };
+    let mut skipped: Vec<(String, String)> = Vec::new();
+    let mut template = template.clone();
+    loop {
+        let Some(found) = bisect(client, &template, scope, start.as_deref()).await? else {
+            return Ok(None);
+        };
+        let exclude = format!(
+            "NOT (aggregate_type = '{}' AND aggregate_id = '{}')",
+            found.0, found.1
+        );
+        template.filter = Some(match template.filter.take() {
+            Some(filter) => format!("({filter}) AND {exclude}"),
+            None => exclude,
+        });
+        tracing::warn!(
+            aggregate_type = %found.0, aggregate_id = %found.1,
+            "the server cannot list this aggregate (its JSON is over 7,597 bytes): skipped"
+        );
+        skipped.push(found);
+        if !probe(client, &template, None, None).await? {
+            break;
+        }
+        if skipped.len() >= 100 {
+            return Ok(None);
+        }
+    }
+    let next_cursor = skipped.first().map(|(t, i)| format!("{scope}:{t}:{i}"));
+    skipped.reverse();
+    Ok(Some(Page {
+        items: Vec::new(),
+        next_cursor,
+        repaired: false,
+        complete: false,
+        resolved: None,
+        skipped,
+    }))
+}
+
+/// Whether a one-row listing like `template`, from `at` (or from its own cursor), fails because
+/// its row cannot be sent. Positions below `start` are known to come before the failing row.
+async fn probe(
+    client: &Client,
+    template: &ListAggregates,
+    at: Option<(&str, &str, &str)>,
+    start: Option<&[u8]>,
+) -> Result<bool> {
+    let mut request = template.clone();
+    request.take = Some(1);
+    request.resolve = false;
+    request.resolve_depth = None;
+    if let Some((scope, aggregate_type, aggregate_id)) = at {
+        if start.is_some_and(|start| key(aggregate_type, aggregate_id).as_slice() < start) {
+            return Ok(true);
+        }
+        request.cursor = Some(format!("{scope}:{aggregate_type}:{aggregate_id}"));
+    }
+    match client.execute(Request::ListAggregates(request)).await {
+        Ok(Response::ListAggregates(_)) => Ok(false),
+        Ok(other) => Err(unexpected("listAggregates", &other)),
+        Err(e) if e.kind() == ErrorKind::ReplyTooLarge => Ok(true),
+        Err(e) => Err(e),
+    }
+}
+
+/// The last unlistable row of the run after `template`'s start, by bisection.
+async fn bisect(
+    client: &Client,
+    template: &ListAggregates,
+    scope: &str,
+    start: Option<&[u8]>,
+) -> Result<Option<(String, String)>> {
+    // The type: `(T, "\u{1}")` sorts before every id of type `T`, so the probe fails exactly
+    // when `T <= B.type`.
+    let mut aggregate_type = String::new();
+    while let Some(c) = last_true(TYPE_CHARS, |c| {
+        let t = format!("{aggregate_type}{c}");
+        async move { probe(client, template, Some((scope, &t, "\u{1}")), start).await }
+    })
+    .await?
+    {
+        aggregate_type.push(c);
+        if aggregate_type.len() > validate::MAX_ID_CHARS {
+            return Ok(None);
+        }
+    }
+    if aggregate_type.is_empty() {
+        return Ok(None);
+    }
+    // The id: the probe at `before(Q)` fails exactly when `Q <= B.id` (see `before`).
+    let mut aggregate_id = String::new();
+    while let Some(c) = last_true(ID_CHARS, |c| {
+        let q = before(&format!("{aggregate_id}{c}"));
+        let t = &aggregate_type;
+        async move { probe(client, template, Some((scope, t, &q)), start).await }
+    })
+    .await?
+    {
+        aggregate_id.push(c);
+        if aggregate_id.len() > validate::MAX_ID_CHARS {
+            return Ok(None);
+        }
+    }
+    // The search ends on a row that exists: the listing goes on right after it.
+    let at = Some((scope, aggregate_type.as_str(), aggregate_id.as_str()));
+    if aggregate_id.is_empty() || probe(client, template, at, start).await? {
+        return Ok(None);
+    }
+    Ok(Some((aggregate_type, aggregate_id)))
+}
+
+/// An aggregate's key in the server's store, for ordering (the common prefix left out).
+fn key(aggregate_type: &str, aggregate_id: &str) -> Vec<u8> {
+    [aggregate_type.as_bytes(), &[0x1f], aggregate_id.as_bytes()].concat()
+}
+
+/// A string just below `q` for ids: its last character one lower, then `~`, which sorts after
+/// every id character. For any id `s`: `before(q) < s` exactly when `q <= s`.
+fn before(q: &str) -> String {
+    let mut bytes = q.as_bytes().to_vec();
+    if let Some(last) = bytes.last_mut() {
+        *last -= 1;
+    }
+    bytes.push(b'~');
+    String::from_utf8(bytes).unwrap_or_default()
+}
+
+/// The last of `chars` (ascending) for which `test` holds, when it holds for a prefix of them.
+async fn last_true<F, Fut>(chars: &[u8], mut test: F) -> Result<Option<char>>
+where
+    F: FnMut(char) -> Fut,
+    Fut: std::future::Future<Output = Result<bool>>,
+{
+    let (mut lo, mut hi) = (0, chars.len());
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if test(chars[mid] as char).await? {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(lo.checked_sub(1).map(|i| chars[i] as char))
 }
 
 /// How many aggregates an unsorted listing yields, counting at most `limit`.
@@ -373,6 +585,7 @@ async fn events_page(client: &Client, request: ListEvents) -> Result<Page<Event>
         repaired,
         complete,
         resolved: None,
+        skipped: Vec::new(),
     })
 }
 
@@ -396,6 +609,7 @@ impl Client {
             client: self,
             request: ListAggregates::default(),
             invalid: None,
+            skip_unlistable: false,
         }
     }
 

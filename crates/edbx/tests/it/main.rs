@@ -13,4 +13,5 @@ mod hardening;
 mod operations;
 mod proxy;
 mod quickstart;
+mod unlistable;
 mod verify;

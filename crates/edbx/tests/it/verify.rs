@@ -130,6 +130,7 @@ async fn verify_of_an_aggregate_too_large_for_get_reads_root_events_root() {
                 "grew",
                 &json!({ format!("part{i}"): "x".repeat(6_800) }),
             )
+            .allow_unlistable(true)
             .await
             .unwrap();
     }

@@ -245,12 +245,15 @@ import sys, time
 from eventdbx import EventDBXClient
 client = EventDBXClient(token=sys.argv[1], tenant_id=sys.argv[2], port=int(sys.argv[3]), read_timeout=60, pool_size=1)
 client.get(aggregate_type='orders', aggregate_id='warm')
+# Written here first, so the later append is checked against the size remembered from this
+# write's echo and needs no read before it: the held request is the write itself.
+client.create(aggregate_type='orders', aggregate_id='w', event_type='created', payload_json='{}')
 print('ready', flush=True)
 for line in sys.stdin:
     what = line.strip()
     try:
         if what == 'write':
-            client.apply(aggregate_type='orders', aggregate_id='x', event_type='paid', payload_json='{}')
+            client.apply(aggregate_type='orders', aggregate_id='w', event_type='paid', payload_json='{}')
         else:
             client.get(aggregate_type='orders', aggregate_id='x')
         print('returned', flush=True)

@@ -632,26 +632,30 @@ impl Pass {
         self.patiently(false, || self.send_once(line, how)).await
     }
 
+    /// Every event of `line`'s aggregate on the target (none when it does not exist), read
+    /// patiently through a restarting server.
+    async fn read_events(&self, line: &EventLine) -> edbx::Result<Vec<edbx::Event>> {
+        self.patiently(true, || async {
+            let mut events = Vec::new();
+            let mut stream = self
+                .client
+                .events(&line.aggregate_type, &line.aggregate_id)
+                .stream();
+            while let Some(event) = stream.next().await {
+                match event {
+                    Ok(event) => events.push(event),
+                    Err(e) if e.is_not_found() => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(events)
+        })
+        .await
+    }
+
     /// Reads the aggregate of `line` on the target (none, or archived: version 0).
     async fn read_target(&self, line: &EventLine) -> Outcome<Target> {
-        let events = self
-            .patiently(true, || async {
-                let mut events = Vec::new();
-                let mut stream = self
-                    .client
-                    .events(&line.aggregate_type, &line.aggregate_id)
-                    .stream();
-                while let Some(event) = stream.next().await {
-                    match event {
-                        Ok(event) => events.push(event),
-                        Err(e) if e.is_not_found() => break,
-                        Err(e) => return Err(e),
-                    }
-                }
-                Ok(events)
-            })
-            .await
-            .map_err(Failure::from)?;
+        let events = self.read_events(line).await.map_err(Failure::from)?;
         Ok(Target {
             version: events.last().map_or(0, |e| e.version),
             events,
@@ -737,23 +741,7 @@ impl Pass {
 
     /// Reads the aggregate back to decide a line of unknown outcome.
     async fn resolve(&self, line: &EventLine, previous: Option<&Applied>) -> Outcome<Decision> {
-        let read = self
-            .patiently(true, || async {
-                let mut events = Vec::new();
-                let mut stream = self
-                    .client
-                    .events(&line.aggregate_type, &line.aggregate_id)
-                    .stream();
-                while let Some(event) = stream.next().await {
-                    match event {
-                        Ok(event) => events.push(event),
-                        Err(e) if e.is_not_found() => break,
-                        Err(e) => return Err(e),
-                    }
-                }
-                Ok(events)
-            })
-            .await;
+        let read = self.read_events(line).await;
         match read {
             Ok(events) => Ok(decide(line, previous, &events)),
             Err(e) if e.server_code() == Some(ServerCode::AggregateArchived) => {

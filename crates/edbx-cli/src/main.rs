@@ -1,6 +1,10 @@
 //! `edbx`: every EventDBX operation from a shell, bulk import and export with progress, a REPL,
 //! and a security audit. See `edbx --help`, `edbx man`, and the README's CLI tour.
 
+// The binary needs no unsafe code (its tests do, for ptys and signals, so this is not the
+// workspace lint, which would cover them too).
+#![forbid(unsafe_code)]
+
 mod cli;
 mod commands;
 mod connect;

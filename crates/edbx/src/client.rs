@@ -145,7 +145,9 @@ impl Client {
         let config = self.pool.config();
         let deadline = Instant::now() + config.get_request_timeout();
         let id = self.pool.next_id();
-        let message: Arc<[u8]> = encode_request(id, self.token.expose(), &request)?.into();
+        let message: Arc<[u8]> = encode_request(id, self.token.expose(), &request)
+            .map_err(Error::from_wire)?
+            .into();
         let limit = if config.get_noise() {
             MAX_NOISE_PLAINTEXT_LEN
         } else {

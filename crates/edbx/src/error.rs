@@ -444,8 +444,10 @@ impl std::error::Error for Error {
     }
 }
 
-impl From<WireError> for Error {
-    fn from(err: WireError) -> Self {
+impl Error {
+    /// The error for a failure of the protocol crate. Not a `From` impl, so that `edbx-wire`'s
+    /// types stay out of this crate's public API (and its version out of ours).
+    pub(crate) fn from_wire(err: WireError) -> Self {
         let kind = match err {
             WireError::InvalidInput(_) | WireError::TooLarge { .. } | WireError::EmptyFrame => {
                 ErrorKind::InvalidInput
@@ -530,7 +532,7 @@ mod tests {
              lost: read failed: refused"
         );
         // From the wire crate: its text is the message.
-        let wire = Error::from(WireError::EmptyFrame);
+        let wire = Error::from_wire(WireError::EmptyFrame);
         assert!(
             std::error::Error::source(&wire).is_none(),
             "{}",

@@ -375,7 +375,7 @@ impl Driver {
         if let Err(e) = framed {
             self.out.truncate(before);
             self.load.fetch_sub(1, Ordering::Relaxed);
-            let err = Error::from(e);
+            let err = Error::from_wire(e);
             let kind = if err.kind() == ErrorKind::InvalidInput {
                 ErrorKind::InvalidInput
             } else {
@@ -402,12 +402,12 @@ impl Driver {
 
     fn on_bytes(&mut self, bytes: &[u8]) -> Result<()> {
         self.decoder.extend(bytes);
-        while let Some(frame) = self.decoder.next_frame()? {
+        while let Some(frame) = self.decoder.next_frame().map_err(Error::from_wire)? {
             let message = match &mut self.noise {
-                Some(noise) => noise.decrypt(&frame)?,
+                Some(noise) => noise.decrypt(&frame).map_err(Error::from_wire)?,
                 None => frame,
             };
-            let (id, response) = decode_response(&message)?;
+            let (id, response) = decode_response(&message).map_err(Error::from_wire)?;
             let Some(waiting) = self.pending.pop_front() else {
                 return Err(Error::protocol(format!(
                     "reply {id} arrived with no request waiting"

@@ -26,7 +26,8 @@ pub(crate) async fn establish(config: &Config) -> Result<Established> {
     let token = config
         .get_token()
         .ok_or_else(|| Error::new(ErrorKind::Config, "no token configured"))?;
-    let hello = ControlHello::new(token.expose(), config.get_tenant_id().unwrap_or(""))?
+    let hello = ControlHello::new(token.expose(), config.get_tenant_id().unwrap_or(""))
+        .map_err(Error::from_wire)?
         .with_no_noise(!config.get_noise());
 
     let addr = (config.get_host(), config.get_port());
@@ -228,14 +229,14 @@ async fn noise_handshake(
     decoder: &mut FrameDecoder,
     token: &str,
 ) -> Result<NoiseSession> {
-    let mut noise = NoiseSession::client_side(token)?;
-    let first = noise.write_message(&[])?;
+    let mut noise = NoiseSession::client_side(token).map_err(Error::from_wire)?;
+    let first = noise.write_message(&[]).map_err(Error::from_wire)?;
     stream
-        .write_all(&encode_frame(&first)?)
+        .write_all(&encode_frame(&first).map_err(Error::from_wire)?)
         .await
         .map_err(lost)?;
     let reply = loop {
-        if let Some(frame) = decoder.next_frame()? {
+        if let Some(frame) = decoder.next_frame().map_err(Error::from_wire)? {
             break frame;
         }
         let mut chunk = [0u8; 256];

@@ -1,10 +1,13 @@
-//! `edbx export`: every event (in the format `edbx import` reads) or every aggregate, as NDJSON.
-//! Each event line carries its version, so that importing it again is idempotent, and its
-//! original time, id and writer. Archived aggregates are listed but their events cannot be
-//! read over the protocol (server 3.19.4 reads only the active stream): an export of events
-//! that meets one fails, naming it, unless `--skip-archived` says that is intended. Events are
-//! read with the library's scan (`Client::scan_events`): aggregates listed with the stream that
-//! never skips a row, several read at once, written in listing order.
+//! `edbx export`: every event (in the format `edbx import` reads) or every aggregate, as NDJSON,
+//! or as Parquet (`parquet.rs`, on the `edbx-parquet` crate). Each event line carries its
+//! version, so that importing it again is idempotent, and its original time, id and writer.
+//! Archived aggregates are listed but their events cannot be read over the protocol (server
+//! 3.19.4 reads only the active stream): an export of events that meets one fails, naming it,
+//! unless `--skip-archived` says that is intended. Events are read with the library's scan
+//! (`Client::scan_events`): aggregates listed with the stream that never skips a row, several
+//! read at once, written in listing order.
+
+mod parquet;
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -12,7 +15,7 @@ use std::time::Instant;
 
 use super::Ctx;
 use super::ops::raw;
-use crate::cli::{ExportArgs, ExportWhat};
+use crate::cli::{ExportArgs, ExportFormat, ExportWhat, ParquetCompression};
 use crate::event_line::EventLine;
 use crate::exit::{Exit, Failure, Outcome};
 use crate::progress::Progress;
@@ -93,6 +96,22 @@ pub async fn export(args: &ExportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
                 .hint("the events of archived aggregates cannot be read: restore them first"),
         );
     }
+    if args.format == ExportFormat::Parquet {
+        return parquet::export(args, ctx).await;
+    }
+    for (given, flag) in [
+        (args.partition_by.is_some(), "--partition-by"),
+        (args.max_file_size.is_some(), "--max-file-size"),
+        (args.row_group_size.is_some(), "--row-group-size"),
+        (
+            args.compression != ParquetCompression::Zstd,
+            "--compression",
+        ),
+    ] {
+        if given {
+            return Err(Failure::usage(format!("{flag} goes with --format parquet")));
+        }
+    }
     let client = ctx.client().await?;
     let mut sink = Sink::open(args.out.as_ref())?;
     let started = Instant::now();
@@ -154,7 +173,7 @@ pub async fn export(args: &ExportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
 
 /// The exit of an export of events that left `archived` out: 0 when none was, or when
 /// `--skip-archived` says that is intended (with a note naming them); 7 otherwise.
-fn archived_outcome(
+pub(crate) fn archived_outcome(
     archived: &edbx::ArchivedLeftOut,
     skip_archived: bool,
     what_it_is: String,

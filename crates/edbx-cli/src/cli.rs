@@ -16,7 +16,7 @@ Examples:
   edbx list --type orders --filter \"status = 'paid'\" --all -o ndjson | jq .aggregate_id
   edbx events orders ord-1 --follow
   edbx export --out backup.ndjson && edbx import backup.ndjson --log import.log
-  edbx export --format parquet --out lake/events --partition-by aggregate_type --skip-archived
+  edbx export --format parquet --out lake --partition-by aggregate_type --skip-archived
   edbx audit
   edbx shell
 

@@ -112,7 +112,7 @@ mod validate;
 mod verify;
 
 pub use client::{Client, abandoned_writes};
-pub use config::{Config, RetryOptions, Token};
+pub use config::{Config, RetryOptions, Setting, Token};
 pub use error::{Error, ErrorKind, Result, ServerCode};
 pub use model::{
     Actor, Aggregate, Event, EventMetadata, Reference, Referrer, Resolved, Snapshot, Written,

@@ -15,14 +15,25 @@ __all__ = [
     "parse_hello",
     "noise_psk",
     "config_from_env",
+    "check_options",
     "SERVER_NOISE_PATTERN",
     "PROTOCOL_VERSION",
     "CORE_VERSION",
+    "LIMITS",
 ]
 
 SERVER_NOISE_PATTERN: str
 PROTOCOL_VERSION: int
 CORE_VERSION: str
+
+class _Limits(TypedDict):
+    pool_size: int
+    max_in_flight: int
+    retry_attempts: int
+    timeout_seconds: float
+
+LIMITS: _Limits
+"""The engine's limits on the client's settings; a value past one is refused at construction."""
 
 _Target = Tuple[str, Optional[str], Optional[str]]
 
@@ -205,4 +216,7 @@ def build_hello(protocol_version: int, token: str, tenant_id: str, no_noise: boo
 def parse_hello(data: bytes) -> Tuple[int, str, str, bool]: ...
 def noise_psk(token: str) -> bytes: ...
 def config_from_env() -> Dict[str, Any]: ...
+def check_options(options: _ClientOptions) -> None:
+    """Raises ``EventDBXInputError`` naming the argument when a setting is past the engine's limits."""
+
 

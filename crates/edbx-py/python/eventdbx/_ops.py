@@ -208,11 +208,13 @@ def client_options(
         )
     if not isinstance(port, int) or not 0 < port < 65536:
         raise EventDBXInputError(f"port must be between 1 and 65535, got {port!r}")
+    # Types only: the limits are the engine's (``_native.LIMITS``), which refuses a value past
+    # one naming the argument.
     for name, value in (("pool_size", pool_size), ("max_in_flight", max_in_flight)):
-        if not isinstance(value, int) or not 1 <= value <= 4096:
-            raise EventDBXInputError(f"{name} must be between 1 and 4096, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value < 2**63:
+            raise EventDBXInputError(f"{name} must be a positive integer, got {value!r}")
     for name, seconds in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
-        if not isinstance(seconds, (int, float)) or not 0 < seconds < 10**9:
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
             raise EventDBXInputError(f"{name} must be a positive number of seconds, got {seconds!r}")
     if not use_noise:
         warnings.warn(
@@ -222,7 +224,7 @@ def client_options(
             stacklevel=5,
         )
     retry_options = RetryOptions.from_config(retry)
-    return {
+    options: _ClientOptions = {
         "host": host,
         "port": port,
         "token": token,
@@ -236,6 +238,9 @@ def client_options(
         "pool_size": pool_size,
         "max_in_flight": max_in_flight,
     }
+    # The engine's limits, checked now even for a client that connects on first use.
+    _native.check_options(options)
+    return options
 
 
 def env_options(overrides: Mapping[str, Any]) -> Dict[str, Any]:

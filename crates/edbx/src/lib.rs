@@ -111,7 +111,7 @@ mod state;
 mod validate;
 mod verify;
 
-pub use client::{Client, abandoned_writes};
+pub use client::{Client, Repeat, abandoned_writes};
 pub use config::{Config, RetryOptions, Setting, Token};
 pub use error::{Error, ErrorKind, Result, ServerCode};
 pub use model::{

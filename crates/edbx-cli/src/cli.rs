@@ -16,6 +16,7 @@ Examples:
   edbx list --type orders --filter \"status = 'paid'\" --all -o ndjson | jq .aggregate_id
   edbx events orders ord-1 --follow
   edbx export --out backup.ndjson && edbx import backup.ndjson --log import.log
+  edbx export --format parquet --out lake/events --partition-by aggregate_type --skip-archived
   edbx audit
   edbx shell
 
@@ -213,13 +214,23 @@ pub enum Command {
     /// one, and one that does not hold the writes the log records. Lines the log shows
     /// rejected or not sent may be edited before --resume; lines it shows applied may not.
     Import(ImportArgs),
-    /// Write aggregates or their events as NDJSON (events import back with `edbx import`).
+    /// Write aggregates or their events as NDJSON (events import back with `edbx import`) or
+    /// as Parquet (for DuckDB, Polars, pandas, Spark).
     ///
-    /// Each event line carries its version (which makes importing it again idempotent) and the
-    /// original event's created_at, event_id and issued_by. Importing into another server
-    /// keeps every aggregate's events, their order, versions, types as written, payloads,
-    /// notes and metadata; the target gives each event its own time, id, writer (the
+    /// NDJSON: each event line carries its version (which makes importing it again
+    /// idempotent) and the original event's created_at, event_id and issued_by. Importing into
+    /// another server keeps every aggregate's events, their order, versions, types as written,
+    /// payloads, notes and metadata; the target gives each event its own time, id, writer (the
     /// importing token) and hashes.
+    ///
+    /// Parquet (--format parquet --out PATH): typed columns (version and event_id as int64,
+    /// created_at as a UTC timestamp, payload and metadata as JSON text; docs/PARQUET.md lists
+    /// them), zstd, written in row groups as the store is read, so memory stays bounded.
+    /// --partition-by aggregate_type writes a Hive-style directory
+    /// (PATH/aggregate_type=orders/part-0000.parquet, …) with files of at most
+    /// --max-file-size, which DuckDB, Polars and Spark read as one dataset. Written under
+    /// temporary names (PATH.partial) and renamed when complete: an interrupted export leaves
+    /// no file ending in .parquet.
     ///
     /// The server does not serve the events of archived aggregates: an export of events that
     /// meets one writes the rest, names it and exits 7, unless --skip-archived. `dbx backup`
@@ -527,10 +538,29 @@ pub struct ExportArgs {
     /// What to write: every event (the import format), or the aggregates' current state.
     #[arg(long, value_enum, default_value = "events")]
     pub what: ExportWhat,
+    /// The file format: NDJSON (importable with `edbx import`) or Parquet (needs --out).
+    #[arg(long, value_enum, default_value = "ndjson")]
+    pub format: ExportFormat,
     /// Output file, written whole or not at all (as PATH.partial, renamed when complete)
-    /// [default: stdout].
+    /// [default: stdout, for NDJSON]. For Parquet, a directory with --partition-by or
+    /// --max-file-size; `-` is stdout (refused on a terminal).
     #[arg(long, value_name = "PATH")]
     pub out: Option<PathBuf>,
+    /// Parquet: one directory per aggregate type, Hive style
+    /// (PATH/aggregate_type=orders/part-0000.parquet); the files then leave the column out.
+    #[arg(long, value_enum, value_name = "COLUMN")]
+    pub partition_by: Option<PartitionColumn>,
+    /// Parquet: close a file at about this size and go on in the next (part-0001.parquet, …);
+    /// makes PATH a directory. Bytes, or with K, M or G (powers of 1024)
+    /// [default with --partition-by: 256M].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_file_size: Option<u64>,
+    /// Parquet: rows per row group (memory holds one, compressed) [default: 65536].
+    #[arg(long, value_name = "ROWS")]
+    pub row_group_size: Option<usize>,
+    /// Parquet: how data pages are compressed.
+    #[arg(long, value_enum, default_value = "zstd")]
+    pub compression: ParquetCompression,
     /// With --what aggregates: archived aggregates too. (The events of archived aggregates
     /// cannot be read: restore them to export their events.)
     #[arg(long)]
@@ -556,6 +586,53 @@ pub enum ExportWhat {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Ndjson,
+    Parquet,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PartitionColumn {
+    #[value(name = "aggregate_type")]
+    AggregateType,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ParquetCompression {
+    Zstd,
+    None,
+}
+
+/// A size in bytes: `1048576`, `512K`, `256M`, `1G` (powers of 1024).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => text.split_at(i),
+        None => (text, ""),
+    };
+    let shift = match unit
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        _ => {
+            return Err(format!(
+                "{text:?} is not a size (bytes, or a number with K, M or G)"
+            ));
+        }
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("{text:?} is not a size (bytes, or a number with K, M or G)"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Progress {
     Auto,
     Always,
@@ -574,4 +651,21 @@ pub enum ProfileCommand {
     Use { name: String },
     /// Remove a profile.
     Remove { name: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_are_bytes_or_powers_of_1024() {
+        assert_eq!(parse_size("65536"), Ok(65_536));
+        assert_eq!(parse_size("64K"), Ok(65_536));
+        assert_eq!(parse_size("256M"), Ok(256 << 20));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("2mb"), Ok(2 << 20));
+        for bad in ["", "K", "lots", "1T", "-1", "99999999999999999999G"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+    }
 }

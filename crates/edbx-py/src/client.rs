@@ -631,6 +631,26 @@ impl NativeClient {
         })
     }
 
+    // ----- exports -----
+
+    /// Writes the store (or one type) as Parquet with `edbx_parquet::Export`, the code the
+    /// command line runs; see `crate::export` for the options and the outcome. Options and
+    /// the path are checked before anything is sent (an `EventDBXInputError`).
+    #[pyo3(signature = (path, options, asynchronous=false))]
+    fn export_parquet<'py>(
+        &self,
+        py: Python<'py>,
+        path: std::path::PathBuf,
+        options: crate::export::ExportOptions,
+        asynchronous: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let export = options.export(py, path)?;
+        let (client, home) = self.parts()?;
+        home.run(py, asynchronous, async move {
+            crate::export::run(export, &client).await
+        })
+    }
+
     // ----- snapshots -----
 
     #[pyo3(signature = (aggregate_type, aggregate_id, comment=None, asynchronous=false))]

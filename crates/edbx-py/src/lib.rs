@@ -8,6 +8,7 @@
 mod bridge;
 mod client;
 mod errors;
+mod export;
 mod hello;
 mod noise;
 mod runtime;

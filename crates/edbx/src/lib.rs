@@ -66,6 +66,11 @@
 //!   that skips the rows it dropped. Every [`Page`] carries a cursor rebuilt from its last row,
 //!   and [`PageStream`]s follow those, so no row is skipped or repeated; only an empty page ends a
 //!   listing, and a page is never called [`complete`](Page::complete) unless it is.
+//! * **Whole-store reads.** [`Client::scan_events`] reads every event of every aggregate (the
+//!   exports of the `edbx` command line and of the Python package are made of it): several
+//!   aggregates at once, a few pages ahead each, handed on in listing order with bounded
+//!   memory; archived aggregates, whose events the server does not serve, are counted and
+//!   named ([`ArchivedLeftOut`]), never silently missing.
 //! * **Blocking use.** [`blocking::Client`] runs the same client on a runtime of its own for code
 //!   without one.
 //! * **Verbose responses.** When the server runs with `verbose_responses = false`, writes still
@@ -118,8 +123,8 @@ pub use model::{
     Actor, Aggregate, Event, EventMetadata, Reference, Referrer, Resolved, Snapshot, Written,
 };
 pub use ops::{
-    Archive, BoxFuture, CreateSnapshot, EventWrite, Events, Get, List, ListSnapshots, NewEvent,
-    PatchOp, SchemaPublish,
+    Archive, ArchivedLeftOut, BoxFuture, CreateSnapshot, EventScan, EventWrite, Events, Get, List,
+    ListSnapshots, MAX_SCAN_CONCURRENCY, NewEvent, PatchOp, ScanEvents, SchemaPublish,
 };
 pub use page::{Page, PageStream};
 pub use replies::{PublishTarget, SchemaVersion, TenantAssignment, TenantQuota};
@@ -169,6 +174,8 @@ mod send_sync {
         assert_send_sync(&client.list().stream());
         assert_send(&client.events("a", "b").into_future());
         assert_send_sync(&client.events("a", "b").stream());
+        assert_send(&client.scan_events().stream());
+        assert_send(&client.scan_events().stream().next_page());
         assert_send(&client.create("a", "b", "c", &1).into_future());
         assert_send(&client.apply("a", "b", "c", &1).into_future());
         assert_send(&client.patch("a", "b", "c", &1).into_future());

@@ -8,6 +8,7 @@ mod follow;
 mod help;
 mod import_export;
 mod operations;
+mod parquet;
 mod profiles;
 mod pty;
 mod shell;

@@ -38,6 +38,7 @@ from .errors import (
     EventDBXAPIError,
     EventDBXConnectionError,
     EventDBXError,
+    EventDBXExportIncompleteError,
     EventDBXHandshakeError,
     EventDBXInputError,
     EventDBXOutcomeUnknownError,
@@ -85,6 +86,7 @@ __all__ = [
     "EventDBXOutcomeUnknownError",
     "EventDBXProtocolError",
     "EventDBXReplyTooLargeError",
+    "EventDBXExportIncompleteError",
     # options and results
     "AggregateSortField",
     "AggregateSortOption",

@@ -37,6 +37,17 @@ LIMITS: _Limits
 
 _Target = Tuple[str, Optional[str], Optional[str]]
 
+class _ExportOptions(TypedDict):
+    what: str
+    partition_by: Optional[str]
+    aggregate_type: Optional[str]
+    include_archived: bool
+    skip_archived: bool
+    max_file_size: Optional[int]
+    row_group_size: Optional[int]
+    compression: str
+    concurrency: int
+
 class _ClientOptions(TypedDict):
     host: str
     port: int
@@ -145,6 +156,9 @@ class NativeClient:
         take: Optional[int] = None,
     ) -> NativePageStream: ...
     def get_aggregate(self, aggregate_type: str, aggregate_id: str, asynchronous: bool = False) -> Any: ...
+    def export_parquet(
+        self, path: str, options: _ExportOptions, asynchronous: bool = False
+    ) -> Any: ...
     def select_aggregate(
         self, aggregate_type: str, aggregate_id: str, fields: List[str], asynchronous: bool = False
     ) -> Any: ...

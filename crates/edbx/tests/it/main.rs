@@ -13,5 +13,6 @@ mod hardening;
 mod operations;
 mod proxy;
 mod quickstart;
+mod scan;
 mod unlistable;
 mod verify;

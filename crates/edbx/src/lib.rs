@@ -66,6 +66,12 @@
 //!   that skips the rows it dropped. Every [`Page`] carries a cursor rebuilt from its last row,
 //!   and [`PageStream`]s follow those, so no row is skipped or repeated; only an empty page ends a
 //!   listing, and a page is never called [`complete`](Page::complete) unless it is.
+//! * **Subscriptions.** [`Client::subscribe`] follows every event of the store (or of some
+//!   aggregate types) from the beginning, from now or from a [`Checkpoint`], catching up and
+//!   then polling: no event skipped (also under concurrent writers, server restarts and the
+//!   subscriber's own restarts), each aggregate's events in version order, bounded memory;
+//!   [`Projection`] runs one into a handler and stores its checkpoint. The guarantees and how
+//!   they hold on a server with no subscription call: `docs/SUBSCRIPTIONS.md`.
 //! * **Blocking use.** [`blocking::Client`] runs the same client on a runtime of its own for code
 //!   without one.
 //! * **Verbose responses.** When the server runs with `verbose_responses = false`, writes still
@@ -108,6 +114,7 @@ mod page;
 mod pool;
 mod replies;
 mod state;
+mod subscribe;
 mod validate;
 mod verify;
 
@@ -123,6 +130,11 @@ pub use ops::{
 };
 pub use page::{Page, PageStream};
 pub use replies::{PublishTarget, SchemaVersion, TenantAssignment, TenantQuota};
+pub use subscribe::{
+    Checkpoint, CheckpointStore, DEFAULT_MAX_POLL, DEFAULT_MIN_POLL, DEFAULT_OVERLAP,
+    FileCheckpointStore, Projection, ProjectionError, Subscribe, SubscribedEvent, Subscription,
+    Unreadable,
+};
 pub use verify::{Unverifiable, Verification, VerifyOutcome};
 
 /// Parses JSON text into a value that [`Client::apply`] and friends send verbatim.

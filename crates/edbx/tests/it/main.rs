@@ -13,5 +13,7 @@ mod hardening;
 mod operations;
 mod proxy;
 mod quickstart;
+mod subscribe;
+mod subscribe_ledger;
 mod unlistable;
 mod verify;

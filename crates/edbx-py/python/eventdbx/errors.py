@@ -12,6 +12,9 @@ class                                   raised when
 :class:`EventDBXInputError`             the input would be refused; nothing was sent (a ``ValueError``)
 :class:`EventDBXTypeError`              an argument has the wrong Python type; nothing was sent (an
                                         ``EventDBXInputError`` and a ``TypeError``)
+:class:`EventDBXCheckpointError`        a subscription checkpoint is not one this client wrote for
+                                        these aggregate types; nothing was sent (an
+                                        ``EventDBXInputError``)
 :class:`EventDBXStateError`             ``state_as`` was given a type the aggregate's state does not
                                         fit (a ``ValueError``)
 :class:`EventDBXConnectionError`        the connection failed or was lost; safe to call again when
@@ -44,6 +47,7 @@ __all__ = [
     "EventDBXAPIError",
     "EventDBXInputError",
     "EventDBXTypeError",
+    "EventDBXCheckpointError",
     "EventDBXStateError",
     "EventDBXConnectionError",
     "EventDBXHandshakeError",
@@ -128,6 +132,13 @@ class EventDBXTypeError(EventDBXInputError, TypeError):
     kind = "invalid_input"
 
 
+class EventDBXCheckpointError(EventDBXInputError):
+    """A subscription checkpoint this client did not write, or wrote for a subscription to other
+    aggregate types; nothing was sent (an ``EventDBXInputError``, so a ``ValueError``)."""
+
+    kind = "invalid_checkpoint"
+
+
 class EventDBXStateError(EventDBXError, ValueError):
     """An aggregate's state does not fit the type given to ``state_as`` (the message names the
     field, the stored text and the type wanted)."""
@@ -196,6 +207,7 @@ _BY_KIND: Dict[str, Type[EventDBXError]] = {
     "decode": EventDBXProtocolError,
     "closed": EventDBXConnectionError,
     "reply_too_large": EventDBXReplyTooLargeError,
+    "invalid_checkpoint": EventDBXCheckpointError,
 }
 
 

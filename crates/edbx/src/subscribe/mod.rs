@@ -278,7 +278,7 @@ impl<'a> Subscribe<'a> {
     }
 
     /// Checks the options (and the checkpoint) and returns the subscription; nothing is sent
-    /// until it is polled. Must be called inside a Tokio runtime (it reads events of several
+    /// until it is polled, which must be inside a Tokio runtime (it reads the events of several
     /// aggregates at once on tasks of its own).
     pub fn stream(self) -> Result<Subscription> {
         if let Some(e) = self.invalid {
@@ -339,6 +339,7 @@ impl<'a> Subscribe<'a> {
             caught_up: false,
             ended: false,
             unreadable: VecDeque::new(),
+            deferred: None,
         })
     }
 }
@@ -411,6 +412,8 @@ pub struct Subscription {
     caught_up: bool,
     ended: bool,
     unreadable: VecDeque<Unreadable>,
+    /// A failure met while filling a batch, yielded next.
+    deferred: Option<Error>,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -427,6 +430,44 @@ impl Subscription {
     /// [`until_caught_up`](Subscribe::until_caught_up), or after an error).
     pub async fn next(&mut self) -> Option<Result<SubscribedEvent>> {
         std::future::poll_fn(|cx| self.poll_event(cx)).await
+    }
+
+    /// The next event and those already read after it, up to `max` (at least one), without
+    /// waiting for more; `None` at the end. For callers that hand events on in batches, e.g.
+    /// language bindings. Cancelling it (dropping the future) loses nothing.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: edbx::Client) -> edbx::Result<()> {
+    /// let mut feed = client.subscribe().stream()?;
+    /// while let Some(batch) = feed.next_batch(500).await {
+    ///     let batch = batch?;
+    ///     // … apply the batch, then store batch.last().unwrap().checkpoint …
+    /// #   let _ = batch;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn next_batch(&mut self, max: usize) -> Option<Result<Vec<SubscribedEvent>>> {
+        let first = match self.next().await? {
+            Ok(first) => first,
+            Err(e) => return Some(Err(e)),
+        };
+        let mut batch = vec![first];
+        std::future::poll_fn(|cx| {
+            while batch.len() < max {
+                match self.poll_event(cx) {
+                    Poll::Ready(Some(Ok(event))) => batch.push(event),
+                    Poll::Ready(Some(Err(e))) => {
+                        // The events before it are good: the failure comes next time.
+                        self.deferred = Some(e);
+                        break;
+                    }
+                    Poll::Ready(None) | Poll::Pending => break,
+                }
+            }
+            Poll::Ready(())
+        })
+        .await;
+        Some(Ok(batch))
     }
 
     /// The checkpoint after everything this stream has yielded so far. It also moves while no
@@ -448,6 +489,9 @@ impl Subscription {
     }
 
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<SubscribedEvent>>> {
+        if let Some(e) = self.deferred.take() {
+            return Poll::Ready(Some(Err(e)));
+        }
         loop {
             if self.ended {
                 return Poll::Ready(None);

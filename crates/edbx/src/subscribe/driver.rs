@@ -77,6 +77,7 @@ struct Job {
     start: From,
     /// Deliver only events written at or before this time (ms).
     cap: Option<i64>,
+    /// The aggregate's version as listed: reading stops there (`u64::MAX`: at the end).
     listed_version: u64,
     listed_ms: i64,
 }
@@ -90,70 +91,95 @@ struct Fetched {
     more: bool,
 }
 
-/// Reads what a job delivers.
+/// Reads what a job delivers: its aggregate's events from the job's start, up to the listed
+/// version (events written since move the aggregate to the top of the index, where the next
+/// listing finds it, so reading on would only cost a request to find the end) and the cap.
 async fn fetch(client: Client, job: Job, events_page: u64) -> Result<Fetched> {
-    let (t, i) = (&job.key.0, &job.key.1);
-    let (after, mut skip_before) = match job.start {
-        From::After(v) => (v, None),
-        From::Floor(i64::MIN) => (0, None),
-        From::Floor(floor) => (boundary(&client, &job, floor).await?, Some(floor)),
+    let (after, mut skip_before, read) = match job.start {
+        From::After(v) => (v, None, Vec::new()),
+        From::Floor(i64::MIN) => (0, None, Vec::new()),
+        From::Floor(floor) => {
+            let (start, read) = boundary(&client, &job, floor, events_page).await?;
+            (start, Some(floor), read)
+        }
     };
     let mut fetched = Fetched {
         events: Vec::new(),
         through: after,
         more: false,
     };
-    let mut events = client
-        .events(t, i)
-        .after_version(after)
-        .take(events_page)
-        .stream();
-    while let Some(event) = events.next().await {
-        let event = event?;
+    // Takes one event; false once the job is done with.
+    let mut take = |event: Event| -> Result<bool> {
         let at = millis("event created_at", &event.metadata.created_at)?;
+        let version = event.version;
         if let Some(floor) = skip_before {
             if at < floor {
                 // Written before the floor: delivered already.
-                fetched.through = event.version;
-                continue;
+                fetched.through = version;
+                return Ok(version < job.listed_version);
             }
             skip_before = None;
         }
         if job.cap.is_some_and(|cap| at > cap) {
-            break;
+            return Ok(false);
         }
-        fetched.through = event.version;
+        fetched.through = version;
         fetched.events.push((event, at));
         if fetched.events.len() >= MAX_PREFETCHED_EVENTS {
             fetched.more = true;
+            return Ok(false);
+        }
+        Ok(version < job.listed_version)
+    };
+    let mut last = after;
+    for event in read {
+        last = event.version;
+        if !take(event)? {
+            return Ok(fetched);
+        }
+    }
+    if last >= job.listed_version {
+        return Ok(fetched);
+    }
+    let mut events = client
+        .events(&job.key.0, &job.key.1)
+        .after_version(last)
+        .take(events_page)
+        .stream();
+    while let Some(event) = events.next().await {
+        if !take(event?)? {
             break;
         }
     }
     Ok(fetched)
 }
 
-/// A version after which reading finds the aggregate's first event written at or after
-/// `floor`: one whose next event was written before `floor` (or 0). Steps back from the listed
-/// version, by 2, 16, 128, … versions, reading one event each time.
-async fn boundary(client: &Client, job: &Job, floor: i64) -> Result<u64> {
+/// Where the aggregate's first event written at or after `floor` is to be found: a version
+/// whose next event was written before `floor` (or 0), with the events read after it (up to
+/// the listed version, as one page holds them). Steps back from the listed version by 2, 16,
+/// 128, … versions, one request each time; usually the first holds the aggregate's new events.
+async fn boundary(
+    client: &Client,
+    job: &Job,
+    floor: i64,
+    events_page: u64,
+) -> Result<(u64, Vec<Event>)> {
     let mut back = 2u64;
     loop {
         let start = job.listed_version.saturating_sub(back);
-        if start == 0 {
-            return Ok(0);
-        }
         let page = client
             .events(&job.key.0, &job.key.1)
             .after_version(start)
-            .take(1)
+            .take((job.listed_version - start).clamp(1, events_page))
             .await?;
-        match page.items.first() {
-            None => return Ok(start),
-            Some(e) if millis("event created_at", &e.metadata.created_at)? < floor => {
-                return Ok(start);
-            }
-            Some(_) => back = back.saturating_mul(8),
+        let found = match page.items.first() {
+            None => true,
+            Some(e) => start == 0 || millis("event created_at", &e.metadata.created_at)? < floor,
+        };
+        if found {
+            return Ok((start, page.items));
         }
+        back = back.saturating_mul(8);
     }
 }
 
@@ -198,6 +224,9 @@ pub(crate) struct Driver {
     caught_up: bool,
     /// Events delivered in the current step.
     delivered: u64,
+    /// The top page of the index when every event committed before it was known delivered (a
+    /// round's last listing, a pass's start): a round that finds the same has nothing to do.
+    settled: Option<Vec<Row>>,
 }
 
 impl Driver {
@@ -216,6 +245,7 @@ impl Driver {
             sent,
             caught_up: false,
             delivered: 0,
+            settled: None,
         }
     }
 
@@ -382,29 +412,42 @@ impl Driver {
         let floor = self.pos.floor;
         let mut stop = floor;
         let mut round_top: Option<Option<i64>> = None;
-        let mut pages = 0usize;
+        let mut pages = 1usize;
+        let mut first = self.newest(None).await?;
+        if self.settled.as_ref() == Some(&first) {
+            // The top is as it was when everything before it was delivered: no write since
+            // (one made with a clock stepped back lands lower, and is found by the next round
+            // that sees the top move: until then the floor stays where it is).
+            return Ok(Step::Round { delivered: 0 });
+        }
         loop {
-            let Some(listing) = self.listing(floor, stop, silent, &mut pages).await? else {
+            let Some(listing) = self.listing(floor, stop, silent, &mut pages, first).await? else {
                 return Ok(Step::TooBig);
             };
             let top = listing.first.first().map(|row| row.ms);
             round_top.get_or_insert(top);
-            let complete = listing.atomic || {
+            let again = if listing.atomic {
+                None
+            } else {
                 // No write during the listing leaves the top unchanged: then nothing moved.
                 pages += 1;
-                self.newest(None).await? == listing.first
+                Some(self.newest(None).await?)
             };
-            if complete {
+            let Some(again) = again.filter(|again| *again != listing.first) else {
                 if let Some(Some(top)) = round_top {
                     self.raise_floor(top.saturating_sub(self.overlap()));
                 }
+                self.settled = Some(listing.first);
                 return Ok(Step::Round {
                     delivered: self.delivered,
                 });
-            }
+            };
+            // Something was written meanwhile: list again, from the new top down to this
+            // listing's top.
             if let Some(top) = top {
                 stop = top;
             }
+            first = again;
         }
     }
 
@@ -416,23 +459,31 @@ impl Driver {
         }
     }
 
-    /// One listing newest first down to `stop`, visiting each row at or above it. `None` when
-    /// the round has grown too long (what was read so far is delivered).
+    /// One listing newest first down to `stop`, visiting each row at or above it; `top` is its
+    /// first page, already read. `None` when the round has grown too long (what was read so
+    /// far is delivered).
     async fn listing(
         &mut self,
         floor: i64,
         stop: i64,
         silent: bool,
         pages: &mut usize,
+        top: Vec<Row>,
     ) -> Result<Option<Listing>> {
         let mut line = Line::new(self.options.prefetch);
         let mut below: Option<(i64, String, String)> = None;
         let mut first: Option<Vec<Row>> = None;
         let mut atomic = true;
         let mut visited: HashSet<Key> = HashSet::new();
+        let mut next = Some(top);
         loop {
-            let rows = self.newest(below.as_ref()).await?;
-            *pages += 1;
+            let rows = match next.take() {
+                Some(rows) => rows,
+                None => {
+                    *pages += 1;
+                    self.newest(below.as_ref()).await?
+                }
+            };
             let empty = rows.is_empty();
             let mut reached = false;
             let mut lowest: Option<(i64, String, String)> = None;
@@ -480,10 +531,14 @@ impl Driver {
     async fn pass(&mut self) -> Result<()> {
         let floor = self.pos.floor;
         let mut pass = self.pos.pass.clone().expect("a pass is running");
+        // The top when the pass began: once the pass is done, everything before it is.
+        let mut began: Option<Vec<Row>> = None;
         let cap = match pass.cap {
             Some(cap) => cap,
             None => {
-                let cap = self.top().await?.unwrap_or(i64::MIN);
+                let top = self.newest(None).await?;
+                let cap = top.first().map_or(i64::MIN, |row| row.ms);
+                began = Some(top);
                 pass.cap = Some(cap);
                 self.pos.pass = Some(pass.clone());
                 cap
@@ -501,7 +556,7 @@ impl Driver {
                 key: key.clone(),
                 start: From::After(*through),
                 cap: Some(cap),
-                listed_version: *through,
+                listed_version: u64::MAX,
                 listed_ms: i64::MIN,
             };
             self.push(&mut line, job, Some(keep)).await?;
@@ -538,6 +593,7 @@ impl Driver {
         self.drain(&mut line).await?;
         self.pos.pass = None;
         self.raise_floor(keep);
+        self.settled = began;
         self.progress().await
     }
 
@@ -733,12 +789,15 @@ impl Driver {
         };
         let (job, handle) = match entry {
             Entry::Passed(scope, row) => {
+                // Done with through the listed version (or the window's, if further), taken
+                // before `settle` may forget it: a pass that resumes here goes on after it.
+                let mut through = row.version;
                 if let Some(seen) = self.pos.window.get_mut(&row.key) {
                     seen.at = seen.at.max(row.ms);
+                    through = through.max(seen.through);
                 }
                 self.settle(&row.key, keep);
                 if let Some(pass) = self.pos.pass.as_mut() {
-                    let through = self.pos.window.get(&row.key).map_or(0, |s| s.through);
                     pass.after = Some((scope, row.key, through));
                 }
                 return Ok(());

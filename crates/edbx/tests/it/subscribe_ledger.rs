@@ -38,6 +38,8 @@ struct Consumer {
     delivered: usize,
     repeats: Vec<String>,
     gaps: Vec<String>,
+    /// Subscriber runs started.
+    runs: u32,
 }
 
 /// One run of the subscriber, from the stored checkpoint. `page_size` 2 makes rounds long
@@ -54,12 +56,20 @@ async fn consume(client: Client, consumer: Arc<Mutex<Consumer>>, page_size: u64)
         None => subscribe,
     };
     let mut subscription = subscribe.stream().unwrap();
+    let run = {
+        let mut c = consumer.lock().unwrap();
+        c.runs += 1;
+        c.runs
+    };
     while let Some(delivered) = subscription.next().await {
         let delivered = delivered.expect("a subscription rides out failures");
         let event = &delivered.event;
         let mut c = consumer.lock().unwrap();
         let last = c.last.get(&event.aggregate_id).copied().unwrap_or(0);
-        let what = format!("{} v{} after v{last}", event.aggregate_id, event.version);
+        let what = format!(
+            "{} v{} after v{last} (run {run}, checkpoint {})",
+            event.aggregate_id, event.version, delivered.checkpoint
+        );
         if event.version <= last {
             c.repeats.push(what);
         } else if event.version != last + 1 {

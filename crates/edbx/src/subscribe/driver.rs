@@ -227,6 +227,8 @@ pub(crate) struct Driver {
     /// The top page of the index when every event committed before it was known delivered (a
     /// round's last listing, a pass's start): a round that finds the same has nothing to do.
     settled: Option<Vec<Row>>,
+    /// The top (ms) of the last deep round (or pass), which raised the floor.
+    deep_top: Option<i64>,
 }
 
 impl Driver {
@@ -246,6 +248,7 @@ impl Driver {
             caught_up: false,
             delivered: 0,
             settled: None,
+            deep_top: None,
         }
     }
 
@@ -410,16 +413,33 @@ impl Driver {
     /// until a listing is provably complete; then raises the floor.
     async fn round(&mut self, silent: bool) -> Result<Step> {
         let floor = self.pos.floor;
-        let mut stop = floor;
         let mut round_top: Option<Option<i64>> = None;
         let mut pages = 1usize;
         let mut first = self.newest(None).await?;
         if self.settled.as_ref() == Some(&first) {
             // The top is as it was when everything before it was delivered: no write since
-            // (one made with a clock stepped back lands lower, and is found by the next round
-            // that sees the top move: until then the floor stays where it is).
+            // (one made with a clock stepped back lands lower, and is found by the next deep
+            // round: until then the floor stays where it is).
             return Ok(Step::Round { delivered: 0 });
         }
+        // Everything committed before the settled page is delivered, and every later commit
+        // carries a time at or after its top, unless the clock stepped back: a shallow round
+        // lists down to that top only. A deep round lists down to the floor, finding what a
+        // stepped-back clock put lower, before the floor rises; one runs whenever the top has
+        // moved half an overlap since the last.
+        let top = first.first().map(|row| row.ms);
+        let settled_top = self
+            .settled
+            .as_ref()
+            .and_then(|page| page.first())
+            .map(|row| row.ms);
+        let shallow = match (settled_top, self.deep_top, top) {
+            (Some(settled), Some(deep), Some(top)) if top - deep < self.overlap() / 2 => {
+                Some(settled)
+            }
+            _ => None,
+        };
+        let mut stop = shallow.unwrap_or(floor);
         loop {
             let Some(listing) = self.listing(floor, stop, silent, &mut pages, first).await? else {
                 return Ok(Step::TooBig);
@@ -434,8 +454,9 @@ impl Driver {
                 Some(self.newest(None).await?)
             };
             let Some(again) = again.filter(|again| *again != listing.first) else {
-                if let Some(Some(top)) = round_top {
+                if let (None, Some(Some(top))) = (shallow, round_top) {
                     self.raise_floor(top.saturating_sub(self.overlap()));
+                    self.deep_top = Some(top);
                 }
                 self.settled = Some(listing.first);
                 return Ok(Step::Round {
@@ -593,6 +614,8 @@ impl Driver {
         self.drain(&mut line).await?;
         self.pos.pass = None;
         self.raise_floor(keep);
+        // As a deep round at the cap would, when the pass began here.
+        self.deep_top = began.as_ref().map(|_| cap);
         self.settled = began;
         self.progress().await
     }

@@ -19,7 +19,9 @@
 //!   during a listing moves to the top, where the next listing finds it. Then the floor moves
 //!   up to `top of the round's first listing − overlap`, and the window forgets what is below.
 //!   A round that finds the top page as the last complete round or pass left it does nothing
-//!   more (the floor stays). An aggregate's events are read up to its listed version.
+//!   more (the floor stays). Only a *deep* round lists down to the floor and raises it, once the
+//!   top has moved half an overlap since the last; the others list down to the top the last
+//!   round ended on. An aggregate's events are read up to its listed version.
 //! * **Passes** (catching up): when a round grows past 32 pages, and for a subscription from
 //!   the beginning, list every aggregate in key order (an order writes do not change) changed
 //!   since the floor, and deliver its events up to the pass's cap (the top of the index when it

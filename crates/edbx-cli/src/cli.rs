@@ -15,6 +15,7 @@ Examples:
   edbx get orders ord-1
   edbx list --type orders --filter \"status = 'paid'\" --all -o ndjson | jq .aggregate_id
   edbx events orders ord-1 --follow
+  edbx subscribe --type orders --checkpoint-file orders.ckpt | jq -c .payload
   edbx export --out backup.ndjson && edbx import backup.ndjson --log import.log
   edbx export --format parquet --out lake/events --partition-by aggregate_type --skip-archived
   edbx audit
@@ -184,6 +185,22 @@ pub enum Command {
     /// List an aggregate's events: one page, --take N, --all, or --follow new ones as they
     /// come (exit 3 if the aggregate does not exist or is archived).
     Events(EventsArgs),
+    /// Every event of the store (or of --type), in order per aggregate, one line each: from
+    /// the beginning, from now, or on from a --checkpoint-file; catches up, then follows.
+    ///
+    /// Lines are `edbx export`'s (aggregate_type, aggregate_id, event_type as written,
+    /// payload, note, metadata, version, created_at, event_id, issued_by), so a subscription
+    /// saved to a file imports with `edbx import`. An aggregate's events come in version order;
+    /// aggregates interleave. No event is skipped, also while many clients write and across
+    /// server restarts (connection failures are retried until the server is back).
+    ///
+    /// With --checkpoint-file, the subscription starts from the file when it exists (--from
+    /// applies only when it does not) and saves its checkpoint there — atomically, and only
+    /// after the lines it covers are flushed: a run killed at any point and started again
+    /// with the same file prints nothing less (some lines may come twice). Ctrl-C saves and
+    /// exits 130. Archived aggregates, whose events the server does not serve, are named on
+    /// stderr. `docs/SUBSCRIPTIONS.md` has the guarantees.
+    Subscribe(SubscribeArgs),
     /// Connect, and report the server's address, the session's security, the handshake and
     /// round-trip times.
     #[command(visible_alias = "status")]
@@ -413,6 +430,30 @@ pub struct EventsArgs {
     /// Polling interval of --follow, in milliseconds.
     #[arg(long, default_value_t = 500)]
     pub interval: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SubscribeArgs {
+    /// Only aggregates of this type (repeat for more types).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub aggregate_types: Vec<String>,
+    /// Where to start when there is no checkpoint file: the first event of every aggregate,
+    /// or the events written from now on.
+    #[arg(long, value_enum, default_value = "beginning")]
+    pub from: StartFrom,
+    /// Start from the checkpoint in this file when it exists, and keep saving it there.
+    #[arg(long, value_name = "PATH")]
+    pub checkpoint_file: Option<PathBuf>,
+    /// Exit 0 once caught up: every event written before some moment after the start is
+    /// printed (and the checkpoint saved).
+    #[arg(long)]
+    pub until_caught_up: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StartFrom {
+    Beginning,
+    Now,
 }
 
 #[derive(Debug, Subcommand)]

@@ -66,8 +66,8 @@ fn log_events(verbose: u8) {
 }
 
 /// Whether Ctrl-C is watched for here, so that a streaming command writes what it has buffered
-/// and exits 130. Import (which stops after its writes in flight) and `events --follow` (which
-/// ends its listing) watch for it themselves; a single call is ended by the signal itself (130
+/// and exits 130. Import (which stops after its writes in flight), `events --follow` (which
+/// ends its listing) and `subscribe` (which saves its checkpoint) watch for it themselves; a single call is ended by the signal itself (130
 /// in the shell); the shell watches per line.
 fn watches_ctrl_c(command: &Command) -> bool {
     match command {
@@ -75,6 +75,7 @@ fn watches_ctrl_c(command: &Command) -> bool {
         Command::Events(args) => !args.follow,
         Command::Op(_)
         | Command::Import(_)
+        | Command::Subscribe(_)
         | Command::Shell(_)
         | Command::Profile(_)
         | Command::Completions { .. }

@@ -16,6 +16,7 @@ use pyo3::types::PyDict;
 use crate::errors::invalid_input;
 use crate::runtime::{self, Home};
 use crate::stream::NativePageStream;
+use crate::subscription::{NativeSubscription, SubscribeOptions};
 
 /// JSON text the server sent for one value.
 pub(crate) trait RawText {
@@ -545,6 +546,60 @@ impl NativeClient {
             events = events.take(take);
         }
         Ok(NativePageStream::events(home, events.stream()))
+    }
+
+    /// A catch-up subscription (see `NativeSubscription`); nothing is sent until its first
+    /// batch is asked for.
+    #[pyo3(signature = (types=None, start="beginning", checkpoint=None, until_caught_up=false, overlap=None, poll_interval=None, page_size=None, events_page_size=None, prefetch=None, retry_for=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn subscribe(
+        &self,
+        py: Python<'_>,
+        types: Option<Vec<String>>,
+        start: &str,
+        checkpoint: Option<String>,
+        until_caught_up: bool,
+        overlap: Option<f64>,
+        poll_interval: Option<(f64, f64)>,
+        page_size: Option<i64>,
+        events_page_size: Option<i64>,
+        prefetch: Option<i64>,
+        retry_for: Option<f64>,
+    ) -> PyResult<NativeSubscription> {
+        let count = |name: &str, value: Option<i64>| -> PyResult<Option<u64>> {
+            value
+                .map(|v| {
+                    u64::try_from(v).map_err(|_| {
+                        crate::errors::invalid_input(
+                            py,
+                            format!("{name} must be at least 1, got {v}"),
+                        )
+                    })
+                })
+                .transpose()
+        };
+        let options = SubscribeOptions {
+            types: types.unwrap_or_default(),
+            start: start.to_owned(),
+            checkpoint,
+            until_caught_up,
+            overlap: overlap.map(|s| seconds(py, "overlap", s)).transpose()?,
+            poll_interval: poll_interval
+                .map(|(min, max)| -> PyResult<_> {
+                    Ok((
+                        seconds(py, "poll_interval minimum", min)?,
+                        seconds(py, "poll_interval maximum", max)?,
+                    ))
+                })
+                .transpose()?,
+            page_size: count("page_size", page_size)?,
+            events_page_size: count("events_page_size", events_page_size)?,
+            prefetch: count("prefetch", prefetch)?.map(|n| n as usize),
+            retry_for: retry_for.map(|s| seconds(py, "retry_for", s)).transpose()?,
+        };
+        let (client, home) = self.parts()?;
+        NativeSubscription::start(&client, home, options)
+            .map_err(|e| crate::errors::to_py_err(py, e))
     }
 
     /// The aggregate's JSON, or `None` if there is none.

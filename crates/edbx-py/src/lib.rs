@@ -13,6 +13,7 @@ mod hello;
 mod noise;
 mod runtime;
 mod stream;
+mod subscription;
 
 use pyo3::prelude::*;
 
@@ -23,6 +24,15 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     runtime::init(module.py())?;
     module.add_class::<client::NativeClient>()?;
     module.add_class::<stream::NativePageStream>()?;
+    module.add_class::<subscription::NativeSubscription>()?;
+    module.add_function(wrap_pyfunction!(
+        subscription::load_checkpoint_file,
+        module
+    )?)?;
+    module.add_function(wrap_pyfunction!(
+        subscription::save_checkpoint_file,
+        module
+    )?)?;
     module.add_class::<noise::NativeNoise>()?;
     module.add_function(wrap_pyfunction!(hello::build_hello, module)?)?;
     module.add_function(wrap_pyfunction!(hello::parse_hello, module)?)?;

@@ -50,6 +50,9 @@ pub enum ErrorKind {
     Decode,
     /// The client was closed.
     Closed,
+    /// A subscription checkpoint that this client did not write, or wrote for a subscription to
+    /// other aggregate types (see [`Checkpoint`](crate::Checkpoint)). Nothing was sent.
+    InvalidCheckpoint,
 }
 
 /// The error codes of server 3.19.4 (`ControlError.code`), with the raw string kept.
@@ -442,6 +445,7 @@ impl fmt::Display for Error {
             ErrorKind::Protocol => "protocol error",
             ErrorKind::Decode => "decode error",
             ErrorKind::Closed => "client closed",
+            ErrorKind::InvalidCheckpoint => "invalid checkpoint",
         };
         match &self.inner.server_code {
             Some(code) => write!(f, "{what} ({code}): {}", self.inner.message),

@@ -71,6 +71,12 @@
 //!   aggregates at once, a few pages ahead each, handed on in listing order with bounded
 //!   memory; archived aggregates, whose events the server does not serve, are counted and
 //!   named ([`ArchivedLeftOut`]), never silently missing.
+//! * **Subscriptions.** [`Client::subscribe`] follows every event of the store (or of some
+//!   aggregate types) from the beginning, from now or from a [`Checkpoint`], catching up and
+//!   then polling: no event skipped (also under concurrent writers, server restarts and the
+//!   subscriber's own restarts), each aggregate's events in version order, bounded memory;
+//!   [`Projection`] runs one into a handler and stores its checkpoint. The guarantees and how
+//!   they hold on a server with no subscription call: `docs/SUBSCRIPTIONS.md`.
 //! * **Blocking use.** [`blocking::Client`] runs the same client on a runtime of its own for code
 //!   without one.
 //! * **Verbose responses.** When the server runs with `verbose_responses = false`, writes still
@@ -113,6 +119,7 @@ mod page;
 mod pool;
 mod replies;
 mod state;
+mod subscribe;
 mod validate;
 mod verify;
 
@@ -128,6 +135,11 @@ pub use ops::{
 };
 pub use page::{Page, PageStream};
 pub use replies::{PublishTarget, SchemaVersion, TenantAssignment, TenantQuota};
+pub use subscribe::{
+    Checkpoint, CheckpointStore, DEFAULT_MAX_POLL, DEFAULT_MIN_POLL, DEFAULT_OVERLAP,
+    FileCheckpointStore, Projection, ProjectionError, Subscribe, SubscribedEvent, Subscription,
+    Unreadable,
+};
 pub use verify::{Unverifiable, Verification, VerifyOutcome};
 
 /// Parses JSON text into a value that [`Client::apply`] and friends send verbatim.

@@ -12,3 +12,4 @@ mod parquet;
 mod profiles;
 mod pty;
 mod shell;
+mod subscribe;

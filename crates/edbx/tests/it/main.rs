@@ -14,5 +14,7 @@ mod operations;
 mod proxy;
 mod quickstart;
 mod scan;
+mod subscribe;
+mod subscribe_ledger;
 mod unlistable;
 mod verify;

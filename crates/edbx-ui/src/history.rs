@@ -1,0 +1,205 @@
+//! The state of an aggregate at any version, and what each event changed: its events folded
+//! with [`edbx::Event::apply_to`] (the server's own rule), from a small cache of recently viewed
+//! histories (events never change once written, so a cached prefix stays true).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use edbx::Event;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::api::{engine_failure, event_json, failure, reply};
+
+/// Histories kept (the most recently viewed aggregates).
+const CACHED_HISTORIES: usize = 8;
+/// Events read per request while catching up.
+const PAGE: u64 = 1000;
+
+/// The events of one aggregate read so far: versions 1..=len, in order.
+#[derive(Default)]
+struct History {
+    events: Vec<Event>,
+}
+
+type Key = (String, String);
+
+/// Recently viewed histories, least recently used first.
+#[derive(Default)]
+pub(crate) struct Cache {
+    entries: Mutex<VecDeque<(Key, Arc<tokio::sync::Mutex<History>>)>>,
+}
+
+impl Cache {
+    fn entry(&self, key: Key) -> Arc<tokio::sync::Mutex<History>> {
+        let mut entries = self.entries.lock().expect("history cache lock");
+        let found = entries.iter().position(|(k, _)| *k == key);
+        let entry = match found {
+            Some(i) => entries.remove(i).expect("present").1,
+            None => Arc::default(),
+        };
+        entries.push_back((key, entry.clone()));
+        while entries.len() > CACHED_HISTORIES {
+            entries.pop_front();
+        }
+        entry
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct StateQuery {
+    #[serde(rename = "type")]
+    aggregate_type: String,
+    id: String,
+    /// The version to show; the latest when left out.
+    version: Option<u64>,
+}
+
+/// The state at a version, the state before it, the event that made it, and the keys it
+/// changed.
+pub(crate) async fn state_at(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<StateQuery>,
+) -> Response {
+    let entry = state
+        .history
+        .entry((q.aggregate_type.clone(), q.id.clone()));
+    let mut history = entry.lock().await;
+    let wanted = q.version.unwrap_or(u64::MAX);
+    if let Err(refusal) = catch_up(&state.client, &q, &mut history, wanted).await {
+        return refusal;
+    }
+    let events = &history.events;
+    if events.is_empty() {
+        return failure(
+            StatusCode::NOT_FOUND,
+            "no_events",
+            "the server lists no events for this aggregate (it does not exist, or it is archived: \
+             restore it to read its history)",
+        );
+    }
+    // Events are read only as far as asked: this is the latest version when none was asked.
+    let latest = events.len() as u64;
+    let version = q.version.unwrap_or(latest);
+    if version == 0 || version > latest {
+        return failure(
+            StatusCode::NOT_FOUND,
+            "no_such_version",
+            format!("the aggregate has versions 1 to {latest}, not {version}"),
+        );
+    }
+    let mut before = BTreeMap::new();
+    for event in &events[..version as usize - 1] {
+        event.apply_to(&mut before);
+    }
+    let event = &events[version as usize - 1];
+    let mut after = before.clone();
+    event.apply_to(&mut after);
+    reply(json!({
+        "version": version,
+        "state": after,
+        "event": event_json(event),
+        "changes": changes(&before, &after, event),
+    }))
+}
+
+/// The keys an event wrote: added, changed, or written with the value they had.
+fn changes(
+    before: &BTreeMap<String, String>,
+    after: &BTreeMap<String, String>,
+    event: &Event,
+) -> Value {
+    let written: Vec<&String> = match &event.payload {
+        Value::Object(map) => map.keys().collect(),
+        Value::Null => Vec::new(),
+        _ => after.keys().filter(|k| k.as_str() == "_value").collect(),
+    };
+    written
+        .into_iter()
+        .map(|key| {
+            let old = before.get(key);
+            let new = after.get(key);
+            let kind = match (old, new) {
+                (None, _) => "added",
+                (Some(o), Some(n)) if o == n => "unchanged",
+                _ => "changed",
+            };
+            json!({"key": key, "kind": kind, "before": old, "after": new})
+        })
+        .collect()
+}
+
+/// Reads events after those cached until `wanted` is cached or the aggregate's end is reached
+/// (for the latest version, `wanted` is `u64::MAX`: one request finds out whether more came).
+async fn catch_up(
+    client: &edbx::Client,
+    q: &StateQuery,
+    history: &mut History,
+    wanted: u64,
+) -> Result<(), Response> {
+    let have = history.events.len() as u64;
+    if have >= wanted {
+        return Ok(());
+    }
+    let mut stream = client
+        .events(&q.aggregate_type, &q.id)
+        .after_version(have)
+        .take(PAGE)
+        .stream();
+    while let Some(event) = stream.next().await {
+        let event = event.map_err(|e| engine_failure(&e))?;
+        let expected = history.events.len() as u64 + 1;
+        if event.version != expected {
+            return Err(failure(
+                StatusCode::BAD_GATEWAY,
+                "gap",
+                format!(
+                    "the server listed version {} where version {expected} was due: the \
+                     history cannot be folded",
+                    event.version
+                ),
+            ));
+        }
+        history.events.push(event);
+        if history.events.len() as u64 >= wanted {
+            break;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(version: u64, payload: Value) -> Event {
+        serde_json::from_value(json!({
+            "aggregate_type": "t", "aggregate_id": "a", "event_type": "e", "payload": payload,
+            "metadata": {"event_id": "1", "created_at": "2026-01-01T00:00:00Z"},
+            "version": version,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn changes_name_each_written_key() {
+        let mut before = BTreeMap::new();
+        event(1, json!({"a": 1, "b": "x"})).apply_to(&mut before);
+        let second = event(2, json!({"a": 2, "b": "x", "c": null}));
+        let mut after = before.clone();
+        second.apply_to(&mut after);
+        let changed = changes(&before, &after, &second);
+        assert_eq!(
+            changed,
+            json!([
+                {"key": "a", "kind": "changed", "before": "1", "after": "2"},
+                {"key": "b", "kind": "unchanged", "before": "x", "after": "x"},
+                {"key": "c", "kind": "added", "before": null, "after": ""},
+            ])
+        );
+    }
+}

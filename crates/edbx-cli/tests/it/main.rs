@@ -11,3 +11,4 @@ mod operations;
 mod profiles;
 mod pty;
 mod shell;
+mod ui;

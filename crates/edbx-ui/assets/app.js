@@ -151,6 +151,19 @@
   }
 
   // ---------------------------------------------------------------- charts
+  // uPlot is loaded when the first chart is drawn, not before the page's own content.
+  let uplot = null;
+  function loadUplot() {
+    if (!uplot) {
+      uplot = new Promise((resolve, reject) => {
+        const script = h('script', { src: '/assets/uPlot.iife.min.js' });
+        script.addEventListener('load', () => resolve(window.uPlot));
+        script.addEventListener('error', () => reject(new Error('cannot load the chart library')));
+        document.head.appendChild(script);
+      });
+    }
+    return uplot;
+  }
   let charts = [];
   function dropCharts() { charts.forEach(c => c.destroy()); charts = []; }
   function activityPanel(type) {
@@ -161,21 +174,24 @@
     const top = h('div', { id: 'top-active' });
     panel.append(title, chart, summary, h('h2', null, 'Most active aggregates'), top);
     const load = async () => {
-      let data;
-      try { data = await api('activity', { type: type, minutes: 60 }); } catch (err) { clear(summary).append(errorBox(err)); return; }
-      const xs = data.buckets.map((_, i) => (data.from_ms + i * 60000) / 1000);
+      let data, uPlot;
+      try {
+        [data, uPlot] = await Promise.all([api('activity', { type: type, minutes: 60 }), loadUplot()]);
+      } catch (err) { clear(summary).append(errorBox(err)); return; }
+      // Each bar stands in the middle of its minute; the axis spans the whole window.
+      const xs = data.buckets.map((_, i) => (data.from_ms + i * 60000 + 30000) / 1000);
       dropCharts();
       clear(chart);
-      if (window.uPlot) {
+      {
         const width = Math.max(300, chart.clientWidth || 600);
         const opts = {
           width: width, height: 200,
-          scales: { x: { time: true } },
+          scales: { x: { time: true, range: [data.from_ms / 1000, data.to_ms / 1000] } },
           axes: [{}, { label: 'events' }],
-          series: [{}, { label: 'events / min', stroke: '#2457c5', fill: 'rgba(36,87,197,0.25)', paths: window.uPlot.paths.bars({ size: [0.9, 40] }), points: { show: false } }],
+          series: [{}, { label: 'events / min', stroke: '#2457c5', fill: 'rgba(36,87,197,0.25)', paths: uPlot.paths.bars({ size: [0.9, 40] }), points: { show: false } }],
           legend: { show: true },
         };
-        charts.push(new window.uPlot(opts, [xs, data.buckets], chart));
+        charts.push(new uPlot(opts, [xs, data.buckets], chart));
       }
       summary.textContent = fmtNum(data.total) + ' events in the last ' + data.minutes + ' minutes, in ' +
         fmtNum(data.aggregates) + ' aggregates changed' + (data.capped ? ' (only the ' + fmtNum(data.aggregates) + ' most recently changed aggregates were counted)' : '') + '.';
@@ -188,8 +204,9 @@
           h('td', null, link(aggRoute(a.aggregate_type, a.aggregate_id), a.aggregate_type + ' / ' + a.aggregate_id)),
           h('td', { class: 'num' }, fmtNum(a.events)))))));
     };
-    load();
-    return { panel: panel, reload: load };
+    // Loaded once the page's own content is shown (it reads many aggregates' recent events).
+    let started = false;
+    return { panel: panel, load: load, start: () => { if (!started) { started = true; load(); } } };
   }
 
   // ---------------------------------------------------------------- live feed panel
@@ -259,13 +276,14 @@
             h('td', { class: 'num' }, fmtNum(t.archived)),
             h('td', { class: 'muted' }, t.final ? '' : 'counting…'))))));
         painted('overview');
+        activity.start();
       }
       status.textContent = data.error ? 'Count stopped: ' + data.error
         : data.done ? 'Counted ' + fmtNum(data.scanned) + ' aggregates' + (data.skipped ? ' (' + data.skipped + ' too large to list)' : '') + ' at ' + new Date(data.finished_ms).toLocaleTimeString() + '.'
           : 'Counting… ' + fmtNum(data.scanned) + ' aggregates so far.';
       recount.disabled = !data.done;
       if (!data.done) timer = setTimeout(() => loadTypes(false), 700);
-      else if (!data.types.length) painted('overview');
+      else if (!data.types.length) { painted('overview'); activity.start(); }
     }
     loadTypes(false);
     cleanup.push(() => clearTimeout(timer));
@@ -300,7 +318,7 @@
     try {
       data = await api('aggregates', { type: type, filter: params.get('filter'), sort: params.get('sort'), scope: params.get('scope'), take: params.get('take'), cursor: cursor });
     } catch (err) {
-      if (gen === generation) { clear(results).append(errorBox(err)); painted('type'); }
+      if (gen === generation) { clear(results).append(errorBox(err)); painted('type'); activity.start(); }
       return;
     }
     if (gen !== generation) return;
@@ -324,6 +342,7 @@
     nav.append(h('span', { class: 'muted' }, fmtNum(data.items.length) + ' rows' + (data.next_cursor ? ', more follow' : '')));
     results.append(nav);
     painted('type');
+    activity.start();
   }
   function without(params, key) {
     const out = {};
@@ -404,6 +423,7 @@
       }
       if (ask !== stateRequest || gen !== generation) return;
       const ev = data.event;
+      versionBox.dataset.version = String(data.version);
       clear(versionBox).append(
         h('p', null, 'Version ', h('strong', { id: 'shown-version' }, String(data.version)), ' of ' + fmtNum(agg.version) + ', made by ', h('code', null, ev.event_type_raw || ev.event_type), ' at ', h('span', { class: 'mono' }, fmtTime(ev.metadata && ev.metadata.created_at))),
         h('h2', null, 'What this event changed'),
@@ -438,7 +458,9 @@
     } }, 'Check the Merkle root');
     const verifyPanel = h('section', { class: 'panel' }, h('h2', null, 'Integrity'), h('p', { class: 'muted' }, 'Reads the events back, recomputes each hash and the root, and compares them with what the server stored.'), verifyButton, verifyOut);
     const related = h('section', { class: 'panel', id: 'related' }, h('h2', null, 'Referrers'), h('div', { id: 'referrers' }, 'Loading…'), h('h2', null, 'Snapshots'), h('div', { id: 'snapshots' }, 'Loading…'));
-    const writes = session.allow_writes ? writePanel(type, id, () => refresh()) : null;
+    let writes = null;
+    try { if ((await sessionReady).allow_writes) writes = writePanel(type, id, () => refresh()); } catch (err) { /* shown by start() */ }
+    if (gen !== generation) return;
 
     root.append(h('div', { class: 'grid' }, h('div', null, factsPanel, statePanel), h('div', null, atPanel)), timeline.panel,
       h('div', { class: 'grid' }, verifyPanel, related));
@@ -481,7 +503,7 @@
       const tr = h('tr', { class: 'clickable' + (fresh ? ' fresh' : ''), 'data-version': event.version, onclick: () => onSelect(event.version) },
         h('td', { class: 'num' }, String(event.version)),
         h('td', { class: 'mono' }, event.event_type_raw || event.event_type),
-        h('td', { class: 'mono' }, fmtTime(event.metadata && event.metadata.created_at)),
+        h('td', { class: 'mono nowrap' }, fmtTime(event.metadata && event.metadata.created_at)),
         h('td', null, writer(event)),
         h('td', { class: 'note' }, event.metadata && event.metadata.note ? event.metadata.note : ''),
         h('td', { class: 'mono cell-json metadata', title: event.extensions ? compact(event.extensions) : '' }, event.extensions ? compact(event.extensions) : ''),
@@ -614,15 +636,11 @@
     clear(main()).append(h('p', { class: 'error' }, 'No such page: ' + hash), link('/', 'to the overview'));
   }
 
+  let sessionReady = null;
   async function start() {
-    try { session = await api('session'); } catch (err) {
-      clear(main()).append(errorBox(err));
-      return;
-    }
-    document.getElementById('server').textContent = session.server + (session.tenant ? ' · tenant ' + session.tenant : '');
-    const mode = document.getElementById('mode');
-    mode.textContent = session.allow_writes ? 'writes allowed' : 'read-only';
-    mode.className = 'badge ' + (session.allow_writes ? 'warn' : 'ok');
+    // The session is read alongside the first page's data, not before it.
+    sessionReady = api('session');
+    sessionReady.catch(err => clear(main()).append(errorBox(err)));
     document.getElementById('jump').addEventListener('submit', e => {
       e.preventDefault();
       const type = document.getElementById('jump-type').value.trim();
@@ -632,6 +650,11 @@
     });
     window.addEventListener('hashchange', route);
     route();
+    try { session = await sessionReady; } catch (err) { return; }
+    document.getElementById('server').textContent = session.server + (session.tenant ? ' · tenant ' + session.tenant : '');
+    const mode = document.getElementById('mode');
+    mode.textContent = session.allow_writes ? 'writes allowed' : 'read-only';
+    mode.className = 'badge ' + (session.allow_writes ? 'warn' : 'ok');
   }
   start();
 })();

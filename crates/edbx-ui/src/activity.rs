@@ -70,11 +70,18 @@ impl Scan {
     }
 }
 
+/// A count in progress, and whether its types are found yet.
+type Counting = (Arc<Mutex<Scan>>, tokio::sync::watch::Receiver<bool>);
+
 /// The latest count, shared with the task that makes it.
 #[derive(Default)]
 pub(crate) struct TypeCounts {
-    scan: Mutex<Option<Arc<Mutex<Scan>>>>,
+    scan: Mutex<Option<Counting>>,
 }
+
+/// How long a request for the types waits for them to be found (one listing per type) before
+/// it answers with what there is.
+const DISCOVERY_WAIT: Duration = Duration::from_millis(500);
 
 #[derive(Deserialize)]
 pub(crate) struct TypesQuery {
@@ -88,29 +95,33 @@ pub(crate) async fn types(
     State(state): State<Arc<AppState>>,
     Query(q): Query<TypesQuery>,
 ) -> Response {
-    let scan = {
+    let (scan, mut discovered) = {
         let mut current = state.types.scan.lock().expect("types lock");
         let over = current
             .as_ref()
-            .is_none_or(|s| s.lock().expect("scan lock").finished_ms.is_some());
+            .is_none_or(|(s, _)| s.lock().expect("scan lock").finished_ms.is_some());
         if current.is_none() || (q.refresh == Some(1) && over) {
             let scan = Arc::new(Mutex::new(Scan {
                 started_ms: now_ms(),
                 ..Scan::default()
             }));
-            tokio::spawn(count(state.client.clone(), scan.clone()));
-            *current = Some(scan);
+            let (found, discovered) = tokio::sync::watch::channel(false);
+            tokio::spawn(count(state.client.clone(), scan.clone(), found));
+            *current = Some((scan, discovered));
         }
         current.clone().expect("set above")
     };
+    // Names first: wait (briefly) for the types to be found rather than answer "none yet".
+    let _ = tokio::time::timeout(DISCOVERY_WAIT, discovered.wait_for(|found| *found)).await;
     let json = scan.lock().expect("scan lock").to_json();
     reply(json)
 }
 
-async fn count(client: Client, scan: Arc<Mutex<Scan>>) {
+async fn count(client: Client, scan: Arc<Mutex<Scan>>, found: tokio::sync::watch::Sender<bool>) {
     if let Err(e) = discover(&client, &scan).await {
         tracing::debug!("types not discovered ahead of the count: {e}");
     }
+    let _ = found.send(true);
     for (scope, archived) in [(0, false), (1, true)] {
         let mut stream = client
             .list()

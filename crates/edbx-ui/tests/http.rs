@@ -604,6 +604,57 @@ async fn the_state_at_each_version_is_the_fold_and_its_changes_are_named() {
     assert_eq!(archived["reason"], "archived");
 }
 
+#[tokio::test]
+async fn a_long_history_is_read_in_parallel_slices_and_folds_the_same() {
+    let ui = setup(false).await;
+    // 300 events: the first state request reads versions 1..=300 in slices at once.
+    ui.client
+        .create("ledger", "long", "opened", &json!({"n": 0}))
+        .await
+        .unwrap();
+    for i in 1..300 {
+        let payload = json!({format!("k{}", i % 7): i, "last": i, "pad": "p".repeat(i % 50)});
+        ui.client
+            .apply("ledger", "long", "moved", &payload)
+            .await
+            .unwrap();
+    }
+    let cookie = ui.log_in().await;
+    let at = |v: u64| {
+        let path = format!("/api/state?type=ledger&id=long&version={v}");
+        let cookie = cookie.clone();
+        let addr = ui.addr;
+        async move { send(addr, "GET", &path, &[("Cookie", &cookie)], "").await }
+    };
+    let latest = at(300).await.json();
+    let current = ui.client.get("ledger", "long").await.unwrap().unwrap();
+    assert_eq!(current.version, 300);
+    assert_eq!(
+        serde_json::from_value::<BTreeMap<String, String>>(latest["state"].clone()).unwrap(),
+        current.state
+    );
+    let events = ui
+        .client
+        .events("ledger", "long")
+        .stream()
+        .collect_all()
+        .await
+        .unwrap();
+    for v in [1u64, 64, 65, 137, 299] {
+        let mut folded = BTreeMap::new();
+        for event in &events[..v as usize] {
+            event.apply_to(&mut folded);
+        }
+        let shown = at(v).await.json();
+        assert_eq!(shown["event"]["version"], v);
+        assert_eq!(
+            serde_json::from_value::<BTreeMap<String, String>>(shown["state"].clone()).unwrap(),
+            folded,
+            "at version {v}"
+        );
+    }
+}
+
 /// Reads a server-sent-event stream until `needle` has arrived (failing after 60 s).
 async fn read_until(stream: &mut TcpStream, seen: &mut String, needle: &str) {
     let wait = async {

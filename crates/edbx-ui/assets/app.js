@@ -40,7 +40,8 @@
     const s = q.toString();
     return s ? '?' + s : '';
   }
-  function fmtNum(n) { return typeof n === 'number' ? n.toLocaleString('en-US') : String(n); }
+  const numbers = new Intl.NumberFormat('en-US');
+  function fmtNum(n) { return typeof n === 'number' ? numbers.format(n) : String(n); }
   function fmtTime(text) {
     if (!text) return '';
     // The server's RFC 3339 time, to the millisecond, as written (UTC).
@@ -240,6 +241,11 @@
   const main = () => document.getElementById('main');
   let generation = 0;  // bumps on every navigation; late answers of an old page are dropped
 
+  // Performance marks, read by the benchmark (scripts/bench-ui.sh): the page's main data has
+  // arrived, and its own content is in the document.
+  function arrived(name) {
+    try { performance.mark('edbx:data:' + name); } catch (e) { /* marks are optional */ }
+  }
   function painted(name) {
     try { performance.mark('edbx:painted:' + name); } catch (e) { /* marks are optional */ }
     document.body.dataset.painted = name;
@@ -264,6 +270,7 @@
       let data;
       try { data = await api('types', refresh ? { refresh: 1 } : {}); } catch (err) { clear(typesBody).append(errorBox(err)); return; }
       if (gen !== generation) return;
+      if (!document.body.dataset.painted) arrived('overview');
       clear(typesBody);
       if (!data.types.length) {
         typesBody.append(h('p', { class: 'muted' }, data.done ? 'The store holds no aggregates.' : 'Finding types…'));
@@ -322,6 +329,7 @@
       return;
     }
     if (gen !== generation) return;
+    arrived('type');
     clear(results);
     if (!data.items.length) {
       results.append(h('p', { class: 'muted', id: 'no-rows' }, cursor ? 'No more aggregates.' : 'No aggregates match.'));
@@ -333,7 +341,7 @@
           h('td', { class: 'num' }, fmtNum(a.version)),
           h('td', { class: 'mono' }, fmtTime(a.updated_at)),
           h('td', { class: 'mono' }, fmtTime(a.created_at)),
-          h('td', { class: 'mono cell-json', title: compact(stateJson(a.state)) }, compact(stateJson(a.state))))))));
+          stateCell(a.state))))));
     }
     const nav = h('div', { class: 'row' });
     if (cursor) nav.append(link(typeRoute(type, without(params, 'cursor')), 'First page'));
@@ -343,6 +351,10 @@
     results.append(nav);
     painted('type');
     activity.start();
+  }
+  function stateCell(state) {
+    const text = compact(stateJson(state));
+    return h('td', { class: 'mono cell-json', title: text }, text);
   }
   function without(params, key) {
     const out = {};
@@ -361,6 +373,7 @@
       return;
     }
     if (gen !== generation) return;
+    arrived('aggregate');
     if (!got.found) {
       root.append(h('p', { class: 'error', id: 'not-found' }, 'No aggregate ' + type + ' / ' + id + ' on this server.'));
       painted('aggregate');

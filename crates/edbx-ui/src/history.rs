@@ -23,6 +23,8 @@ const PAGE: u64 = 1000;
 const PARALLEL: u64 = 8;
 /// The smallest slice worth a stream of its own.
 const MIN_SLICE: u64 = 64;
+/// Events read from the end, at most, to find what the latest event changed.
+const TAIL_BUDGET: u64 = 256;
 
 /// The events of one aggregate read so far: versions 1..=len, in order.
 #[derive(Default)]
@@ -73,7 +75,16 @@ pub(crate) async fn state_at(
         .history
         .entry((q.aggregate_type.clone(), q.id.clone()));
     let mut history = entry.lock().await;
-    let wanted = q.version.unwrap_or(u64::MAX);
+    let mut latest = None;
+    if q.version.is_none_or(|v| v > history.events.len() as u64) {
+        // Not read yet: the latest version is found from the end, without the whole history.
+        match latest_from_the_end(&state.client, &q).await {
+            Ok(FromTheEnd::Shown(shown)) => return reply(shown),
+            Ok(FromTheEnd::Fold(version)) => latest = version,
+            Err(refusal) => return refusal,
+        }
+    }
+    let wanted = q.version.or(latest).unwrap_or(u64::MAX);
     if let Err(refusal) = catch_up(&state.client, &q, &mut history, wanted).await {
         return refusal;
     }
@@ -109,6 +120,101 @@ pub(crate) async fn state_at(
         "event": event_json(event),
         "changes": changes(&before, &after, event),
     }))
+}
+
+/// What [`latest_from_the_end`] found.
+enum FromTheEnd {
+    /// The answer.
+    Shown(Value),
+    /// Fold from the start instead; the latest version, when known.
+    Fold(Option<u64>),
+}
+
+/// The state at the aggregate's latest version without reading its whole history: the state
+/// `get` returns (which the fold equals, see `crates/edbx/tests/it/fold.rs`), and before it,
+/// each key the last event wrote set back to the value an earlier event wrote last — read from
+/// the end backwards in growing steps, until every such key is found or the first event is
+/// reached, or [`TAIL_BUDGET`] events are read. [`FromTheEnd::Fold`] when the version asked
+/// for is not the latest, the budget is spent, or the aggregate has no events to list (the
+/// caller then folds from the start, and says why).
+async fn latest_from_the_end(
+    client: &edbx::Client,
+    q: &StateQuery,
+) -> Result<FromTheEnd, Response> {
+    let current = match client.get(&q.aggregate_type, &q.id).await {
+        Ok(Some(current)) => current,
+        Ok(None) => return Ok(FromTheEnd::Fold(None)),
+        Err(e) => return Err(engine_failure(&e)),
+    };
+    let latest = current.version;
+    let fold = Ok(FromTheEnd::Fold(Some(latest)));
+    if current.archived || latest == 0 || q.version.is_some_and(|v| v != latest) {
+        return fold;
+    }
+    // Events `from + 1 ..= latest`, in order.
+    let mut tail: Vec<Event> = Vec::new();
+    let mut from = latest;
+    let mut step = 16u64;
+    loop {
+        let start = latest.saturating_sub(step);
+        let mut older = client
+            .events(&q.aggregate_type, &q.id)
+            .after_version(start)
+            .take(PAGE)
+            .stream()
+            .limit(from - start)
+            .collect_all()
+            .await
+            .map_err(|e| engine_failure(&e))?;
+        let versions_ok = older
+            .iter()
+            .zip(start + 1..)
+            .all(|(e, expected)| e.version == expected)
+            && older.len() as u64 == from - start;
+        if !versions_ok {
+            // Not the listing expected (events missing, or not served): fold from the start,
+            // which reports what is wrong.
+            return fold;
+        }
+        older.append(&mut tail);
+        tail = older;
+        from = start;
+        let (last, earlier) = tail.split_last().expect("at least the latest event");
+        let mut written = BTreeMap::new();
+        last.apply_to(&mut written);
+        let mut before = current.state.clone();
+        let mut missing = 0;
+        for key in written.keys() {
+            let previous = earlier.iter().rev().find_map(|e| {
+                let mut wrote = BTreeMap::new();
+                e.apply_to(&mut wrote);
+                wrote.remove(key)
+            });
+            match previous {
+                Some(text) => {
+                    before.insert(key.clone(), text);
+                }
+                None => {
+                    before.remove(key);
+                    missing += 1;
+                }
+            }
+        }
+        if missing > 0 && from > 0 && step >= TAIL_BUDGET {
+            // A key the last event wrote for the first time, perhaps: only the whole history
+            // can tell. The caller folds it (in parallel slices).
+            return fold;
+        }
+        if missing == 0 || from == 0 {
+            return Ok(FromTheEnd::Shown(json!({
+                "version": latest,
+                "state": current.state,
+                "event": event_json(last),
+                "changes": changes(&before, &current.state, last),
+            })));
+        }
+        step = step.saturating_mul(4);
+    }
 }
 
 /// The keys an event wrote: added, changed, or written with the value they had.

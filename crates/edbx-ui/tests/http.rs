@@ -604,10 +604,37 @@ async fn the_state_at_each_version_is_the_fold_and_its_changes_are_named() {
     assert_eq!(archived["reason"], "archived");
 }
 
+/// What `/api/state` should say at `version`, from the engine's own fold of `events`.
+fn expected_state(events: &[edbx::Event], version: u64) -> Value {
+    let fold = |upto: u64| {
+        let mut state = BTreeMap::new();
+        for event in &events[..upto as usize] {
+            event.apply_to(&mut state);
+        }
+        state
+    };
+    let (before, after) = (fold(version - 1), fold(version));
+    let mut written = BTreeMap::new();
+    events[version as usize - 1].apply_to(&mut written);
+    let changes: Vec<Value> = written
+        .keys()
+        .map(|key| {
+            let kind = match (before.get(key), after.get(key)) {
+                (None, _) => "added",
+                (Some(b), Some(a)) if a == b => "unchanged",
+                _ => "changed",
+            };
+            json!({"key": key, "kind": kind, "before": before.get(key), "after": after.get(key)})
+        })
+        .collect();
+    json!({"version": version, "state": after, "changes": changes})
+}
+
 #[tokio::test]
-async fn a_long_history_is_read_in_parallel_slices_and_folds_the_same() {
+async fn a_long_history_shows_the_same_state_from_its_end_and_from_its_start() {
     let ui = setup(false).await;
-    // 300 events: the first state request reads versions 1..=300 in slices at once.
+    // 300 events, each writing keys written a few events before: the latest version is shown
+    // from the end of the history; the other versions fold it from the start, in slices.
     ui.client
         .create("ledger", "long", "opened", &json!({"n": 0}))
         .await
@@ -620,36 +647,52 @@ async fn a_long_history_is_read_in_parallel_slices_and_folds_the_same() {
             .unwrap();
     }
     let cookie = ui.log_in().await;
-    let at = |v: u64| {
-        let path = format!("/api/state?type=ledger&id=long&version={v}");
+    let at = |query: String| {
+        let path = format!("/api/state?type=ledger&id=long{query}");
         let cookie = cookie.clone();
         let addr = ui.addr;
-        async move { send(addr, "GET", &path, &[("Cookie", &cookie)], "").await }
+        async move {
+            let mut shown = send(addr, "GET", &path, &[("Cookie", &cookie)], "")
+                .await
+                .json();
+            shown.as_object_mut().unwrap().remove("event");
+            shown
+        }
     };
-    let latest = at(300).await.json();
+    let events = |client: Client| async move {
+        client
+            .events("ledger", "long")
+            .stream()
+            .collect_all()
+            .await
+            .unwrap()
+    };
+    let history = events(ui.client.clone()).await;
+    assert_eq!(at(String::new()).await, expected_state(&history, 300));
     let current = ui.client.get("ledger", "long").await.unwrap().unwrap();
-    assert_eq!(current.version, 300);
-    assert_eq!(
-        serde_json::from_value::<BTreeMap<String, String>>(latest["state"].clone()).unwrap(),
-        current.state
-    );
-    let events = ui
-        .client
-        .events("ledger", "long")
-        .stream()
-        .collect_all()
+    assert_eq!(json!(current.state), expected_state(&history, 300)["state"]);
+
+    // A key written for the first time, and nothing before it to tell: the whole history is
+    // read (the end alone cannot prove the key new).
+    ui.client
+        .apply(
+            "ledger",
+            "long",
+            "noted",
+            &json!({"fresh": true, "last": 300}),
+        )
         .await
         .unwrap();
-    for v in [1u64, 64, 65, 137, 299] {
-        let mut folded = BTreeMap::new();
-        for event in &events[..v as usize] {
-            event.apply_to(&mut folded);
-        }
-        let shown = at(v).await.json();
-        assert_eq!(shown["event"]["version"], v);
+    let history = events(ui.client.clone()).await;
+    assert_eq!(at(String::new()).await, expected_state(&history, 301));
+    assert_eq!(
+        at("&version=301".into()).await,
+        expected_state(&history, 301)
+    );
+    for v in [1u64, 64, 65, 137, 299, 300] {
         assert_eq!(
-            serde_json::from_value::<BTreeMap<String, String>>(shown["state"].clone()).unwrap(),
-            folded,
+            at(format!("&version={v}")).await,
+            expected_state(&history, v),
             "at version {v}"
         );
     }

@@ -61,12 +61,18 @@ const login = await context.newPage();
 await login.goto(ui.url);
 await login.close();
 
-// Opens `route` in a fresh tab; the time to the page's own paint mark, and the tab.
+// Opens `route` in a fresh tab; the time to the page's own paint mark, and the tab. Also keeps
+// when the page's main data had arrived, in `arrivals`.
+const arrivals = new Map();
 async function paint(route, name) {
   const page = await context.newPage();
   await page.goto(ui.base + '#' + route);
   await page.waitForSelector(`body[data-painted="${name}"]`, WAIT);
-  const at = await page.evaluate(n => performance.getEntriesByName('edbx:painted:' + n)[0].startTime, name);
+  const [at, data] = await page.evaluate(n => [
+    performance.getEntriesByName('edbx:painted:' + n)[0].startTime,
+    (performance.getEntriesByName('edbx:data:' + n)[0] || { startTime: NaN }).startTime,
+  ], name);
+  arrivals.set(route, [...(arrivals.get(route) || []), data]);
   return [at, page];
 }
 
@@ -93,16 +99,17 @@ function timed(page, action, selector) {
 }
 
 const rows = [];
-async function measure(what, once) {
+async function measure(what, once, route) {
   const times = [];
   for (let i = 0; i < runs; i++) times.push(await once(i));
-  rows.push([what, median(times), Math.max(...times)]);
+  const data = route && arrivals.has(route) ? median(arrivals.get(route)) : null;
+  rows.push([what, median(times), Math.max(...times), data]);
   log(`${what}: median ${ms(median(times))}, slowest ${ms(Math.max(...times))}`);
 }
 
 // The overview: the types (found with one listing each) before they are counted.
 let countSeconds = null;
-await measure('overview (types found, counting starts)', async i => {
+await measure('overview: the types, named (counts follow)', async i => {
   const [at, page] = await paint('/', 'overview');
   if (i === 0) {
     const started = clock.now();
@@ -111,13 +118,13 @@ await measure('overview (types found, counting starts)', async i => {
   }
   await page.close();
   return at;
-});
+}, '/');
 // The paint of a page opened afresh, `runs` times.
 const paints = (what, route, name) => measure(what, async () => {
   const [at, page] = await paint(route, name);
   await page.close();
   return at;
-});
+}, route);
 await paints(`type page: first 50 of ${aggregates.toLocaleString('en-US')} aggregates`, '/t/bulk', 'type');
 await paints('type page: page 11 (deep link with a cursor)', '/t/bulk?cursor=' + encodeURIComponent('a:bulk:b-000499'), 'type');
 await paints('type page: newest first (sort updated_at:desc)', '/t/bulk?sort=updated_at%3Adesc', 'type');
@@ -156,8 +163,8 @@ await server.stop();
 
 const commit = process.env.EDBX_UI_BENCH_COMMIT || 'uncommitted';
 console.log(`edbx ui, commit ${commit}: ${aggregates.toLocaleString('en-US')} aggregates of one type, one aggregate of ${events.toLocaleString('en-US')} events; ${runs} runs each.\n`);
-console.log('| page or action | median | slowest |');
-console.log('| --- | --: | --: |');
-for (const [what, mid, max] of rows) console.log(`| ${what} | ${ms(mid)} | ${ms(max)} |`);
+console.log('| page or action | median | slowest | its data had arrived at (median) |');
+console.log('| --- | --: | --: | --: |');
+for (const [what, mid, max, data] of rows) console.log(`| ${what} | ${ms(mid)} | ${ms(max)} | ${data === null || Number.isNaN(data) ? '' : ms(data)} |`);
 console.log(`\nSet-up: ${aggregates.toLocaleString('en-US')} creates in ${bulkSeconds.toFixed(0)} s, ${events} appends in ${historySeconds.toFixed(0)} s (edbx import); ` +
   `the overview's background count of every aggregate took ${countSeconds === null ? '?' : countSeconds.toFixed(1) + ' s'}.`);

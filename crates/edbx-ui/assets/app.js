@@ -243,11 +243,12 @@
 
   // Performance marks, read by the benchmark (scripts/bench-ui.sh): the page's main data has
   // arrived, and its own content is in the document.
-  function arrived(name) {
-    try { performance.mark('edbx:data:' + name); } catch (e) { /* marks are optional */ }
+  function mark(name) {
+    try { performance.mark(name); } catch (e) { /* marks are optional */ }
   }
+  function arrived(name) { mark('edbx:data:' + name); }
   function painted(name) {
-    try { performance.mark('edbx:painted:' + name); } catch (e) { /* marks are optional */ }
+    mark('edbx:painted:' + name);
     document.body.dataset.painted = name;
   }
 
@@ -437,6 +438,7 @@
       if (ask !== stateRequest || gen !== generation) return;
       const ev = data.event;
       versionBox.dataset.version = String(data.version);
+      mark('edbx:shown:state');
       clear(versionBox).append(
         h('p', null, 'Version ', h('strong', { id: 'shown-version' }, String(data.version)), ' of ' + fmtNum(agg.version) + ', made by ', h('code', null, ev.event_type_raw || ev.event_type), ' at ', h('span', { class: 'mono' }, fmtTime(ev.metadata && ev.metadata.created_at))),
         h('h2', null, 'What this event changed'),
@@ -532,6 +534,7 @@
       else rows.forEach(r => body.appendChild(r));
       for (const e of data.items) { top = Math.max(top, e.version); bottom = Math.min(bottom, e.version); }
       drawNav();
+      mark('edbx:shown:timeline');
     }
     function drawNav() {
       clear(nav);

@@ -131,11 +131,14 @@ await paints('type page: newest first (sort updated_at:desc)', '/t/bulk?sort=upd
 await paints("type page: filter status = 'flagged' (1 in 10 match)", '/t/bulk?filter=' + encodeURIComponent("status = 'flagged'"), 'type');
 await paints(`aggregate with ${events.toLocaleString('en-US')} events: first paint`, '/a/history/long', 'aggregate');
 await measure(`aggregate with ${events.toLocaleString('en-US')} events: timeline and state at the latest version shown`, async () => {
+  // A fresh UI would not have the history cached; this one has from the second run on, but
+  // the latest version is shown from the end of the history either way.
   const page = await context.newPage();
   await page.goto(ui.base + '#/a/history/long');
   await page.waitForSelector(`#shown-version:has-text("${events}")`, WAIT);
   await page.waitForSelector('#timeline tbody tr', WAIT);
-  const at = await page.evaluate(() => performance.now());
+  const at = await page.evaluate(() => Math.max(...['edbx:shown:state', 'edbx:shown:timeline']
+    .map(name => performance.getEntriesByName(name)[0].startTime)));
   await page.close();
   return at;
 });
@@ -143,6 +146,7 @@ const stepper = await context.newPage();
 await stepper.goto(ui.base + '#/a/history/long');
 await stepper.waitForSelector(`#shown-version:has-text("${events}")`, WAIT);
 let shown = events;
+// The first step folds the whole history (in parallel slices); later ones use the cached events.
 await measure('step to the previous version', async () => {
   shown -= 1;
   return timed(stepper, { click: '#prev-version' }, `#at-version[data-version="${shown}"]`);

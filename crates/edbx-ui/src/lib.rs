@@ -59,7 +59,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{get, post};
 
-pub use live::{LiveSource, Polling};
+pub use live::{LiveBatch, LiveSource, Polling};
 pub use security::{CSP, CSRF_HEADER};
 
 /// Makes a fresh [`LiveSource`] each time live events are wanted again (after every browser

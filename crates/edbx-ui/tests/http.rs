@@ -22,7 +22,8 @@ struct Setup {
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
-async fn setup(allow_writes: bool) -> Setup {
+/// A real server and a client connected to it.
+async fn server_and_client() -> (TestServer, Client) {
     let server = TestServer::start(ServerOptions::default())
         .unwrap_or_else(|e| panic!("cannot start the EventDBX server: {e}"));
     let client = Client::connect(
@@ -35,6 +36,11 @@ async fn setup(allow_writes: bool) -> Setup {
     )
     .await
     .expect("connect to the test server");
+    (server, client)
+}
+
+async fn setup(allow_writes: bool) -> Setup {
+    let (server, client) = server_and_client().await;
     let ui = edbx_ui::Ui::bind(
         client.clone(),
         edbx_ui::Options::default()
@@ -751,6 +757,76 @@ async fn new_events_arrive_as_server_sent_events_once_each() {
     assert!(seen.contains("\"event_type_raw\":\"order.paid\""), "{seen}");
     assert!(!seen.contains("\"x1\""), "another type's event: {seen}");
     assert!(!seen.contains("\"n\":0"), "an event from before: {seen}");
+}
+
+/// A source that replays one aggregate's events once, after its starting point: the shape a
+/// subscription would take in place of polling.
+struct Replay {
+    client: Client,
+    calls: u32,
+}
+
+impl edbx_ui::LiveSource for Replay {
+    fn name(&self) -> &'static str {
+        "replay"
+    }
+
+    fn next_batch(
+        &mut self,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = edbx::Result<edbx_ui::LiveBatch>> + Send + '_>,
+    > {
+        self.calls += 1;
+        let calls = self.calls;
+        let client = self.client.clone();
+        Box::pin(async move {
+            match calls {
+                1 => Ok(edbx_ui::LiveBatch::default()),
+                2 => Ok(edbx_ui::LiveBatch::of(
+                    client.events("orders", "o1").stream().collect_all().await?,
+                )),
+                _ => std::future::pending().await,
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn another_live_source_can_take_the_place_of_polling() {
+    let (_server, client) = server_and_client().await;
+    client
+        .create("orders", "o1", "placed", &json!({"n": 1}))
+        .await
+        .unwrap();
+    let factory: edbx_ui::LiveSourceFactory =
+        std::sync::Arc::new(|client| Box::new(Replay { client, calls: 0 }));
+    let ui = edbx_ui::Ui::bind(
+        client.clone(),
+        edbx_ui::Options::default().live_source(factory),
+    )
+    .await
+    .unwrap();
+    let addr = ui.local_addr();
+    let token = ui.login_url().split_once("?token=").unwrap().1.to_owned();
+    tokio::spawn(ui.serve(std::future::pending()));
+    let login = send(addr, "GET", &format!("/?token={token}"), &[], "").await;
+    let cookie = login
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let session = send(addr, "GET", "/api/session", &[("Cookie", &cookie)], "")
+        .await
+        .json();
+    assert_eq!(session["live_source"], "replay");
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET /api/live HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut seen = String::new();
+    read_until(&mut stream, &mut seen, "data: replay").await;
+    read_until(&mut stream, &mut seen, "\"aggregate_id\":\"o1\"").await;
+    assert!(seen.contains("event: event"), "{seen}");
 }
 
 #[tokio::test]

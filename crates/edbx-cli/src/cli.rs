@@ -20,6 +20,7 @@ Examples:
   edbx export --format parquet --out lake/events --partition-by aggregate_type --skip-archived
   edbx audit
   edbx shell
+  edbx ui
 
 For every connection setting, a flag beats its variable (EVENTDBX_HOST, EVENTDBX_PORT,
 EVENTDBX_TOKEN, EVENTDBX_TENANT_ID, EVENTDBX_NO_NOISE), which beats the profile (--profile,
@@ -253,6 +254,15 @@ pub enum Command {
     /// meets one writes the rest, names it and exits 7, unless --skip-archived. `dbx backup`
     /// on the server host (server stopped) keeps everything, archived aggregates included.
     Export(ExportArgs),
+    /// Serve a web UI for the server: aggregate types and counts, aggregates with filters, an
+    /// aggregate's state, timeline and state at any version, Merkle checks, live events and
+    /// charts. It listens on loopback only and prints a one-time login link (Ctrl-C stops it).
+    ///
+    /// The link logs one browser in, once (it sets a session cookie, then stops working);
+    /// every other request is refused, as is any request whose Host header is not this
+    /// loopback address. The EventDBX token never reaches the browser. Read-only unless
+    /// --allow-writes. More in docs/UI.md.
+    Ui(UiArgs),
     /// An interactive shell over one connection: history, line editing, completion. Reads
     /// commands from a pipe too. Exits with the code of the last command that failed (0 if
     /// none did).
@@ -361,6 +371,21 @@ pub enum Op {
     /// Tenant administration (needs a token with `tenant.manage`).
     #[command(subcommand)]
     Tenant(TenantCommand),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UiArgs {
+    /// Where to listen: a loopback address and port (port 0 picks a free one). Other
+    /// addresses are refused; reach the UI from elsewhere through a tunnel (ssh -L).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub listen: std::net::SocketAddr,
+    /// Offer apply, patch, archive and restore in the pages (each confirmed, CSRF-protected),
+    /// with this command's token.
+    #[arg(long)]
+    pub allow_writes: bool,
+    /// How often new events are looked for, in milliseconds (at least 50).
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    pub poll_interval: u64,
 }
 
 #[derive(Debug, Clone, Copy, Args)]

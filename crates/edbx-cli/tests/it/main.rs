@@ -13,3 +13,4 @@ mod profiles;
 mod pty;
 mod shell;
 mod subscribe;
+mod ui;

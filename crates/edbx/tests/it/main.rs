@@ -8,6 +8,7 @@ mod engine;
 mod fake_peer;
 mod faults;
 mod filters;
+mod fold;
 mod handshake;
 mod hardening;
 mod operations;

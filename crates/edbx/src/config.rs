@@ -764,7 +764,8 @@ mod tests {
         let huge: Config = "eventdbx://t@h?retries=4294967295".parse().unwrap();
         assert_eq!(huge.get_retry().attempts, u32::MAX);
         let e = huge.validate().unwrap_err();
-        assert!(e.message().contains("retry attempts"), "{e}");
+        assert!(e.message().contains("retry.attempts"), "{e}");
+        assert_eq!(e.setting(), Some(Setting::RetryAttempts));
         for url in [
             "eventdbx://t@h?max_in_flight=1000000000",
             "eventdbx://t@h?pool_size=100000",

@@ -15,7 +15,9 @@ Examples:
   edbx get orders ord-1
   edbx list --type orders --filter \"status = 'paid'\" --all -o ndjson | jq .aggregate_id
   edbx events orders ord-1 --follow
+  edbx subscribe --type orders --checkpoint-file orders.ckpt | jq -c .payload
   edbx export --out backup.ndjson && edbx import backup.ndjson --log import.log
+  edbx export --format parquet --out lake/events --partition-by aggregate_type --skip-archived
   edbx audit
   edbx shell
   edbx ui
@@ -184,6 +186,22 @@ pub enum Command {
     /// List an aggregate's events: one page, --take N, --all, or --follow new ones as they
     /// come (exit 3 if the aggregate does not exist or is archived).
     Events(EventsArgs),
+    /// Every event of the store (or of --type), in order per aggregate, one line each: from
+    /// the beginning, from now, or on from a --checkpoint-file; catches up, then follows.
+    ///
+    /// Lines are `edbx export`'s (aggregate_type, aggregate_id, event_type as written,
+    /// payload, note, metadata, version, created_at, event_id, issued_by), so a subscription
+    /// saved to a file imports with `edbx import`. An aggregate's events come in version order;
+    /// aggregates interleave. No event is skipped, also while many clients write and across
+    /// server restarts (connection failures are retried until the server is back).
+    ///
+    /// With --checkpoint-file, the subscription starts from the file when it exists (--from
+    /// applies only when it does not) and saves its checkpoint there — atomically, and only
+    /// after the lines it covers are flushed: a run killed at any point and started again
+    /// with the same file prints nothing less (some lines may come twice). Ctrl-C saves and
+    /// exits 130. Archived aggregates, whose events the server does not serve, are named on
+    /// stderr. `docs/SUBSCRIPTIONS.md` has the guarantees.
+    Subscribe(SubscribeArgs),
     /// Connect, and report the server's address, the session's security, the handshake and
     /// round-trip times.
     #[command(visible_alias = "status")]
@@ -214,13 +232,23 @@ pub enum Command {
     /// one, and one that does not hold the writes the log records. Lines the log shows
     /// rejected or not sent may be edited before --resume; lines it shows applied may not.
     Import(ImportArgs),
-    /// Write aggregates or their events as NDJSON (events import back with `edbx import`).
+    /// Write aggregates or their events as NDJSON (events import back with `edbx import`) or
+    /// as Parquet (for DuckDB, Polars, pandas, Spark).
     ///
-    /// Each event line carries its version (which makes importing it again idempotent) and the
-    /// original event's created_at, event_id and issued_by. Importing into another server
-    /// keeps every aggregate's events, their order, versions, types as written, payloads,
-    /// notes and metadata; the target gives each event its own time, id, writer (the
+    /// NDJSON: each event line carries its version (which makes importing it again
+    /// idempotent) and the original event's created_at, event_id and issued_by. Importing into
+    /// another server keeps every aggregate's events, their order, versions, types as written,
+    /// payloads, notes and metadata; the target gives each event its own time, id, writer (the
     /// importing token) and hashes.
+    ///
+    /// Parquet (--format parquet --out PATH): typed columns (version and event_id as int64,
+    /// created_at as a UTC timestamp, payload and metadata as JSON text; docs/PARQUET.md lists
+    /// them), zstd, written in row groups as the store is read, so memory stays bounded.
+    /// --partition-by aggregate_type writes a Hive-style directory
+    /// (PATH/aggregate_type=orders/part-0000.parquet, …) with files of at most
+    /// --max-file-size, which DuckDB, Polars and Spark read as one dataset. Written under
+    /// temporary names (PATH.partial) and renamed when complete: an interrupted export leaves
+    /// no file ending in .parquet.
     ///
     /// The server does not serve the events of archived aggregates: an export of events that
     /// meets one writes the rest, names it and exits 7, unless --skip-archived. `dbx backup`
@@ -429,6 +457,30 @@ pub struct EventsArgs {
     pub interval: u64,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct SubscribeArgs {
+    /// Only aggregates of this type (repeat for more types).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub aggregate_types: Vec<String>,
+    /// Where to start when there is no checkpoint file: the first event of every aggregate,
+    /// or the events written from now on.
+    #[arg(long, value_enum, default_value = "beginning")]
+    pub from: StartFrom,
+    /// Start from the checkpoint in this file when it exists, and keep saving it there.
+    #[arg(long, value_name = "PATH")]
+    pub checkpoint_file: Option<PathBuf>,
+    /// Exit 0 once caught up: every event written before some moment after the start is
+    /// printed (and the checkpoint saved).
+    #[arg(long)]
+    pub until_caught_up: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StartFrom {
+    Beginning,
+    Now,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum SnapshotCommand {
     /// Snapshot an aggregate's current state.
@@ -552,10 +604,29 @@ pub struct ExportArgs {
     /// What to write: every event (the import format), or the aggregates' current state.
     #[arg(long, value_enum, default_value = "events")]
     pub what: ExportWhat,
+    /// The file format: NDJSON (importable with `edbx import`) or Parquet (needs --out).
+    #[arg(long, value_enum, default_value = "ndjson")]
+    pub format: ExportFormat,
     /// Output file, written whole or not at all (as PATH.partial, renamed when complete)
-    /// [default: stdout].
+    /// [default: stdout, for NDJSON]. For Parquet, a directory with --partition-by or
+    /// --max-file-size; `-` is stdout (refused on a terminal).
     #[arg(long, value_name = "PATH")]
     pub out: Option<PathBuf>,
+    /// Parquet: one directory per aggregate type, Hive style
+    /// (PATH/aggregate_type=orders/part-0000.parquet); the files then leave the column out.
+    #[arg(long, value_enum, value_name = "COLUMN")]
+    pub partition_by: Option<PartitionColumn>,
+    /// Parquet: close a file at about this size and go on in the next (part-0001.parquet, …);
+    /// makes PATH a directory. Bytes, or with K, M or G (powers of 1024)
+    /// [default with --partition-by: 256M].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_file_size: Option<u64>,
+    /// Parquet: rows per row group (memory holds one, compressed) [default: 65536].
+    #[arg(long, value_name = "ROWS")]
+    pub row_group_size: Option<usize>,
+    /// Parquet: how data pages are compressed.
+    #[arg(long, value_enum, default_value = "zstd")]
+    pub compression: ParquetCompression,
     /// With --what aggregates: archived aggregates too. (The events of archived aggregates
     /// cannot be read: restore them to export their events.)
     #[arg(long)]
@@ -581,6 +652,53 @@ pub enum ExportWhat {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Ndjson,
+    Parquet,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PartitionColumn {
+    #[value(name = "aggregate_type")]
+    AggregateType,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ParquetCompression {
+    Zstd,
+    None,
+}
+
+/// A size in bytes: `1048576`, `512K`, `256M`, `1G` (powers of 1024).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => text.split_at(i),
+        None => (text, ""),
+    };
+    let shift = match unit
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        _ => {
+            return Err(format!(
+                "{text:?} is not a size (bytes, or a number with K, M or G)"
+            ));
+        }
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("{text:?} is not a size (bytes, or a number with K, M or G)"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Progress {
     Auto,
     Always,
@@ -599,4 +717,21 @@ pub enum ProfileCommand {
     Use { name: String },
     /// Remove a profile.
     Remove { name: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_are_bytes_or_powers_of_1024() {
+        assert_eq!(parse_size("65536"), Ok(65_536));
+        assert_eq!(parse_size("64K"), Ok(65_536));
+        assert_eq!(parse_size("256M"), Ok(256 << 20));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("2mb"), Ok(2 << 20));
+        for bad in ["", "K", "lots", "1T", "-1", "99999999999999999999G"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -29,7 +29,13 @@ from typing import (
 )
 
 from . import _native
-from .errors import EventDBXInputError, EventDBXTypeError
+from .errors import (
+    EventDBXError,
+    EventDBXExportIncompleteError,
+    EventDBXInputError,
+    EventDBXTypeError,
+)
+from .subscription import Subscription
 from .types import (
     AggregateSortOption,
     GetAggregateResult,
@@ -49,7 +55,7 @@ from .types import (
 )
 
 if TYPE_CHECKING:
-    from ._native import _ClientOptions
+    from ._native import _ClientOptions, _ExportOptions
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 6363
@@ -102,6 +108,17 @@ def _optional_int(name: str, value: object, minimum: int) -> Optional[int]:
     return value
 
 
+def _seconds(name: str, value: object) -> float:
+    """A duration argument: a number of seconds above 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise EventDBXTypeError(
+            f"{name} must be a number of seconds, got {_type_name(value)} ({value!r})"
+        )
+    if not value > 0:
+        raise EventDBXInputError(f"{name} must be above 0 seconds, got {value}")
+    return float(value)
+
+
 def _required_int(name: str, value: object, minimum: int) -> int:
     checked = _optional_int(name, value, minimum)
     if checked is None:
@@ -134,6 +151,27 @@ def _page(cls: Type[_Page]) -> Callable[[Tuple[str, Optional[str], bool]], _Page
 
 def _found(cls: Type[_Found]) -> Callable[[Optional[str]], _Found]:
     return lambda text: cls(text is not None, text)
+
+
+def _exported(outcome: Tuple[Any, ...]) -> int:
+    """The row count of a finished export, or the exception for what went wrong (the Rust core
+    decided it: archived aggregates left out, a file that could not be written)."""
+    rows, aggregates, _bytes, files, archived, archived_first, failure = outcome
+    if failure is None:
+        return int(rows)
+    kind, message, errno, filename = failure
+    if kind == "archived_left_out":
+        raise EventDBXExportIncompleteError(
+            message,
+            rows=rows,
+            aggregates=aggregates,
+            files=[os.fspath(f[0]) for f in files],
+            archived=archived,
+            archived_first=list(archived_first),
+        )
+    if kind == "io":
+        raise OSError(errno or 0, message, None if filename is None else os.fspath(filename))
+    raise EventDBXError(message, kind=kind)
 
 
 def _listing(
@@ -208,11 +246,13 @@ def client_options(
         )
     if not isinstance(port, int) or not 0 < port < 65536:
         raise EventDBXInputError(f"port must be between 1 and 65535, got {port!r}")
+    # Types only: the limits are the engine's (``_native.LIMITS``), which refuses a value past
+    # one naming the argument.
     for name, value in (("pool_size", pool_size), ("max_in_flight", max_in_flight)):
-        if not isinstance(value, int) or not 1 <= value <= 4096:
-            raise EventDBXInputError(f"{name} must be between 1 and 4096, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value < 2**63:
+            raise EventDBXInputError(f"{name} must be a positive integer, got {value!r}")
     for name, seconds in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
-        if not isinstance(seconds, (int, float)) or not 0 < seconds < 10**9:
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
             raise EventDBXInputError(f"{name} must be a positive number of seconds, got {seconds!r}")
     if not use_noise:
         warnings.warn(
@@ -222,7 +262,7 @@ def client_options(
             stacklevel=5,
         )
     retry_options = RetryOptions.from_config(retry)
-    return {
+    options: _ClientOptions = {
         "host": host,
         "port": port,
         "token": token,
@@ -236,6 +276,9 @@ def client_options(
         "pool_size": pool_size,
         "max_in_flight": max_in_flight,
     }
+    # The engine's limits, checked now even for a client that connects on first use.
+    _native.check_options(options)
+    return options
 
 
 def env_options(overrides: Mapping[str, Any]) -> Dict[str, Any]:
@@ -329,6 +372,9 @@ class _Operations(_ClientBase):
         raise NotImplementedError
 
     def _rows(self, method: str, args: Tuple[Any, ...]) -> Iterator[Dict[str, Any]]:
+        raise NotImplementedError
+
+    def _subscription(self, args: Tuple[Any, ...]) -> Subscription:
         raise NotImplementedError
 
     # ----- writes -----------------------------------------------------------------------
@@ -656,6 +702,137 @@ class _Operations(_ClientBase):
             _optional_int("take", take, 1),
         )
         return self._rows("stream_events", args)
+
+    # ----- exports ----------------------------------------------------------------------
+
+    def export_parquet(
+        self,
+        path: Union[str, "os.PathLike[str]"],
+        *,
+        what: str = "events",
+        partition_by: Optional[str] = None,
+        aggregate_type: Optional[str] = None,
+        include_archived: bool = False,
+        skip_archived: bool = False,
+        max_file_size: Optional[int] = None,
+        row_group_size: Optional[int] = None,
+        compression: str = "zstd",
+        concurrency: int = 8,
+    ) -> int:
+        """Writes every event (``what="events"``) or every aggregate's current state
+        (``what="aggregates"``) as Parquet, and returns the number of rows written. The same
+        Rust code as ``edbx export --format parquet`` writes it (docs/PARQUET.md has the
+        columns): typed columns (``version`` and ``event_id`` int64, ``created_at`` a UTC
+        timestamp, ``payload`` and ``metadata`` JSON text), zstd, row groups of
+        ``row_group_size`` rows (default 65,536) written as the store is read, so memory stays
+        bounded whatever its size.
+
+        ``path`` is one file, or with ``partition_by="aggregate_type"`` a new Hive-style
+        directory (``path/aggregate_type=orders/part-0000.parquet``, …) of files of at most
+        ``max_file_size`` bytes (default 256 MiB; setting it without ``partition_by`` also
+        makes ``path`` a directory of parts). Files are written under temporary names
+        (``path.partial``) and renamed only when the export is complete; a failed or
+        interrupted export removes them.
+
+        The server does not serve the events of archived aggregates: an export of events that
+        meets one writes the rest and raises :class:`~eventdbx.errors.EventDBXExportIncompleteError`
+        (files in place, fields say what they hold) unless ``skip_archived=True``.
+        ``include_archived=True`` adds archived aggregates to an export of aggregates.
+
+        >>> import duckdb  # doctest: +SKIP
+        >>> client.export_parquet("lake/events", partition_by="aggregate_type", skip_archived=True)  # doctest: +SKIP
+        1250000
+        >>> duckdb.sql("SELECT aggregate_type, count(*) FROM read_parquet("  # doctest: +SKIP
+        ...            "'lake/events/**/*.parquet', hive_partitioning = true) GROUP BY ALL")
+        """
+        if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+            raise EventDBXTypeError(
+                f"path must be a str or os.PathLike, got {_type_name(path)} ({path!r})"
+            )
+        target = os.fspath(path)
+        if not isinstance(target, str):
+            raise EventDBXTypeError(f"path must name a str path, got {_type_name(target)}")
+        options: "_ExportOptions" = {
+            "what": _text("what", what),
+            "partition_by": _optional_text("partition_by", partition_by),
+            "aggregate_type": _optional_text("aggregate_type", aggregate_type),
+            "include_archived": bool(include_archived),
+            "skip_archived": bool(skip_archived),
+            "max_file_size": _optional_int("max_file_size", max_file_size, 1),
+            "row_group_size": _optional_int("row_group_size", row_group_size, 1),
+            "compression": _text("compression", compression),
+            "concurrency": _required_int("concurrency", concurrency, 1),
+        }
+        args = (target, options)
+        return self._call("export_parquet", args, _exported)
+
+    def subscribe(
+        self,
+        *,
+        aggregate_types: Optional[Sequence[str]] = None,
+        start: str = "beginning",
+        checkpoint: Optional[str] = None,
+        until_caught_up: bool = False,
+        overlap: Optional[float] = None,
+        poll_interval: Optional[Tuple[float, float]] = None,
+        page_size: Optional[int] = None,
+        events_page_size: Optional[int] = None,
+        prefetch: Optional[int] = None,
+        retry_for: Optional[float] = None,
+    ) -> Subscription:
+        """A catch-up subscription: every event of the store, or of ``aggregate_types``, in
+        version order per aggregate, as :class:`eventdbx.SubscribedEvent` s (each with the
+        checkpoint after it); ``async for`` on the asyncio client. See
+        :mod:`eventdbx.subscription` for the guarantees.
+
+        ``start`` is ``"beginning"`` (the default) or ``"now"`` (the events written from now
+        on); a ``checkpoint`` (from ``SubscribedEvent.checkpoint`` or ``.checkpoint`` of a
+        subscription to the same types) wins over it, and one that is not raises
+        :class:`eventdbx.EventDBXCheckpointError`. ``until_caught_up=True`` ends the iteration
+        once every event written before some moment after the start is yielded. ``overlap``
+        (seconds, default 1) is how far back each round looks again: the largest backward
+        step of the server's clock tolerated, and the bound on repeats after a restart.
+        ``poll_interval`` is ``(min, max)`` seconds between rounds (default 0.05 and 1:
+        ``min`` after events, doubling to ``max`` while idle). ``page_size`` (aggregates per
+        listing request, default 32), ``events_page_size`` (default 1000) and ``prefetch``
+        (aggregates read at once, default 8) tune the reads. Failures that are safe to retry
+        (the server restarting, a connection lost) are retried for ``retry_for`` seconds
+        (default: for ever).
+        """
+        if aggregate_types is None:
+            types: List[str] = []
+        elif isinstance(aggregate_types, str) or not isinstance(aggregate_types, (list, tuple)):
+            raise EventDBXTypeError(
+                "aggregate_types must be a list of str (or None for every type), got "
+                f"{_type_name(aggregate_types)} ({aggregate_types!r})"
+            )
+        else:
+            types = [_text("aggregate_types item", t) for t in aggregate_types]
+        if start not in ("beginning", "now"):
+            raise EventDBXInputError(f'start must be "beginning" or "now", got {start!r}')
+        interval: Optional[Tuple[float, float]] = None
+        if poll_interval is not None:
+            if not isinstance(poll_interval, (list, tuple)) or len(poll_interval) != 2:
+                raise EventDBXTypeError(
+                    f"poll_interval must be a (min, max) pair of seconds, got {poll_interval!r}"
+                )
+            interval = (
+                _seconds("poll_interval minimum", poll_interval[0]),
+                _seconds("poll_interval maximum", poll_interval[1]),
+            )
+        args = (
+            types,
+            start,
+            _optional_text("checkpoint", checkpoint),
+            bool(until_caught_up),
+            None if overlap is None else _seconds("overlap", overlap),
+            interval,
+            _optional_int("page_size", page_size, 1),
+            _optional_int("events_page_size", events_page_size, 1),
+            _optional_int("prefetch", prefetch, 1),
+            None if retry_for is None else _seconds("retry_for", retry_for),
+        )
+        return self._subscription(args)
 
     # ----- snapshots --------------------------------------------------------------------
 

@@ -3,9 +3,11 @@
 # pdoc executes stubs to read their types: the annotations must not be evaluated.
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Dict, List, Mapping, Optional, Sequence, Union
+import os
+from typing import Any, AsyncIterator, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ._ops import JsonObject, Sort, Targets, _ClientBase
+from .subscription import AsyncSubscription
 from .types import (
     GetAggregateResult,
     GetSnapshotResult,
@@ -196,6 +198,34 @@ class AsyncEventDBXClient(_ClientBase):
         cursor: Optional[str] = None,
         take: Optional[int] = None,
     ) -> AsyncIterator[Dict[str, Any]]: ...
+    async def export_parquet(
+        self,
+        path: Union[str, "os.PathLike[str]"],
+        *,
+        what: str = "events",
+        partition_by: Optional[str] = None,
+        aggregate_type: Optional[str] = None,
+        include_archived: bool = False,
+        skip_archived: bool = False,
+        max_file_size: Optional[int] = None,
+        row_group_size: Optional[int] = None,
+        compression: str = "zstd",
+        concurrency: int = 8,
+    ) -> int: ...
+    def subscribe(
+        self,
+        *,
+        aggregate_types: Optional[Sequence[str]] = None,
+        start: str = "beginning",
+        checkpoint: Optional[str] = None,
+        until_caught_up: bool = False,
+        overlap: Optional[float] = None,
+        poll_interval: Optional[Tuple[float, float]] = None,
+        page_size: Optional[int] = None,
+        events_page_size: Optional[int] = None,
+        prefetch: Optional[int] = None,
+        retry_for: Optional[float] = None,
+    ) -> AsyncSubscription: ...
     async def create_snapshot(
         self, *, aggregate_type: str, aggregate_id: str, comment: Optional[str] = None
     ) -> Union[str, bool]: ...

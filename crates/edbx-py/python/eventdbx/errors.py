@@ -12,6 +12,9 @@ class                                   raised when
 :class:`EventDBXInputError`             the input would be refused; nothing was sent (a ``ValueError``)
 :class:`EventDBXTypeError`              an argument has the wrong Python type; nothing was sent (an
                                         ``EventDBXInputError`` and a ``TypeError``)
+:class:`EventDBXCheckpointError`        a subscription checkpoint is not one this client wrote for
+                                        these aggregate types; nothing was sent (an
+                                        ``EventDBXInputError``)
 :class:`EventDBXStateError`             ``state_as`` was given a type the aggregate's state does not
                                         fit (a ``ValueError``)
 :class:`EventDBXConnectionError`        the connection failed or was lost; safe to call again when
@@ -27,6 +30,9 @@ class                                   raised when
                                         also when the call was sent again alone: its reply would
                                         exceed the server's frame limit (a listed row over
                                         ~7.5 KiB, an aggregate over ~32 KiB for ``get``)
+:class:`EventDBXExportIncompleteError`  an export of events is written but leaves out archived
+                                        aggregates (their events are not served); the files are in
+                                        place (``skip_archived=True`` accepts that)
 ======================================  ========================================================
 
 Every instance has ``kind`` (the Rust client's error kind, e.g. ``"timeout"``), ``retryable``
@@ -37,13 +43,14 @@ token.
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple, Type
+from typing import Dict, List, Optional, Tuple, Type
 
 __all__ = [
     "EventDBXError",
     "EventDBXAPIError",
     "EventDBXInputError",
     "EventDBXTypeError",
+    "EventDBXCheckpointError",
     "EventDBXStateError",
     "EventDBXConnectionError",
     "EventDBXHandshakeError",
@@ -51,6 +58,7 @@ __all__ = [
     "EventDBXOutcomeUnknownError",
     "EventDBXProtocolError",
     "EventDBXReplyTooLargeError",
+    "EventDBXExportIncompleteError",
 ]
 
 
@@ -128,6 +136,13 @@ class EventDBXTypeError(EventDBXInputError, TypeError):
     kind = "invalid_input"
 
 
+class EventDBXCheckpointError(EventDBXInputError):
+    """A subscription checkpoint this client did not write, or wrote for a subscription to other
+    aggregate types; nothing was sent (an ``EventDBXInputError``, so a ``ValueError``)."""
+
+    kind = "invalid_checkpoint"
+
+
 class EventDBXStateError(EventDBXError, ValueError):
     """An aggregate's state does not fit the type given to ``state_as`` (the message names the
     field, the stored text and the type wanted)."""
@@ -177,6 +192,37 @@ class EventDBXReplyTooLargeError(EventDBXError):
     kind = "reply_too_large"
 
 
+class EventDBXExportIncompleteError(EventDBXError):
+    """An export of events finished, and its files are in place, but it leaves out archived
+    aggregates: the server does not serve their events while they are archived. Pass
+    ``skip_archived=True`` when that is intended (the call then returns the row count);
+    restore them first to export their events too.
+
+    ``rows`` (events written), ``aggregates`` (whose events were written), ``files`` (the
+    paths written), ``archived`` (how many were left out) and ``archived_first`` (the first
+    few, as ``"type/id"``) say what the files hold.
+    """
+
+    kind = "export_incomplete"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        rows: int = 0,
+        aggregates: int = 0,
+        files: Optional[List[str]] = None,
+        archived: int = 0,
+        archived_first: Optional[List[str]] = None,
+    ) -> None:
+        super().__init__(message, kind="export_incomplete")
+        self.rows = rows
+        self.aggregates = aggregates
+        self.files: List[str] = list(files or [])
+        self.archived = archived
+        self.archived_first: List[str] = list(archived_first or [])
+
+
 class _OutcomeUnknownTimeout(EventDBXOutcomeUnknownError, EventDBXTimeoutError):
     """A write timed out after it was sent: both a timeout and an unknown outcome."""
 
@@ -196,6 +242,7 @@ _BY_KIND: Dict[str, Type[EventDBXError]] = {
     "decode": EventDBXProtocolError,
     "closed": EventDBXConnectionError,
     "reply_too_large": EventDBXReplyTooLargeError,
+    "invalid_checkpoint": EventDBXCheckpointError,
 }
 
 

@@ -14,5 +14,8 @@ mod hardening;
 mod operations;
 mod proxy;
 mod quickstart;
+mod scan;
+mod subscribe;
+mod subscribe_ledger;
 mod unlistable;
 mod verify;

@@ -17,8 +17,10 @@ Examples:
   edbx events orders ord-1 --follow
   edbx subscribe --type orders --checkpoint-file orders.ckpt | jq -c .payload
   edbx export --out backup.ndjson && edbx import backup.ndjson --log import.log
+  edbx export --format parquet --out lake/events --partition-by aggregate_type --skip-archived
   edbx audit
   edbx shell
+  edbx ui
 
 For every connection setting, a flag beats its variable (EVENTDBX_HOST, EVENTDBX_PORT,
 EVENTDBX_TOKEN, EVENTDBX_TENANT_ID, EVENTDBX_NO_NOISE), which beats the profile (--profile,
@@ -230,18 +232,37 @@ pub enum Command {
     /// one, and one that does not hold the writes the log records. Lines the log shows
     /// rejected or not sent may be edited before --resume; lines it shows applied may not.
     Import(ImportArgs),
-    /// Write aggregates or their events as NDJSON (events import back with `edbx import`).
+    /// Write aggregates or their events as NDJSON (events import back with `edbx import`) or
+    /// as Parquet (for DuckDB, Polars, pandas, Spark).
     ///
-    /// Each event line carries its version (which makes importing it again idempotent) and the
-    /// original event's created_at, event_id and issued_by. Importing into another server
-    /// keeps every aggregate's events, their order, versions, types as written, payloads,
-    /// notes and metadata; the target gives each event its own time, id, writer (the
+    /// NDJSON: each event line carries its version (which makes importing it again
+    /// idempotent) and the original event's created_at, event_id and issued_by. Importing into
+    /// another server keeps every aggregate's events, their order, versions, types as written,
+    /// payloads, notes and metadata; the target gives each event its own time, id, writer (the
     /// importing token) and hashes.
+    ///
+    /// Parquet (--format parquet --out PATH): typed columns (version and event_id as int64,
+    /// created_at as a UTC timestamp, payload and metadata as JSON text; docs/PARQUET.md lists
+    /// them), zstd, written in row groups as the store is read, so memory stays bounded.
+    /// --partition-by aggregate_type writes a Hive-style directory
+    /// (PATH/aggregate_type=orders/part-0000.parquet, …) with files of at most
+    /// --max-file-size, which DuckDB, Polars and Spark read as one dataset. Written under
+    /// temporary names (PATH.partial) and renamed when complete: an interrupted export leaves
+    /// no file ending in .parquet.
     ///
     /// The server does not serve the events of archived aggregates: an export of events that
     /// meets one writes the rest, names it and exits 7, unless --skip-archived. `dbx backup`
     /// on the server host (server stopped) keeps everything, archived aggregates included.
     Export(ExportArgs),
+    /// Serve a web UI for the server: aggregate types and counts, aggregates with filters, an
+    /// aggregate's state, timeline and state at any version, Merkle checks, live events and
+    /// charts. It listens on loopback only and prints a one-time login link (Ctrl-C stops it).
+    ///
+    /// The link logs one browser in, once (it sets a session cookie, then stops working);
+    /// every other request is refused, as is any request whose Host header is not this
+    /// loopback address. The EventDBX token never reaches the browser. Read-only unless
+    /// --allow-writes. More in docs/UI.md.
+    Ui(UiArgs),
     /// An interactive shell over one connection: history, line editing, completion. Reads
     /// commands from a pipe too. Exits with the code of the last command that failed (0 if
     /// none did).
@@ -350,6 +371,21 @@ pub enum Op {
     /// Tenant administration (needs a token with `tenant.manage`).
     #[command(subcommand)]
     Tenant(TenantCommand),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UiArgs {
+    /// Where to listen: a loopback address and port (port 0 picks a free one). Other
+    /// addresses are refused; reach the UI from elsewhere through a tunnel (ssh -L).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub listen: std::net::SocketAddr,
+    /// Offer apply, patch, archive and restore in the pages (each confirmed, CSRF-protected),
+    /// with this command's token.
+    #[arg(long)]
+    pub allow_writes: bool,
+    /// How often new events are looked for, in milliseconds (at least 50).
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    pub poll_interval: u64,
 }
 
 #[derive(Debug, Clone, Copy, Args)]
@@ -568,10 +604,29 @@ pub struct ExportArgs {
     /// What to write: every event (the import format), or the aggregates' current state.
     #[arg(long, value_enum, default_value = "events")]
     pub what: ExportWhat,
+    /// The file format: NDJSON (importable with `edbx import`) or Parquet (needs --out).
+    #[arg(long, value_enum, default_value = "ndjson")]
+    pub format: ExportFormat,
     /// Output file, written whole or not at all (as PATH.partial, renamed when complete)
-    /// [default: stdout].
+    /// [default: stdout, for NDJSON]. For Parquet, a directory with --partition-by or
+    /// --max-file-size; `-` is stdout (refused on a terminal).
     #[arg(long, value_name = "PATH")]
     pub out: Option<PathBuf>,
+    /// Parquet: one directory per aggregate type, Hive style
+    /// (PATH/aggregate_type=orders/part-0000.parquet); the files then leave the column out.
+    #[arg(long, value_enum, value_name = "COLUMN")]
+    pub partition_by: Option<PartitionColumn>,
+    /// Parquet: close a file at about this size and go on in the next (part-0001.parquet, …);
+    /// makes PATH a directory. Bytes, or with K, M or G (powers of 1024)
+    /// [default with --partition-by: 256M].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_file_size: Option<u64>,
+    /// Parquet: rows per row group (memory holds one, compressed) [default: 65536].
+    #[arg(long, value_name = "ROWS")]
+    pub row_group_size: Option<usize>,
+    /// Parquet: how data pages are compressed.
+    #[arg(long, value_enum, default_value = "zstd")]
+    pub compression: ParquetCompression,
     /// With --what aggregates: archived aggregates too. (The events of archived aggregates
     /// cannot be read: restore them to export their events.)
     #[arg(long)]
@@ -597,6 +652,53 @@ pub enum ExportWhat {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Ndjson,
+    Parquet,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PartitionColumn {
+    #[value(name = "aggregate_type")]
+    AggregateType,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ParquetCompression {
+    Zstd,
+    None,
+}
+
+/// A size in bytes: `1048576`, `512K`, `256M`, `1G` (powers of 1024).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => text.split_at(i),
+        None => (text, ""),
+    };
+    let shift = match unit
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        _ => {
+            return Err(format!(
+                "{text:?} is not a size (bytes, or a number with K, M or G)"
+            ));
+        }
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("{text:?} is not a size (bytes, or a number with K, M or G)"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Progress {
     Auto,
     Always,
@@ -615,4 +717,21 @@ pub enum ProfileCommand {
     Use { name: String },
     /// Remove a profile.
     Remove { name: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_are_bytes_or_powers_of_1024() {
+        assert_eq!(parse_size("65536"), Ok(65_536));
+        assert_eq!(parse_size("64K"), Ok(65_536));
+        assert_eq!(parse_size("256M"), Ok(256 << 20));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("2mb"), Ok(2 << 20));
+        for bad in ["", "K", "lots", "1T", "-1", "99999999999999999999G"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+    }
 }

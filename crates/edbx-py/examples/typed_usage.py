@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pathlib
 import sys
+import tempfile
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Dict, List, Optional, Union
@@ -78,6 +80,12 @@ def blocking(aggregate_id: str) -> Order:
             sort=[AggregateSortOption(field=AggregateSortField.CREATED_AT, descending=True)],
         )
         orders: List[Order] = [state_as(Order, row) for row in listed.aggregates]
+        # The orders as Parquet, for DuckDB, Polars or Spark (docs/PARQUET.md): the row count.
+        with tempfile.TemporaryDirectory() as folder:
+            exported: int = client.export_parquet(
+                pathlib.Path(folder) / "orders.parquet", aggregate_type="orders", skip_archived=True
+            )
+            assert exported >= 2
         assert orders == [order]
 
         root: str = client.verify(aggregate_type="orders", aggregate_id=aggregate_id)

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use edbx::{Client, Config, NewEvent, PublishTarget, RetryOptions, Written};
+use edbx::{Client, Config, NewEvent, PublishTarget, RetryOptions, Setting, Written};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -87,15 +87,22 @@ fn decorate<'a, T>(
 }
 
 fn seconds(py: Python<'_>, name: &str, value: f64) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(value)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| {
-            invalid_input(
-                py,
-                format!("{name} must be a positive number of seconds, got {value}"),
-            )
-        })
+    if value.is_nan() || value <= 0.0 {
+        return Err(invalid_input(
+            py,
+            format!("{name} must be a positive number of seconds, got {value}"),
+        ));
+    }
+    // Past what a Duration holds is past the engine's limit too; say the limit, in seconds.
+    Duration::try_from_secs_f64(value).map_err(|_| {
+        invalid_input(
+            py,
+            format!(
+                "{name} must be at most {} seconds, got {value}",
+                Config::MAX_TIMEOUT.as_secs()
+            ),
+        )
+    })
 }
 
 fn page_size(py: Python<'_>, take: Option<i64>) -> PyResult<Option<u64>> {
@@ -148,7 +155,54 @@ impl ClientOptions {
         if let Some(tenant) = self.tenant_id.as_deref().filter(|t| !t.trim().is_empty()) {
             config = config.tenant_id(tenant);
         }
+        // The engine owns the limits; this only says which constructor argument broke one.
+        config.validate().map_err(|err| match err.setting() {
+            Some(setting) => invalid_input(
+                py,
+                format!(
+                    "{} {}",
+                    python_name(setting),
+                    err.requirement().unwrap_or_default()
+                ),
+            ),
+            None => crate::errors::to_py_err(py, err),
+        })?;
         Ok(config)
+    }
+}
+
+/// Checks the constructor's options against the engine's rules, so that a client that connects
+/// later (the asyncio one) refuses a bad setting at construction too.
+#[pyfunction]
+pub(crate) fn check_options(py: Python<'_>, options: ClientOptions) -> PyResult<()> {
+    options.config(py).map(drop)
+}
+
+/// The engine's limits under the constructor's argument names (`_native.LIMITS`), so that
+/// tests and users read them rather than restate them.
+pub(crate) fn limits(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let limits = PyDict::new(py);
+    limits.set_item("pool_size", Config::MAX_POOL_SIZE)?;
+    limits.set_item("max_in_flight", Config::MAX_IN_FLIGHT)?;
+    limits.set_item("retry_attempts", Config::MAX_RETRY_ATTEMPTS)?;
+    limits.set_item("timeout_seconds", Config::MAX_TIMEOUT.as_secs_f64())?;
+    Ok(limits)
+}
+
+/// The constructor argument that carries an engine setting.
+fn python_name(setting: Setting) -> &'static str {
+    match setting {
+        Setting::PoolSize => "pool_size",
+        Setting::MaxInFlight => "max_in_flight",
+        Setting::RetryAttempts => "retry.attempts",
+        Setting::RetryInitialDelay => "retry.initial_delay_ms",
+        Setting::RetryMaxDelay => "retry.max_delay_ms",
+        Setting::ConnectTimeout | Setting::HandshakeTimeout => "connect_timeout",
+        Setting::RequestTimeout => "read_timeout",
+        Setting::Host => "host",
+        Setting::Token => "token",
+        // Not a constructor argument; the engine's own name is the best there is.
+        other => other.name(),
     }
 }
 
@@ -629,6 +683,26 @@ impl NativeClient {
                 check.first_bad_version,
                 check.detail,
             ))
+        })
+    }
+
+    // ----- exports -----
+
+    /// Writes the store (or one type) as Parquet with `edbx_parquet::Export`, the code the
+    /// command line runs; see `crate::export` for the options and the outcome. Options and
+    /// the path are checked before anything is sent (an `EventDBXInputError`).
+    #[pyo3(signature = (path, options, asynchronous=false))]
+    fn export_parquet<'py>(
+        &self,
+        py: Python<'py>,
+        path: std::path::PathBuf,
+        options: crate::export::ExportOptions,
+        asynchronous: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let export = options.export(py, path)?;
+        let (client, home) = self.parts()?;
+        home.run(py, asynchronous, async move {
+            crate::export::run(export, &client).await
         })
     }
 

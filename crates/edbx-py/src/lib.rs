@@ -8,6 +8,7 @@
 mod bridge;
 mod client;
 mod errors;
+mod export;
 mod hello;
 mod noise;
 mod runtime;
@@ -37,8 +38,10 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(hello::parse_hello, module)?)?;
     module.add_function(wrap_pyfunction!(noise::noise_psk, module)?)?;
     module.add_function(wrap_pyfunction!(client::config_from_env, module)?)?;
+    module.add_function(wrap_pyfunction!(client::check_options, module)?)?;
     module.add("SERVER_NOISE_PATTERN", edbx_wire::SERVER_NOISE_PATTERN)?;
     module.add("PROTOCOL_VERSION", edbx_wire::PROTOCOL_VERSION)?;
     module.add("CORE_VERSION", env!("CARGO_PKG_VERSION"))?;
+    module.add("LIMITS", client::limits(module.py())?)?;
     Ok(())
 }

@@ -66,6 +66,11 @@
 //!   that skips the rows it dropped. Every [`Page`] carries a cursor rebuilt from its last row,
 //!   and [`PageStream`]s follow those, so no row is skipped or repeated; only an empty page ends a
 //!   listing, and a page is never called [`complete`](Page::complete) unless it is.
+//! * **Whole-store reads.** [`Client::scan_events`] reads every event of every aggregate (the
+//!   exports of the `edbx` command line and of the Python package are made of it): several
+//!   aggregates at once, a few pages ahead each, handed on in listing order with bounded
+//!   memory; archived aggregates, whose events the server does not serve, are counted and
+//!   named ([`ArchivedLeftOut`]), never silently missing.
 //! * **Subscriptions.** [`Client::subscribe`] follows every event of the store (or of some
 //!   aggregate types) from the beginning, from now or from a [`Checkpoint`], catching up and
 //!   then polling: no event skipped (also under concurrent writers, server restarts and the
@@ -118,15 +123,15 @@ mod subscribe;
 mod validate;
 mod verify;
 
-pub use client::{Client, abandoned_writes};
-pub use config::{Config, RetryOptions, Token};
+pub use client::{Client, Repeat, abandoned_writes};
+pub use config::{Config, RetryOptions, Setting, Token};
 pub use error::{Error, ErrorKind, Result, ServerCode};
 pub use model::{
     Actor, Aggregate, Event, EventMetadata, Reference, Referrer, Resolved, Snapshot, Written,
 };
 pub use ops::{
-    Archive, BoxFuture, CreateSnapshot, EventWrite, Events, Get, List, ListSnapshots, NewEvent,
-    PatchOp, SchemaPublish,
+    Archive, ArchivedLeftOut, BoxFuture, CreateSnapshot, EventScan, EventWrite, Events, Get, List,
+    ListSnapshots, MAX_SCAN_CONCURRENCY, NewEvent, PatchOp, ScanEvents, SchemaPublish,
 };
 pub use page::{Page, PageStream};
 pub use replies::{PublishTarget, SchemaVersion, TenantAssignment, TenantQuota};
@@ -186,6 +191,8 @@ mod send_sync {
         assert_send_sync(&client.list().stream());
         assert_send(&client.events("a", "b").into_future());
         assert_send_sync(&client.events("a", "b").stream());
+        assert_send(&client.scan_events().stream());
+        assert_send(&client.scan_events().stream().next_page());
         assert_send(&client.create("a", "b", "c", &1).into_future());
         assert_send(&client.apply("a", "b", "c", &1).into_future());
         assert_send(&client.patch("a", "b", "c", &1).into_future());

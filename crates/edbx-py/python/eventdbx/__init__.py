@@ -39,6 +39,7 @@ from .errors import (
     EventDBXCheckpointError,
     EventDBXConnectionError,
     EventDBXError,
+    EventDBXExportIncompleteError,
     EventDBXHandshakeError,
     EventDBXInputError,
     EventDBXOutcomeUnknownError,
@@ -96,6 +97,7 @@ __all__ = [
     "EventDBXOutcomeUnknownError",
     "EventDBXProtocolError",
     "EventDBXReplyTooLargeError",
+    "EventDBXExportIncompleteError",
     # options and results
     "AggregateSortField",
     "AggregateSortOption",

@@ -19,16 +19,38 @@ __all__ = [
     "parse_hello",
     "noise_psk",
     "config_from_env",
+    "check_options",
     "SERVER_NOISE_PATTERN",
     "PROTOCOL_VERSION",
     "CORE_VERSION",
+    "LIMITS",
 ]
 
 SERVER_NOISE_PATTERN: str
 PROTOCOL_VERSION: int
 CORE_VERSION: str
 
+class _Limits(TypedDict):
+    pool_size: int
+    max_in_flight: int
+    retry_attempts: int
+    timeout_seconds: float
+
+LIMITS: _Limits
+"""The engine's limits on the client's settings; a value past one is refused at construction."""
+
 _Target = Tuple[str, Optional[str], Optional[str]]
+
+class _ExportOptions(TypedDict):
+    what: str
+    partition_by: Optional[str]
+    aggregate_type: Optional[str]
+    include_archived: bool
+    skip_archived: bool
+    max_file_size: Optional[int]
+    row_group_size: Optional[int]
+    compression: str
+    concurrency: int
 
 class _ClientOptions(TypedDict):
     host: str
@@ -151,6 +173,9 @@ class NativeClient:
         retry_for: Optional[float] = None,
     ) -> NativeSubscription: ...
     def get_aggregate(self, aggregate_type: str, aggregate_id: str, asynchronous: bool = False) -> Any: ...
+    def export_parquet(
+        self, path: str, options: _ExportOptions, asynchronous: bool = False
+    ) -> Any: ...
     def select_aggregate(
         self, aggregate_type: str, aggregate_id: str, fields: List[str], asynchronous: bool = False
     ) -> Any: ...
@@ -241,6 +266,9 @@ def build_hello(protocol_version: int, token: str, tenant_id: str, no_noise: boo
 def parse_hello(data: bytes) -> Tuple[int, str, str, bool]: ...
 def noise_psk(token: str) -> bytes: ...
 def config_from_env() -> Dict[str, Any]: ...
+def check_options(options: _ClientOptions) -> None:
+    """Raises ``EventDBXInputError`` naming the argument when a setting is past the engine's limits."""
+
 def load_checkpoint_file(path: Union[str, PathLike[str]]) -> Optional[str]: ...
 def save_checkpoint_file(path: Union[str, PathLike[str]], checkpoint: str) -> None: ...
 

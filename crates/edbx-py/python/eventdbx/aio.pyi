@@ -3,6 +3,7 @@
 # pdoc executes stubs to read their types: the annotations must not be evaluated.
 from __future__ import annotations
 
+import os
 from typing import Any, AsyncIterator, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ._ops import JsonObject, Sort, Targets, _ClientBase
@@ -197,6 +198,20 @@ class AsyncEventDBXClient(_ClientBase):
         cursor: Optional[str] = None,
         take: Optional[int] = None,
     ) -> AsyncIterator[Dict[str, Any]]: ...
+    async def export_parquet(
+        self,
+        path: Union[str, "os.PathLike[str]"],
+        *,
+        what: str = "events",
+        partition_by: Optional[str] = None,
+        aggregate_type: Optional[str] = None,
+        include_archived: bool = False,
+        skip_archived: bool = False,
+        max_file_size: Optional[int] = None,
+        row_group_size: Optional[int] = None,
+        compression: str = "zstd",
+        concurrency: int = 8,
+    ) -> int: ...
     def subscribe(
         self,
         *,

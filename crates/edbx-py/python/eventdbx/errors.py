@@ -30,6 +30,9 @@ class                                   raised when
                                         also when the call was sent again alone: its reply would
                                         exceed the server's frame limit (a listed row over
                                         ~7.5 KiB, an aggregate over ~32 KiB for ``get``)
+:class:`EventDBXExportIncompleteError`  an export of events is written but leaves out archived
+                                        aggregates (their events are not served); the files are in
+                                        place (``skip_archived=True`` accepts that)
 ======================================  ========================================================
 
 Every instance has ``kind`` (the Rust client's error kind, e.g. ``"timeout"``), ``retryable``
@@ -40,7 +43,7 @@ token.
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple, Type
+from typing import Dict, List, Optional, Tuple, Type
 
 __all__ = [
     "EventDBXError",
@@ -55,6 +58,7 @@ __all__ = [
     "EventDBXOutcomeUnknownError",
     "EventDBXProtocolError",
     "EventDBXReplyTooLargeError",
+    "EventDBXExportIncompleteError",
 ]
 
 
@@ -186,6 +190,37 @@ class EventDBXReplyTooLargeError(EventDBXError):
     Retrying cannot help; the message says after which cursor a listing stopped."""
 
     kind = "reply_too_large"
+
+
+class EventDBXExportIncompleteError(EventDBXError):
+    """An export of events finished, and its files are in place, but it leaves out archived
+    aggregates: the server does not serve their events while they are archived. Pass
+    ``skip_archived=True`` when that is intended (the call then returns the row count);
+    restore them first to export their events too.
+
+    ``rows`` (events written), ``aggregates`` (whose events were written), ``files`` (the
+    paths written), ``archived`` (how many were left out) and ``archived_first`` (the first
+    few, as ``"type/id"``) say what the files hold.
+    """
+
+    kind = "export_incomplete"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        rows: int = 0,
+        aggregates: int = 0,
+        files: Optional[List[str]] = None,
+        archived: int = 0,
+        archived_first: Optional[List[str]] = None,
+    ) -> None:
+        super().__init__(message, kind="export_incomplete")
+        self.rows = rows
+        self.aggregates = aggregates
+        self.files: List[str] = list(files or [])
+        self.archived = archived
+        self.archived_first: List[str] = list(archived_first or [])
 
 
 class _OutcomeUnknownTimeout(EventDBXOutcomeUnknownError, EventDBXTimeoutError):

@@ -4,12 +4,14 @@
 mod admin;
 mod list;
 mod read;
+mod scan;
 mod snapshot;
 mod write;
 
 pub use admin::SchemaPublish;
 pub use list::{Events, List};
 pub use read::Get;
+pub use scan::{ArchivedLeftOut, EventScan, MAX_SCAN_CONCURRENCY, ScanEvents};
 pub use snapshot::{CreateSnapshot, ListSnapshots};
 pub use write::{Archive, EventWrite, NewEvent, PatchOp};
 

@@ -1,23 +1,21 @@
-//! `edbx export`: every event (in the format `edbx import` reads) or every aggregate, as NDJSON.
-//! Each event line carries its version, so that importing it again is idempotent, and its
-//! original time, id and writer. Archived aggregates are listed but their events cannot be
-//! read over the protocol (server 3.19.4 reads only the active stream): an export of events
-//! that meets one fails, naming it, unless `--skip-archived` says that is intended.
-//! Aggregates are listed with the library's stream, which follows cursors without skipping the
-//! rows the server drops from short pages; events of several aggregates are read at once and
-//! written in listing order.
+//! `edbx export`: every event (in the format `edbx import` reads) or every aggregate, as NDJSON,
+//! or as Parquet (`parquet.rs`, on the `edbx-parquet` crate). Each event line carries its
+//! version, so that importing it again is idempotent, and its original time, id and writer.
+//! Archived aggregates are listed but their events cannot be read over the protocol (server
+//! 3.19.4 reads only the active stream): an export of events that meets one fails, naming it,
+//! unless `--skip-archived` says that is intended. Events are read with the library's scan
+//! (`Client::scan_events`): aggregates listed with the stream that never skips a row, several
+//! read at once, written in listing order.
 
-use std::collections::VecDeque;
+mod parquet;
+
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use edbx::Client;
-use tokio::task::JoinHandle;
-
 use super::Ctx;
 use super::ops::raw;
-use crate::cli::{ExportArgs, ExportWhat};
+use crate::cli::{ExportArgs, ExportFormat, ExportWhat, ParquetCompression};
 use crate::event_line::EventLine;
 use crate::exit::{Exit, Failure, Outcome};
 use crate::progress::Progress;
@@ -74,31 +72,21 @@ impl Drop for Sink {
     }
 }
 
-/// An aggregate's events as import lines, and how many.
-type EventLines = (Vec<u8>, u64);
-
-/// Every event of one aggregate as import lines, and how many.
-async fn event_lines(
-    client: Client,
-    aggregate_type: String,
-    aggregate_id: String,
-) -> Outcome<EventLines> {
-    let mut bytes = Vec::new();
-    let mut count = 0;
-    let mut events = client.events(&aggregate_type, &aggregate_id).stream();
-    while let Some(event) = events.next().await {
-        let line = EventLine::exported(&event?);
-        serde_json::to_writer(&mut bytes, &line).map_err(std::io::Error::from)?;
-        bytes.push(b'\n');
-        count += 1;
+/// Writes a page of events as import lines.
+fn write_lines(writer: &mut impl Write, events: &[edbx::Event]) -> Outcome {
+    for event in events {
+        serde_json::to_writer(&mut *writer, &EventLine::exported(event))
+            .map_err(std::io::Error::from)?;
+        writer.write_all(b"\n")?;
     }
-    Ok((bytes, count))
+    Ok(())
 }
 
 pub async fn export(args: &ExportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
-    if args.concurrency == 0 || args.concurrency > 256 {
+    if args.concurrency == 0 || args.concurrency > edbx::MAX_SCAN_CONCURRENCY {
         return Err(Failure::usage(format!(
-            "--concurrency must be 1..=256, got {}",
+            "--concurrency must be 1..={}, got {}",
+            edbx::MAX_SCAN_CONCURRENCY,
             args.concurrency
         )));
     }
@@ -108,6 +96,22 @@ pub async fn export(args: &ExportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
                 .hint("the events of archived aggregates cannot be read: restore them first"),
         );
     }
+    if args.format == ExportFormat::Parquet {
+        return parquet::export(args, ctx).await;
+    }
+    for (given, flag) in [
+        (args.partition_by.is_some(), "--partition-by"),
+        (args.max_file_size.is_some(), "--max-file-size"),
+        (args.row_group_size.is_some(), "--row-group-size"),
+        (
+            args.compression != ParquetCompression::Zstd,
+            "--compression",
+        ),
+    ] {
+        if given {
+            return Err(Failure::usage(format!("{flag} goes with --format parquet")));
+        }
+    }
     let client = ctx.client().await?;
     let mut sink = Sink::open(args.out.as_ref())?;
     let started = Instant::now();
@@ -116,19 +120,15 @@ pub async fn export(args: &ExportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
         ExportWhat::Aggregates => "aggregates",
     };
     let mut progress = Progress::new(args.progress, "export", unit, None, 0);
-    let mut list = client
-        .list()
-        .include_archived(args.include_archived || args.what == ExportWhat::Events);
-    if let Some(t) = &args.aggregate_type {
-        list = list.aggregate_type(t);
-    }
-    let mut rows = list.stream();
     let mut aggregates = 0u64;
-    // How many archived aggregates were met, and the first few by name.
-    let mut archived = 0usize;
-    let mut archived_names: Vec<String> = Vec::new();
+    let mut archived = edbx::ArchivedLeftOut::default();
     match args.what {
         ExportWhat::Aggregates => {
+            let mut list = client.list().include_archived(args.include_archived);
+            if let Some(t) = &args.aggregate_type {
+                list = list.aggregate_type(t);
+            }
+            let mut rows = list.stream();
             while let Some(row) = rows.next().await {
                 let row = row?;
                 serde_json::to_writer(&mut sink.writer, &raw(row.raw.as_deref()))
@@ -139,42 +139,18 @@ pub async fn export(args: &ExportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
             }
         }
         ExportWhat::Events => {
-            let mut pending: VecDeque<JoinHandle<Outcome<EventLines>>> = VecDeque::new();
-            let mut listed_all = false;
-            loop {
-                while !listed_all && pending.len() < args.concurrency {
-                    match rows.next().await {
-                        None => listed_all = true,
-                        Some(row) => {
-                            let row = row?;
-                            if row.archived {
-                                archived += 1;
-                                if archived_names.len() < 5 {
-                                    archived_names.push(format!(
-                                        "{}/{}",
-                                        row.aggregate_type, row.aggregate_id
-                                    ));
-                                }
-                                continue;
-                            }
-                            aggregates += 1;
-                            pending.push_back(tokio::spawn(event_lines(
-                                client.clone(),
-                                row.aggregate_type,
-                                row.aggregate_id,
-                            )));
-                        }
-                    }
-                }
-                let Some(next) = pending.pop_front() else {
-                    break;
-                };
-                let (bytes, count) = next
-                    .await
-                    .map_err(|e| Failure::new(Exit::Internal, format!("a reader failed: {e}")))??;
-                sink.writer.write_all(&bytes)?;
-                progress.inc(count);
+            let mut scan = client.scan_events().concurrency(args.concurrency);
+            if let Some(t) = &args.aggregate_type {
+                scan = scan.aggregate_type(t);
             }
+            let mut scan = scan.stream();
+            while let Some(page) = scan.next_page().await {
+                let page = page?;
+                write_lines(&mut sink.writer, &page)?;
+                progress.inc(page.len() as u64);
+            }
+            aggregates = scan.aggregates();
+            archived = scan.archived().clone();
         }
     }
     let written = progress.done();
@@ -188,26 +164,36 @@ pub async fn export(args: &ExportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
         "export: {written} {unit} of {aggregates} aggregate(s) to {destination} in {:.2} s",
         started.elapsed().as_secs_f64()
     ));
-    if archived == 0 {
+    archived_outcome(
+        &archived,
+        args.skip_archived,
+        format!("{destination} is not a whole backup"),
+    )
+}
+
+/// The exit of an export of events that left `archived` out: 0 when none was, or when
+/// `--skip-archived` says that is intended (with a note naming them); 7 otherwise.
+pub(crate) fn archived_outcome(
+    archived: &edbx::ArchivedLeftOut,
+    skip_archived: bool,
+    what_it_is: String,
+) -> Outcome<Exit> {
+    if archived.is_empty() {
         return Ok(Exit::Ok);
     }
-    let mut named = archived_names.join(", ");
-    if archived > archived_names.len() {
-        named.push_str(&format!(" and {} more", archived - archived_names.len()));
-    }
-    if args.skip_archived {
+    let count = archived.count;
+    if skip_archived {
         eprintln!(
-            "edbx: export: {archived} archived aggregate(s) skipped, as --skip-archived asks: \
-             {named} (`--what aggregates --include-archived` exports their state)"
+            "edbx: export: {count} archived aggregate(s) skipped, as --skip-archived asks: \
+             {archived} (`--what aggregates --include-archived` exports their state)"
         );
         return Ok(Exit::Ok);
     }
     Err(Failure::new(
         Exit::CheckFailed,
         format!(
-            "export: {destination} is not a whole backup: it leaves out {archived} archived \
-             aggregate(s), whose events the server does not serve while they are archived: \
-             {named}"
+            "export: {what_it_is}: it leaves out {count} archived aggregate(s), whose events \
+             the server does not serve while they are archived: {archived}"
         ),
     )
     .hint(

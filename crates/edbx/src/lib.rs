@@ -158,6 +158,11 @@ pub fn raw_json(text: impl Into<String>) -> Result<Box<serde_json::value::RawVal
 #[doc = include_str!("../../../README.md")]
 mod readme {}
 
+/// The subscriptions guide's code, compiled as doctests too.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/SUBSCRIPTIONS.md")]
+mod subscriptions_doc {}
+
 /// This crate's README (shown on crates.io), compiled as doctests too.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -788,7 +788,8 @@ class _Operations(_ClientBase):
         ``start`` is ``"beginning"`` (the default) or ``"now"`` (the events written from now
         on); a ``checkpoint`` (from ``SubscribedEvent.checkpoint`` or ``.checkpoint`` of a
         subscription to the same types) wins over it, and one that is not raises
-        :class:`eventdbx.EventDBXCheckpointError`. ``until_caught_up=True`` ends the iteration
+        :class:`eventdbx.EventDBXCheckpointError` (on the asyncio client, when iteration
+        starts). ``until_caught_up=True`` ends the iteration
         once every event written before some moment after the start is yielded. ``overlap``
         (seconds, default 1) is how far back each round looks again: the largest backward
         step of the server's clock tolerated, and the bound on repeats after a restart.

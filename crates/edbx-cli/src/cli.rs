@@ -17,7 +17,7 @@ Examples:
   edbx events orders ord-1 --follow
   edbx subscribe --type orders --checkpoint-file orders.ckpt | jq -c .payload
   edbx export --out backup.ndjson && edbx import backup.ndjson --log import.log
-  edbx export --format parquet --out lake/events --partition-by aggregate_type --skip-archived
+  edbx export --format parquet --out lake --partition-by aggregate_type --skip-archived
   edbx audit
   edbx shell
   edbx ui

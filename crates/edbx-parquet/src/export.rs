@@ -101,7 +101,7 @@ pub struct Summary {
 /// # async fn demo(client: edbx::Client) -> Result<(), edbx_parquet::ExportError> {
 /// use edbx_parquet::{Export, PartitionBy};
 ///
-/// let summary = Export::to_path("lake/events")
+/// let summary = Export::to_path("lake")
 ///     .partition_by(Some(PartitionBy::AggregateType))
 ///     .skip_archived(true)
 ///     .run(&client)

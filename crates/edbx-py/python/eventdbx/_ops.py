@@ -740,10 +740,10 @@ class _Operations(_ClientBase):
         ``include_archived=True`` adds archived aggregates to an export of aggregates.
 
         >>> import duckdb  # doctest: +SKIP
-        >>> client.export_parquet("lake/events", partition_by="aggregate_type", skip_archived=True)  # doctest: +SKIP
+        >>> client.export_parquet("lake", partition_by="aggregate_type", skip_archived=True)  # doctest: +SKIP
         1250000
         >>> duckdb.sql("SELECT aggregate_type, count(*) FROM read_parquet("  # doctest: +SKIP
-        ...            "'lake/events/**/*.parquet', hive_partitioning = true) GROUP BY ALL")
+        ...            "'lake/**/*.parquet', hive_partitioning = true) GROUP BY ALL")
         """
         if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
             raise EventDBXTypeError(

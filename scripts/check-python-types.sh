@@ -4,8 +4,8 @@
 #      oldest Python mypy can target (3.10; the package supports 3.9, which mypy no longer targets)
 #      and at the default one;
 #   2. mypy --strict on eventdbx/aio.py itself (mypy reads aio.pyi in its place otherwise);
-#   3. mypy --strict on examples/typed_usage.py against the installed wheel (what a user's code
-#      sees: py.typed, the stubs, `from eventdbx import ...`);
+#   3. mypy --strict on examples/typed_usage.py and examples/sqlite_read_model.py against the
+#      installed wheel (what a user's code sees: py.typed, the stubs, `from eventdbx import ...`);
 #   4. mypy.stubtest: the stubs against the module as the built wheel installs it, with the
 #      explained allowlist tools/stubtest-allowlist.txt.
 #
@@ -56,9 +56,9 @@ say "mypy --strict python/eventdbx/aio.py (the implementation behind aio.pyi)"
 # From a folder outside the sources, so that `eventdbx` is the installed wheel.
 outside=$(mktemp -d)
 trap 'rm -rf "$outside" "${wheels:-}"' EXIT
-cp examples/typed_usage.py "$outside/"
-say "mypy --strict examples/typed_usage.py against the installed wheel"
-(cd "$outside" && "${mypy[@]}" typed_usage.py)
+cp examples/typed_usage.py examples/sqlite_read_model.py "$outside/"
+say "mypy --strict examples/typed_usage.py and sqlite_read_model.py against the installed wheel"
+(cd "$outside" && "${mypy[@]}" typed_usage.py sqlite_read_model.py)
 say "stubtest eventdbx against the installed wheel"
 (cd "$outside" && "$venv/bin/python" -m mypy.stubtest eventdbx \
     --allowlist "$OLDPWD/tools/stubtest-allowlist.txt")

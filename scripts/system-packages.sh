@@ -8,6 +8,11 @@
 #   librocksdb-dev       optional: the server links Debian's RocksDB instead of compiling its
 #   libsnappy-dev        own (a 6½-minute build instead of 20)
 #   valgrind             callgrind, for the instruction counts per call (crates/edbx-instr)
+#   chromium             the browser `edbx ui`'s pages are tested in (scripts/test-ui.sh drives
+#                        it with playwright-core), and the README's screenshots are taken with
+#   nodejs npm           only when `node` is not on the PATH: playwright-core (pinned in
+#                        crates/edbx-ui/tests/browser) runs on Node.js (20 or newer), and
+#                        scripts/check-ui-assets.sh checks the vendored uPlot with `npm ci`
 #   python3-venv         only when `python3 -m venv` does not work: the Python package is built
 #                        and tested in virtual environments
 #
@@ -16,11 +21,14 @@
 set -euo pipefail
 say() { echo "system-packages: $*" >&2; }
 
-required=(capnproto clang libclang-dev valgrind)
+required=(capnproto clang libclang-dev valgrind chromium)
 optional=(librocksdb-dev libsnappy-dev)
 python="${EDBX_PYTHON:-python3}"
 if ! "$python" -c 'import venv, ensurepip' >/dev/null 2>&1; then
     required+=(python3 python3-venv)
+fi
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    required+=(nodejs npm)
 fi
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

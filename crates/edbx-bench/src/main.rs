@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! cargo run --release -p edbx-bench -- --reps 3 --duration-ms 2000
+//! cargo run --release -p edbx-bench -- --subscriptions
 //! ```
 //!
 //! Contenders alternate round-robin within each repetition (the starting contender rotates
@@ -14,6 +15,7 @@ mod contenders;
 mod cpu;
 mod report;
 mod stats;
+mod subscribe;
 mod workload;
 
 use std::collections::HashMap;
@@ -94,11 +96,27 @@ struct Args {
     /// that contender is left out.
     #[arg(long, env = "EDBX_BENCH_PYTHON_OFFICIAL")]
     python_official: Option<std::path::PathBuf>,
+    /// Instead of the table above: catch-up subscriptions against the export read path, live
+    /// lag under steady writes, and the polling cost (BENCHMARKS.md, "Subscriptions"). Uses
+    /// --reps; about 3 minutes.
+    #[arg(long)]
+    subscriptions: bool,
+    /// With --subscriptions: seconds of steady writes per live-lag row.
+    #[arg(long, default_value_t = 20)]
+    live_secs: u64,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match bench(&args) {
+    let report = if args.subscriptions {
+        if cfg!(debug_assertions) {
+            eprintln!("warning: a debug build; run with --release for meaningful numbers");
+        }
+        subscribe::run(args.reps, args.live_secs)
+    } else {
+        bench(&args)
+    };
+    match report {
         Ok(report) => {
             println!("{report}");
             ExitCode::SUCCESS

@@ -15,10 +15,12 @@ Examples:
   edbx get orders ord-1
   edbx list --type orders --filter \"status = 'paid'\" --all -o ndjson | jq .aggregate_id
   edbx events orders ord-1 --follow
+  edbx subscribe --type orders --checkpoint-file orders.ckpt | jq -c .payload
   edbx export --out backup.ndjson && edbx import backup.ndjson --log import.log
   edbx export --format parquet --out lake --partition-by aggregate_type --skip-archived
   edbx audit
   edbx shell
+  edbx ui
 
 For every connection setting, a flag beats its variable (EVENTDBX_HOST, EVENTDBX_PORT,
 EVENTDBX_TOKEN, EVENTDBX_TENANT_ID, EVENTDBX_NO_NOISE), which beats the profile (--profile,
@@ -184,6 +186,22 @@ pub enum Command {
     /// List an aggregate's events: one page, --take N, --all, or --follow new ones as they
     /// come (exit 3 if the aggregate does not exist or is archived).
     Events(EventsArgs),
+    /// Every event of the store (or of --type), in order per aggregate, one line each: from
+    /// the beginning, from now, or on from a --checkpoint-file; catches up, then follows.
+    ///
+    /// Lines are `edbx export`'s (aggregate_type, aggregate_id, event_type as written,
+    /// payload, note, metadata, version, created_at, event_id, issued_by), so a subscription
+    /// saved to a file imports with `edbx import`. An aggregate's events come in version order;
+    /// aggregates interleave. No event is skipped, also while many clients write and across
+    /// server restarts (connection failures are retried until the server is back).
+    ///
+    /// With --checkpoint-file, the subscription starts from the file when it exists (--from
+    /// applies only when it does not) and saves its checkpoint there — atomically, and only
+    /// after the lines it covers are flushed: a run killed at any point and started again
+    /// with the same file prints nothing less (some lines may come twice). Ctrl-C saves and
+    /// exits 130. Archived aggregates, whose events the server does not serve, are named on
+    /// stderr. `docs/SUBSCRIPTIONS.md` has the guarantees.
+    Subscribe(SubscribeArgs),
     /// Connect, and report the server's address, the session's security, the handshake and
     /// round-trip times.
     #[command(visible_alias = "status")]
@@ -236,6 +254,15 @@ pub enum Command {
     /// meets one writes the rest, names it and exits 7, unless --skip-archived. `dbx backup`
     /// on the server host (server stopped) keeps everything, archived aggregates included.
     Export(ExportArgs),
+    /// Serve a web UI for the server: aggregate types and counts, aggregates with filters, an
+    /// aggregate's state, timeline and state at any version, Merkle checks, live events and
+    /// charts. It listens on loopback only and prints a one-time login link (Ctrl-C stops it).
+    ///
+    /// The link logs one browser in, once (it sets a session cookie, then stops working);
+    /// every other request is refused, as is any request whose Host header is not this
+    /// loopback address. The EventDBX token never reaches the browser. Read-only unless
+    /// --allow-writes. More in docs/UI.md.
+    Ui(UiArgs),
     /// An interactive shell over one connection: history, line editing, completion. Reads
     /// commands from a pipe too. Exits with the code of the last command that failed (0 if
     /// none did).
@@ -346,6 +373,21 @@ pub enum Op {
     Tenant(TenantCommand),
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct UiArgs {
+    /// Where to listen: a loopback address and port (port 0 picks a free one). Other
+    /// addresses are refused; reach the UI from elsewhere through a tunnel (ssh -L).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub listen: std::net::SocketAddr,
+    /// Offer apply, patch, archive and restore in the pages (each confirmed, CSRF-protected),
+    /// with this command's token.
+    #[arg(long)]
+    pub allow_writes: bool,
+    /// How often new events are looked for, in milliseconds (at least 50).
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    pub poll_interval: u64,
+}
+
 #[derive(Debug, Clone, Copy, Args)]
 pub struct ShellArgs {
     /// Stop at the first command that fails, exiting with its code (for scripts).
@@ -413,6 +455,30 @@ pub struct EventsArgs {
     /// Polling interval of --follow, in milliseconds.
     #[arg(long, default_value_t = 500)]
     pub interval: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SubscribeArgs {
+    /// Only aggregates of this type (repeat for more types).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub aggregate_types: Vec<String>,
+    /// Where to start when there is no checkpoint file: the first event of every aggregate,
+    /// or the events written from now on.
+    #[arg(long, value_enum, default_value = "beginning")]
+    pub from: StartFrom,
+    /// Start from the checkpoint in this file when it exists, and keep saving it there.
+    #[arg(long, value_name = "PATH")]
+    pub checkpoint_file: Option<PathBuf>,
+    /// Exit 0 once caught up: every event written before some moment after the start is
+    /// printed (and the checkpoint saved).
+    #[arg(long)]
+    pub until_caught_up: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StartFrom {
+    Beginning,
+    Now,
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,7 +4,7 @@
 use std::io::BufRead;
 use std::time::Duration;
 
-use edbx::Config;
+use edbx::{Config, Setting};
 
 use crate::cli::ConnArgs;
 use crate::exit::{Failure, Outcome};
@@ -171,16 +171,46 @@ pub fn settings(conn: &ConnArgs, token_required: bool) -> Outcome<Settings> {
             .unwrap_or(false),
     };
     config = config.noise(!no_noise);
+    let timeout_source = if conn.timeout.is_some() {
+        "--timeout"
+    } else {
+        "the profile's timeout"
+    };
     if let Some(seconds) = conn.timeout.or(profile.timeout) {
-        let timeout = Duration::try_from_secs_f64(seconds)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| Failure::usage(format!("--timeout must be positive, got {seconds}")))?;
+        if seconds.is_nan() || seconds <= 0.0 {
+            return Err(Failure::usage(format!(
+                "{timeout_source} must be a positive number of seconds, got {seconds}"
+            )));
+        }
+        // Past what a Duration holds is past the engine's limit too.
+        let timeout = Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX);
         config = config
             .request_timeout(timeout)
             .connect_timeout(timeout)
             .handshake_timeout(timeout);
     }
+    // The engine owns the limits; this says which flag broke one, before anything connects.
+    // `audit` runs without a token, so its absence is not the engine's to judge here.
+    let checked = if config.get_token().is_none() && !token_required {
+        config.clone().token("-")
+    } else {
+        config.clone()
+    };
+    checked.validate().map_err(|err| {
+        let flag = match err.setting() {
+            Some(Setting::Host) => "--host",
+            Some(Setting::Token) => "the token",
+            Some(Setting::ConnectTimeout | Setting::HandshakeTimeout | Setting::RequestTimeout) => {
+                timeout_source
+            }
+            // Settings the command line does not offer keep the engine's own words.
+            _ => return Failure::from(err),
+        };
+        Failure::usage(format!(
+            "{flag} {}",
+            err.requirement().unwrap_or("is not valid")
+        ))
+    })?;
     Ok(Settings {
         config,
         token_source,

@@ -115,6 +115,11 @@ impl From<edbx::Error> for Failure {
                 Exit::Usage,
                 "fix the argument named above (see `edbx COMMAND --help`)".to_owned(),
             ),
+            ErrorKind::InvalidCheckpoint => (
+                Exit::Usage,
+                "give a checkpoint a subscription to the same types wrote, or none to start                  over"
+                    .to_owned(),
+            ),
             _ if e.is_auth() => (
                 Exit::Auth,
                 "check the token (--token, --token-file, --token-stdin, EVENTDBX_TOKEN or the \

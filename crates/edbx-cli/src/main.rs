@@ -66,15 +66,18 @@ fn log_events(verbose: u8) {
 }
 
 /// Whether Ctrl-C is watched for here, so that a streaming command writes what it has buffered
-/// and exits 130. Import (which stops after its writes in flight) and `events --follow` (which
-/// ends its listing) watch for it themselves; a single call is ended by the signal itself (130
-/// in the shell); the shell watches per line.
+/// and exits 130. Import (which stops after its writes in flight), `events --follow` (which
+/// ends its listing), `subscribe` (which saves its checkpoint) and `ui` (which stops serving)
+/// watch for it themselves; a single call is ended by the signal itself (130 in the shell); the
+/// shell watches per line.
 fn watches_ctrl_c(command: &Command) -> bool {
     match command {
         Command::List(_) | Command::Export(_) | Command::Ping { .. } | Command::Audit => true,
         Command::Events(args) => !args.follow,
         Command::Op(_)
+        | Command::Ui(_)
         | Command::Import(_)
+        | Command::Subscribe(_)
         | Command::Shell(_)
         | Command::Profile(_)
         | Command::Completions { .. }

@@ -14,6 +14,8 @@ use crate::cli::Format;
 pub enum Shape {
     Aggregates,
     Events,
+    /// `subscribe`: events of every aggregate, as export lines.
+    Subscribed,
     Snapshots,
     Referrers,
     /// `audit`: severity, check, the whole finding, and the advice under it.
@@ -38,6 +40,14 @@ impl Shape {
                 ("TYPE", "event_type_raw", 24),
                 ("CREATED", "metadata.created_at", 30),
                 ("NOTE", "metadata.note", 16),
+                ("PAYLOAD", "payload", 0),
+            ],
+            Shape::Subscribed => &[
+                ("TYPE", "aggregate_type", 16),
+                ("ID", "aggregate_id", 24),
+                ("VER", "version", 5),
+                ("EVENT", "event_type", 24),
+                ("CREATED", "created_at", 30),
                 ("PAYLOAD", "payload", 0),
             ],
             Shape::Snapshots => &[
@@ -158,6 +168,12 @@ impl Output {
             None if self.tty && self.listing != Some(Shape::Other) => Format::Table,
             None => Format::Ndjson,
         }
+    }
+
+    /// Whether rows are written as they come (NDJSON, table), not collected into one JSON
+    /// array written by [`end`](Self::end).
+    pub fn streams_rows(&self) -> bool {
+        self.listing_format() != Format::Json
     }
 
     /// One row of the listing.

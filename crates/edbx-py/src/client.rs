@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use edbx::{Client, Config, NewEvent, PublishTarget, RetryOptions, Written};
+use edbx::{Client, Config, NewEvent, PublishTarget, RetryOptions, Setting, Written};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::errors::invalid_input;
 use crate::runtime::{self, Home};
 use crate::stream::NativePageStream;
+use crate::subscription::{NativeSubscription, SubscribeOptions};
 
 /// JSON text the server sent for one value.
 pub(crate) trait RawText {
@@ -86,15 +87,22 @@ fn decorate<'a, T>(
 }
 
 fn seconds(py: Python<'_>, name: &str, value: f64) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(value)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| {
-            invalid_input(
-                py,
-                format!("{name} must be a positive number of seconds, got {value}"),
-            )
-        })
+    if value.is_nan() || value <= 0.0 {
+        return Err(invalid_input(
+            py,
+            format!("{name} must be a positive number of seconds, got {value}"),
+        ));
+    }
+    // Past what a Duration holds is past the engine's limit too; say the limit, in seconds.
+    Duration::try_from_secs_f64(value).map_err(|_| {
+        invalid_input(
+            py,
+            format!(
+                "{name} must be at most {} seconds, got {value}",
+                Config::MAX_TIMEOUT.as_secs()
+            ),
+        )
+    })
 }
 
 fn page_size(py: Python<'_>, take: Option<i64>) -> PyResult<Option<u64>> {
@@ -147,7 +155,54 @@ impl ClientOptions {
         if let Some(tenant) = self.tenant_id.as_deref().filter(|t| !t.trim().is_empty()) {
             config = config.tenant_id(tenant);
         }
+        // The engine owns the limits; this only says which constructor argument broke one.
+        config.validate().map_err(|err| match err.setting() {
+            Some(setting) => invalid_input(
+                py,
+                format!(
+                    "{} {}",
+                    python_name(setting),
+                    err.requirement().unwrap_or_default()
+                ),
+            ),
+            None => crate::errors::to_py_err(py, err),
+        })?;
         Ok(config)
+    }
+}
+
+/// Checks the constructor's options against the engine's rules, so that a client that connects
+/// later (the asyncio one) refuses a bad setting at construction too.
+#[pyfunction]
+pub(crate) fn check_options(py: Python<'_>, options: ClientOptions) -> PyResult<()> {
+    options.config(py).map(drop)
+}
+
+/// The engine's limits under the constructor's argument names (`_native.LIMITS`), so that
+/// tests and users read them rather than restate them.
+pub(crate) fn limits(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let limits = PyDict::new(py);
+    limits.set_item("pool_size", Config::MAX_POOL_SIZE)?;
+    limits.set_item("max_in_flight", Config::MAX_IN_FLIGHT)?;
+    limits.set_item("retry_attempts", Config::MAX_RETRY_ATTEMPTS)?;
+    limits.set_item("timeout_seconds", Config::MAX_TIMEOUT.as_secs_f64())?;
+    Ok(limits)
+}
+
+/// The constructor argument that carries an engine setting.
+fn python_name(setting: Setting) -> &'static str {
+    match setting {
+        Setting::PoolSize => "pool_size",
+        Setting::MaxInFlight => "max_in_flight",
+        Setting::RetryAttempts => "retry.attempts",
+        Setting::RetryInitialDelay => "retry.initial_delay_ms",
+        Setting::RetryMaxDelay => "retry.max_delay_ms",
+        Setting::ConnectTimeout | Setting::HandshakeTimeout => "connect_timeout",
+        Setting::RequestTimeout => "read_timeout",
+        Setting::Host => "host",
+        Setting::Token => "token",
+        // Not a constructor argument; the engine's own name is the best there is.
+        other => other.name(),
     }
 }
 
@@ -491,6 +546,60 @@ impl NativeClient {
             events = events.take(take);
         }
         Ok(NativePageStream::events(home, events.stream()))
+    }
+
+    /// A catch-up subscription (see `NativeSubscription`); nothing is sent until its first
+    /// batch is asked for.
+    #[pyo3(signature = (types=None, start="beginning", checkpoint=None, until_caught_up=false, overlap=None, poll_interval=None, page_size=None, events_page_size=None, prefetch=None, retry_for=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn subscribe(
+        &self,
+        py: Python<'_>,
+        types: Option<Vec<String>>,
+        start: &str,
+        checkpoint: Option<String>,
+        until_caught_up: bool,
+        overlap: Option<f64>,
+        poll_interval: Option<(f64, f64)>,
+        page_size: Option<i64>,
+        events_page_size: Option<i64>,
+        prefetch: Option<i64>,
+        retry_for: Option<f64>,
+    ) -> PyResult<NativeSubscription> {
+        let count = |name: &str, value: Option<i64>| -> PyResult<Option<u64>> {
+            value
+                .map(|v| {
+                    u64::try_from(v).map_err(|_| {
+                        crate::errors::invalid_input(
+                            py,
+                            format!("{name} must be at least 1, got {v}"),
+                        )
+                    })
+                })
+                .transpose()
+        };
+        let options = SubscribeOptions {
+            types: types.unwrap_or_default(),
+            start: start.to_owned(),
+            checkpoint,
+            until_caught_up,
+            overlap: overlap.map(|s| seconds(py, "overlap", s)).transpose()?,
+            poll_interval: poll_interval
+                .map(|(min, max)| -> PyResult<_> {
+                    Ok((
+                        seconds(py, "poll_interval minimum", min)?,
+                        seconds(py, "poll_interval maximum", max)?,
+                    ))
+                })
+                .transpose()?,
+            page_size: count("page_size", page_size)?,
+            events_page_size: count("events_page_size", events_page_size)?,
+            prefetch: count("prefetch", prefetch)?.map(|n| n as usize),
+            retry_for: retry_for.map(|s| seconds(py, "retry_for", s)).transpose()?,
+        };
+        let (client, home) = self.parts()?;
+        NativeSubscription::start(&client, home, options)
+            .map_err(|e| crate::errors::to_py_err(py, e))
     }
 
     /// The aggregate's JSON, or `None` if there is none.

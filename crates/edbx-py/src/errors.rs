@@ -24,6 +24,7 @@ fn kind_name(kind: ErrorKind) -> &'static str {
         ErrorKind::Decode => "decode",
         ErrorKind::Closed => "closed",
         ErrorKind::ReplyTooLarge => "reply_too_large",
+        ErrorKind::InvalidCheckpoint => "invalid_checkpoint",
         _ => "other",
     }
 }

@@ -13,6 +13,7 @@ mod hello;
 mod noise;
 mod runtime;
 mod stream;
+mod subscription;
 
 use pyo3::prelude::*;
 
@@ -23,13 +24,24 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     runtime::init(module.py())?;
     module.add_class::<client::NativeClient>()?;
     module.add_class::<stream::NativePageStream>()?;
+    module.add_class::<subscription::NativeSubscription>()?;
+    module.add_function(wrap_pyfunction!(
+        subscription::load_checkpoint_file,
+        module
+    )?)?;
+    module.add_function(wrap_pyfunction!(
+        subscription::save_checkpoint_file,
+        module
+    )?)?;
     module.add_class::<noise::NativeNoise>()?;
     module.add_function(wrap_pyfunction!(hello::build_hello, module)?)?;
     module.add_function(wrap_pyfunction!(hello::parse_hello, module)?)?;
     module.add_function(wrap_pyfunction!(noise::noise_psk, module)?)?;
     module.add_function(wrap_pyfunction!(client::config_from_env, module)?)?;
+    module.add_function(wrap_pyfunction!(client::check_options, module)?)?;
     module.add("SERVER_NOISE_PATTERN", edbx_wire::SERVER_NOISE_PATTERN)?;
     module.add("PROTOCOL_VERSION", edbx_wire::PROTOCOL_VERSION)?;
     module.add("CORE_VERSION", env!("CARGO_PKG_VERSION"))?;
+    module.add("LIMITS", client::limits(module.py())?)?;
     Ok(())
 }

@@ -83,6 +83,18 @@ class Server:
     def mint(self, group: str, user: str, *actions: str) -> str:
         return self.command(" ".join(["mint", group, user, *actions]))["token"]
 
+    def env(self) -> dict:
+        """The environment of a process that connects with ``EventDBXClient.from_env()``."""
+        env = dict(
+            os.environ,
+            EVENTDBX_HOST=self.host,
+            EVENTDBX_PORT=str(self.port),
+            EVENTDBX_TOKEN=self.token,
+            EVENTDBX_TENANT_ID=self.tenant,
+        )
+        env.pop("EVENTDBX_NO_NOISE", None)
+        return env
+
     def kwargs(self, **overrides: object) -> dict:
         """Constructor keywords for a client of this server."""
         options: dict = {

@@ -101,3 +101,23 @@ def test_package_exports_what_0_1_8_exports():
     assert issubclass(eventdbx.EventDBXHandshakeError, eventdbx.EventDBXConnectionError)
     assert issubclass(eventdbx.EventDBXConnectionError, RuntimeError)
     assert issubclass(eventdbx.EventDBXAPIError, RuntimeError)
+
+
+@pytest.mark.parametrize(
+    "argument, limit, make",
+    [
+        ("pool_size", eventdbx._native.LIMITS["pool_size"], lambda n: {"pool_size": n}),
+        ("max_in_flight", eventdbx._native.LIMITS["max_in_flight"], lambda n: {"max_in_flight": n}),
+        ("retry.attempts", eventdbx._native.LIMITS["retry_attempts"], lambda n: {"retry": RetryOptions(attempts=n)}),
+        ("read_timeout", eventdbx._native.LIMITS["timeout_seconds"], lambda n: {"read_timeout": n}),
+        ("connect_timeout", eventdbx._native.LIMITS["timeout_seconds"], lambda n: {"connect_timeout": n}),
+    ],
+)
+def test_the_engine_limits_are_the_constructors(server, argument, limit, make):
+    # The limit itself is accepted and the client works with it...
+    with EventDBXClient(**server.kwargs(**make(limit))) as client:
+        assert client.list(take=1) is not None
+    # ...one past it is refused before connecting, naming the argument as Python spells it.
+    for cls in (EventDBXClient, AsyncEventDBXClient):
+        with pytest.raises(eventdbx.EventDBXInputError, match=rf"^{argument.replace('.', '[.]')} must .*\b{int(limit) + 1}"):
+            cls(**server.kwargs(**make(int(limit) + 1)))

@@ -212,6 +212,26 @@ impl Client {
         }
     }
 
+    /// A catch-up subscription (see [`crate::Client::subscribe`]): set its options, then
+    /// [`stream`](Subscribe::stream) it into an iterator of events.
+    ///
+    /// ```no_run
+    /// # let db: edbx::blocking::Client = unimplemented!();
+    /// let mut orders = db.subscribe().aggregate_type("orders").until_caught_up(true).stream()?;
+    /// for delivered in &mut orders {
+    ///     let delivered = delivered?;
+    ///     println!("{} v{}", delivered.event.aggregate_id, delivered.event.version);
+    /// }
+    /// let resume_from = orders.checkpoint().clone(); // store it
+    /// # Ok::<(), edbx::Error>(())
+    /// ```
+    pub fn subscribe(&self) -> Subscribe<'_> {
+        Subscribe {
+            inner: self.client.subscribe(),
+            runtime: &self.runtime,
+        }
+    }
+
     // ----- snapshots --------------------------------------------------------------------
 
     /// Snapshots the aggregate's state, with an optional comment.
@@ -428,5 +448,81 @@ impl<'a> IntoIterator for EventList<'a> {
             stream: limited(self.inner.stream(), self.limit),
             runtime: self.runtime,
         }
+    }
+}
+
+/// A catch-up subscription being set up; see [`Client::subscribe`]. The options are those of
+/// [`crate::Subscribe`].
+#[must_use = "a subscription does nothing until streamed"]
+pub struct Subscribe<'a> {
+    inner: crate::Subscribe<'a>,
+    runtime: &'a tokio::runtime::Runtime,
+}
+
+impl<'a> Subscribe<'a> {
+    forward! {
+        /// Follows aggregates of this type too.
+        aggregate_type(aggregate_type: &str);
+        /// Starts with the first event of every aggregate (the default).
+        from_beginning();
+        /// Starts with the events written from now on.
+        from_now();
+        /// Goes on after a stored checkpoint.
+        from_checkpoint(checkpoint: String);
+        /// How far back each round looks again (see [`crate::Subscribe::overlap`]).
+        overlap(overlap: std::time::Duration);
+        /// The wait between rounds.
+        poll_interval(min: std::time::Duration, max: std::time::Duration);
+        /// Aggregates per listing request.
+        page_size(rows: u64);
+        /// Events per request.
+        events_page_size(events: u64);
+        /// Aggregates whose events are read at once.
+        prefetch(aggregates: usize);
+        /// Ends the iteration once caught up.
+        until_caught_up(yes: bool);
+        /// How long to keep trying again after retryable failures.
+        retry_for(limit: Option<std::time::Duration>);
+    }
+
+    /// Checks the options and returns the iterator (see [`crate::Subscribe::stream`]).
+    pub fn stream(self) -> Result<Subscription<'a>> {
+        let _entered = self.runtime.enter();
+        Ok(Subscription {
+            inner: self.inner.stream()?,
+            runtime: self.runtime,
+        })
+    }
+}
+
+/// A running subscription, as an iterator of events; see [`crate::Subscription`]. Each call to
+/// `next` blocks until the next event (or the end).
+pub struct Subscription<'a> {
+    inner: crate::Subscription,
+    runtime: &'a tokio::runtime::Runtime,
+}
+
+impl Subscription<'_> {
+    /// The checkpoint after everything yielded so far.
+    pub fn checkpoint(&self) -> &crate::Checkpoint {
+        self.inner.checkpoint()
+    }
+
+    /// Whether the subscription has caught up at least once.
+    pub fn is_caught_up(&self) -> bool {
+        self.inner.is_caught_up()
+    }
+
+    /// The archived aggregates met since the last call whose events could not be read.
+    pub fn take_unreadable(&mut self) -> Vec<crate::Unreadable> {
+        self.inner.take_unreadable()
+    }
+}
+
+impl Iterator for Subscription<'_> {
+    type Item = Result<crate::SubscribedEvent>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.runtime.block_on(self.inner.next())
     }
 }

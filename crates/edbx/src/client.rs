@@ -303,6 +303,81 @@ impl Drop for Withdraw {
     }
 }
 
+/// Whether a call may be run again by [`Client::ride_out`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Repeat {
+    /// A read, or anything else that may run twice: repeated after any failure that a
+    /// restarting server causes, including one it reports while shutting down.
+    Idempotent,
+    /// A write: repeated only while it was never sent, so that it is never applied twice.
+    OnlyUnsent,
+}
+
+impl Client {
+    /// Runs `call` until it succeeds or fails for another reason than an unreachable server,
+    /// waiting out an outage (a server restart) for up to `wait` from the first failure:
+    /// the policy of long-running jobs (an import, a subscription), on top of the per-call
+    /// retries of [`Config::retry`]. Waits between tries grow from the retry options' initial
+    /// delay to their maximum, with jitter.
+    ///
+    /// `before_wait` is told each failure that is about to be waited out (to report it, say);
+    /// returning `false` gives up with that error (a job that was asked to stop).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &edbx::Client) -> edbx::Result<()> {
+    /// use std::time::Duration;
+    /// use edbx::Repeat;
+    /// let order = client
+    ///     .ride_out(Duration::from_secs(60), Repeat::Idempotent, || client.get("orders", "o-1"), |e| {
+    ///         eprintln!("waiting for the server: {e}");
+    ///         true
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn ride_out<T, Fut>(
+        &self,
+        wait: std::time::Duration,
+        repeat: Repeat,
+        mut call: impl FnMut() -> Fut,
+        mut before_wait: impl FnMut(&Error) -> bool,
+    ) -> Result<T>
+    where
+        Fut: std::future::IntoFuture<Output = Result<T>>,
+    {
+        let retry = self.config().get_retry();
+        let mut since: Option<Instant> = None;
+        let mut tries = 0u32;
+        loop {
+            let err = match call().into_future().await {
+                Ok(value) => return Ok(value),
+                Err(err) => err,
+            };
+            // A server shutting down answers a read in flight with a storage or I/O error
+            // (3.19.4: `task was cancelled`); repeating a read then is as safe as after a drop.
+            let outage = match repeat {
+                Repeat::Idempotent => {
+                    err.is_retryable()
+                        || matches!(
+                            err.server_code(),
+                            Some(crate::ServerCode::Storage | crate::ServerCode::Io)
+                        )
+                }
+                Repeat::OnlyUnsent => err.is_retryable() && !err.was_sent(),
+            };
+            let first = *since.get_or_insert_with(Instant::now);
+            if !outage || first.elapsed() >= wait || !before_wait(&err) {
+                return Err(err);
+            }
+            tries = tries.saturating_add(1);
+            tracing::info!(tries, "the server cannot be reached; waiting for it: {err}");
+            // A zero initial delay would spin; a restart takes longer than this anyway.
+            tokio::time::sleep(retry.delay(tries).max(std::time::Duration::from_millis(20))).await;
+        }
+    }
+}
+
 thread_local! {
     static ABANDONED_WRITES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }

@@ -399,68 +399,147 @@ impl Config {
         self.tcp_keepalive
     }
 
-    /// Checks the settings before any connection is made.
-    pub(crate) fn validate(&self) -> Result<()> {
-        let fail = |msg: String| Err(Error::new(ErrorKind::Config, msg));
+    /// Checks every setting against the limits above; the client does this when it connects,
+    /// and a front-end can do it earlier to report a bad setting in its own words
+    /// ([`Error::setting`] says which setting, [`Error::requirement`] what it must be).
+    ///
+    /// ```
+    /// use edbx::{Config, Setting};
+    /// let err = Config::new().token("t").pool_size(4096).validate().unwrap_err();
+    /// assert_eq!(err.setting(), Some(Setting::PoolSize));
+    /// assert_eq!(err.requirement(), Some("must be between 1 and 256, got 4096"));
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        let fail = |setting: Setting, requirement: String| {
+            Err(Error::setting_refused(setting, requirement))
+        };
         if self.host.trim().is_empty() {
-            return fail("host is empty".into());
+            return fail(Setting::Host, "is empty".into());
         }
         if self.token.as_ref().is_none_or(|t| t.expose().is_empty()) {
-            return fail("no token: set Config::token or EVENTDBX_TOKEN".into());
+            return fail(
+                Setting::Token,
+                "is missing: set Config::token or EVENTDBX_TOKEN".into(),
+            );
         }
         if !(1..=Self::MAX_POOL_SIZE).contains(&self.pool_size) {
-            return fail(format!(
-                "pool_size must be between 1 and {}, got {}",
-                Self::MAX_POOL_SIZE,
-                self.pool_size
-            ));
+            return fail(
+                Setting::PoolSize,
+                format!(
+                    "must be between 1 and {}, got {}",
+                    Self::MAX_POOL_SIZE,
+                    self.pool_size
+                ),
+            );
         }
         if !(1..=Self::MAX_IN_FLIGHT).contains(&self.max_in_flight) {
-            return fail(format!(
-                "max_in_flight must be between 1 and {}, got {}",
-                Self::MAX_IN_FLIGHT,
-                self.max_in_flight
-            ));
+            return fail(
+                Setting::MaxInFlight,
+                format!(
+                    "must be between 1 and {}, got {}",
+                    Self::MAX_IN_FLIGHT,
+                    self.max_in_flight
+                ),
+            );
         }
         if !(1..=Self::MAX_RETRY_ATTEMPTS).contains(&self.retry.attempts) {
-            return fail(format!(
-                "retry attempts must be between 1 (no retries) and {}, got {}",
-                Self::MAX_RETRY_ATTEMPTS,
-                self.retry.attempts
-            ));
+            return fail(
+                Setting::RetryAttempts,
+                format!(
+                    "must be between 1 (no retries) and {}, got {}",
+                    Self::MAX_RETRY_ATTEMPTS,
+                    self.retry.attempts
+                ),
+            );
         }
-        for (name, value) in [
-            ("connect_timeout", self.connect_timeout),
-            ("handshake_timeout", self.handshake_timeout),
-            ("request_timeout", self.request_timeout),
+        for (setting, value) in [
+            (Setting::ConnectTimeout, self.connect_timeout),
+            (Setting::HandshakeTimeout, self.handshake_timeout),
+            (Setting::RequestTimeout, self.request_timeout),
         ] {
             if value.is_zero() || value > Self::MAX_TIMEOUT {
-                return fail(format!(
-                    "{name} must be greater than zero and at most {:?}, got {value:?}",
-                    Self::MAX_TIMEOUT
-                ));
+                return fail(
+                    setting,
+                    format!(
+                        "must be greater than zero and at most {:?}, got {value:?}",
+                        Self::MAX_TIMEOUT
+                    ),
+                );
             }
         }
-        for (name, value) in [
-            ("retry initial_delay", self.retry.initial_delay),
-            ("retry max_delay", self.retry.max_delay),
+        for (setting, value) in [
+            (Setting::RetryInitialDelay, self.retry.initial_delay),
+            (Setting::RetryMaxDelay, self.retry.max_delay),
         ] {
             if value > Self::MAX_TIMEOUT {
-                return fail(format!(
-                    "{name} must be at most {:?}, got {value:?}",
-                    Self::MAX_TIMEOUT
-                ));
+                return fail(
+                    setting,
+                    format!("must be at most {:?}, got {value:?}", Self::MAX_TIMEOUT),
+                );
             }
         }
         let keepalive_ok =
             |idle: Duration| (Duration::from_secs(1)..=Self::MAX_TIMEOUT).contains(&idle);
         if let Some(idle) = self.tcp_keepalive.filter(|idle| !keepalive_ok(*idle)) {
-            return fail(format!(
-                "tcp_keepalive must be between 1 s and {:?}, got {idle:?}",
-                Self::MAX_TIMEOUT
-            ));
+            return fail(
+                Setting::TcpKeepalive,
+                format!(
+                    "must be between 1s and {:?}, got {idle:?}",
+                    Self::MAX_TIMEOUT
+                ),
+            );
         }
         Ok(())
+    }
+}
+
+/// A setting of [`Config`] that [`Config::validate`] checks: [`Error::setting`] names the one
+/// refused, so that a front-end (a binding, a command line) can report it under its own name
+/// for it, with [`Error::requirement`] saying what it must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Setting {
+    /// [`Config::host`].
+    Host,
+    /// [`Config::token`].
+    Token,
+    /// [`Config::pool_size`] (limit [`Config::MAX_POOL_SIZE`]).
+    PoolSize,
+    /// [`Config::max_in_flight`] (limit [`Config::MAX_IN_FLIGHT`]).
+    MaxInFlight,
+    /// [`RetryOptions::attempts`] (limit [`Config::MAX_RETRY_ATTEMPTS`]).
+    RetryAttempts,
+    /// [`RetryOptions::initial_delay`] (limit [`Config::MAX_TIMEOUT`]).
+    RetryInitialDelay,
+    /// [`RetryOptions::max_delay`] (limit [`Config::MAX_TIMEOUT`]).
+    RetryMaxDelay,
+    /// [`Config::connect_timeout`] (limit [`Config::MAX_TIMEOUT`]).
+    ConnectTimeout,
+    /// [`Config::handshake_timeout`] (limit [`Config::MAX_TIMEOUT`]).
+    HandshakeTimeout,
+    /// [`Config::request_timeout`] (limit [`Config::MAX_TIMEOUT`]).
+    RequestTimeout,
+    /// [`Config::tcp_keepalive`] (1 s to [`Config::MAX_TIMEOUT`]).
+    TcpKeepalive,
+}
+
+impl Setting {
+    /// The setting's name in this crate (`pool_size`, `request_timeout`, `retry.attempts`, …),
+    /// with which [`Error::message`] of a refused setting starts.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Host => "host",
+            Self::Token => "token",
+            Self::PoolSize => "pool_size",
+            Self::MaxInFlight => "max_in_flight",
+            Self::RetryAttempts => "retry.attempts",
+            Self::RetryInitialDelay => "retry.initial_delay",
+            Self::RetryMaxDelay => "retry.max_delay",
+            Self::ConnectTimeout => "connect_timeout",
+            Self::HandshakeTimeout => "handshake_timeout",
+            Self::RequestTimeout => "request_timeout",
+            Self::TcpKeepalive => "tcp_keepalive",
+        }
     }
 }
 
@@ -685,7 +764,8 @@ mod tests {
         let huge: Config = "eventdbx://t@h?retries=4294967295".parse().unwrap();
         assert_eq!(huge.get_retry().attempts, u32::MAX);
         let e = huge.validate().unwrap_err();
-        assert!(e.message().contains("retry attempts"), "{e}");
+        assert!(e.message().contains("retry.attempts"), "{e}");
+        assert_eq!(e.setting(), Some(Setting::RetryAttempts));
         for url in [
             "eventdbx://t@h?max_in_flight=1000000000",
             "eventdbx://t@h?pool_size=100000",

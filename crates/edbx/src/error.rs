@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use edbx_wire::WireError;
 
+use crate::config::Setting;
+
 /// What went wrong, in terms a caller can act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -48,6 +50,9 @@ pub enum ErrorKind {
     Decode,
     /// The client was closed.
     Closed,
+    /// A subscription checkpoint that this client did not write, or wrote for a subscription to
+    /// other aggregate types (see [`Checkpoint`](crate::Checkpoint)). Nothing was sent.
+    InvalidCheckpoint,
 }
 
 /// The error codes of server 3.19.4 (`ControlError.code`), with the raw string kept.
@@ -173,6 +178,8 @@ struct Inner {
     written: bool,
     /// The server closed the connection while this request's reply was the next one due.
     closed_while_due: bool,
+    /// The refused setting, for [`ErrorKind::Config`] errors of [`Config::validate`](crate::Config::validate).
+    setting: Option<Setting>,
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
@@ -186,9 +193,21 @@ impl Error {
                 timed_out: kind == ErrorKind::Timeout,
                 written: false,
                 closed_while_due: false,
+                setting: None,
                 source: None,
             }),
         }
+    }
+
+    /// A setting of [`Config`](crate::Config) refused by [`Config::validate`](crate::Config::validate): the message is the setting's
+    /// name followed by `requirement`.
+    pub(crate) fn setting_refused(setting: Setting, requirement: String) -> Self {
+        let mut err = Self::new(
+            ErrorKind::Config,
+            format!("{} {requirement}", setting.name()),
+        );
+        err.inner.setting = Some(setting);
+        err
     }
 
     pub(crate) fn with_source(
@@ -224,6 +243,7 @@ impl Error {
                 timed_out: self.inner.timed_out,
                 written: self.inner.written,
                 closed_while_due: self.inner.closed_while_due,
+                setting: self.inner.setting,
                 source: None,
             }),
         }
@@ -283,6 +303,22 @@ impl Error {
     /// The server's message, or the client's description of the failure.
     pub fn message(&self) -> &str {
         &self.inner.message
+    }
+
+    /// The setting [`Config::validate`](crate::Config::validate) refused, for [`ErrorKind::Config`] errors; the message
+    /// then starts with [`Setting::name`], followed by [`Error::requirement`].
+    pub fn setting(&self) -> Option<Setting> {
+        self.inner.setting
+    }
+
+    /// What the refused [`setting`](Error::setting) must be, without its name (`must be
+    /// between 1 and 256, got 4096`), for a front-end that calls the setting otherwise.
+    pub fn requirement(&self) -> Option<&str> {
+        let setting = self.inner.setting?;
+        self.inner
+            .message
+            .strip_prefix(setting.name())
+            .map(str::trim_start)
     }
 
     /// The server's error code, for [`ErrorKind::Server`] errors (and refusals of the hello
@@ -409,6 +445,7 @@ impl fmt::Display for Error {
             ErrorKind::Protocol => "protocol error",
             ErrorKind::Decode => "decode error",
             ErrorKind::Closed => "client closed",
+            ErrorKind::InvalidCheckpoint => "invalid checkpoint",
         };
         match &self.inner.server_code {
             Some(code) => write!(f, "{what} ({code}): {}", self.inner.message),

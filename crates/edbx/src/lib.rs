@@ -71,6 +71,12 @@
 //!   aggregates at once, a few pages ahead each, handed on in listing order with bounded
 //!   memory; archived aggregates, whose events the server does not serve, are counted and
 //!   named ([`ArchivedLeftOut`]), never silently missing.
+//! * **Subscriptions.** [`Client::subscribe`] follows every event of the store (or of some
+//!   aggregate types) from the beginning, from now or from a [`Checkpoint`], catching up and
+//!   then polling: no event skipped (also under concurrent writers, server restarts and the
+//!   subscriber's own restarts), each aggregate's events in version order, bounded memory;
+//!   [`Projection`] runs one into a handler and stores its checkpoint. The guarantees and how
+//!   they hold on a server with no subscription call: `docs/SUBSCRIPTIONS.md`.
 //! * **Blocking use.** [`blocking::Client`] runs the same client on a runtime of its own for code
 //!   without one.
 //! * **Verbose responses.** When the server runs with `verbose_responses = false`, writes still
@@ -113,11 +119,12 @@ mod page;
 mod pool;
 mod replies;
 mod state;
+mod subscribe;
 mod validate;
 mod verify;
 
-pub use client::{Client, abandoned_writes};
-pub use config::{Config, RetryOptions, Token};
+pub use client::{Client, Repeat, abandoned_writes};
+pub use config::{Config, RetryOptions, Setting, Token};
 pub use error::{Error, ErrorKind, Result, ServerCode};
 pub use model::{
     Actor, Aggregate, Event, EventMetadata, Reference, Referrer, Resolved, Snapshot, Written,
@@ -128,6 +135,11 @@ pub use ops::{
 };
 pub use page::{Page, PageStream};
 pub use replies::{PublishTarget, SchemaVersion, TenantAssignment, TenantQuota};
+pub use subscribe::{
+    Checkpoint, CheckpointStore, DEFAULT_MAX_POLL, DEFAULT_MIN_POLL, DEFAULT_OVERLAP,
+    FileCheckpointStore, Projection, ProjectionError, Subscribe, SubscribedEvent, Subscription,
+    Unreadable,
+};
 pub use verify::{Unverifiable, Verification, VerifyOutcome};
 
 /// Parses JSON text into a value that [`Client::apply`] and friends send verbatim.
@@ -145,6 +157,11 @@ pub fn raw_json(text: impl Into<String>) -> Result<Box<serde_json::value::RawVal
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 mod readme {}
+
+/// The subscriptions guide's code, compiled as doctests too.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/SUBSCRIPTIONS.md")]
+mod subscriptions_doc {}
 
 /// This crate's README (shown on crates.io), compiled as doctests too.
 #[cfg(doctest)]

@@ -183,6 +183,27 @@ impl Event {
     pub fn payload_as<T: DeserializeOwned>(&self) -> Result<T> {
         T::deserialize(&self.payload).map_err(|e| Error::decode("event payload", e))
     }
+
+    /// Applies this event to an aggregate's state as the server does when it stores it: every
+    /// top-level payload key is set to its stored text (a string verbatim, `null` as `""`,
+    /// anything else as compact JSON; a patch event's payload holds the new values of the keys
+    /// it touched). Keys are never removed. Folding an aggregate's events 1..=v from an empty
+    /// map gives [`Aggregate::state`] as it was at version v.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: edbx::Client) -> edbx::Result<()> {
+    /// use std::collections::BTreeMap;
+    ///
+    /// let mut state = BTreeMap::new();
+    /// let events = client.events("orders", "ord_1").stream().collect_all().await?;
+    /// for event in events.iter().take_while(|e| e.version <= 3) {
+    ///     event.apply_to(&mut state); // the state at version 3
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn apply_to(&self, state: &mut BTreeMap<String, String>) {
+        crate::state::apply_payload(state, &self.payload);
+    }
 }
 
 /// A stored snapshot of an aggregate's state.

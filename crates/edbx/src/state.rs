@@ -15,6 +15,34 @@ use serde::forward_to_deserialize_any;
 
 use crate::error::{Error, ErrorKind, Result};
 
+/// A state value as the server stores it: a string verbatim, `null` as `""`, anything else as
+/// its compact JSON.
+pub(crate) fn state_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Applies one event's payload to a state map, as the server does when it stores the event:
+/// each top-level key of an object payload is set to its stored text (a patch event's payload
+/// holds the new values of the keys it touched); a payload that is not an object is stored
+/// under `_value`, unless it is `null`. Keys are never removed.
+pub(crate) fn apply_payload(state: &mut BTreeMap<String, String>, payload: &serde_json::Value) {
+    match payload {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                state.insert(key.clone(), state_text(value));
+            }
+        }
+        serde_json::Value::Null => {}
+        other => {
+            state.insert("_value".to_owned(), state_text(other));
+        }
+    }
+}
+
 /// A field that does not fit the caller's type.
 #[derive(Debug)]
 pub(crate) struct Mismatch(String);
@@ -387,6 +415,29 @@ mod tests {
         assert!(!message.contains("from server"), "{message}");
         let e = state_as::<Strict>(&state(&[])).unwrap_err();
         assert!(e.to_string().contains("missing field `qty`"), "{e}");
+    }
+
+    #[test]
+    fn events_fold_into_stored_texts_and_never_remove_keys() {
+        let mut folded = BTreeMap::new();
+        apply_payload(
+            &mut folded,
+            &serde_json::json!({"s": "text", "n": 1.5, "b": true, "z": null, "o": {"b": 1, "a": [1]}}),
+        );
+        apply_payload(&mut folded, &serde_json::json!({"n": 2}));
+        apply_payload(&mut folded, &serde_json::json!(null));
+        assert_eq!(
+            folded,
+            state(&[
+                ("s", "text"),
+                ("n", "2"),
+                ("b", "true"),
+                ("z", ""),
+                ("o", r#"{"a":[1],"b":1}"#),
+            ])
+        );
+        apply_payload(&mut folded, &serde_json::json!([1]));
+        assert_eq!(folded["_value"], "[1]");
     }
 
     #[test]

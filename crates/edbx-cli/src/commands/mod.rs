@@ -7,6 +7,8 @@ mod listing;
 mod ops;
 mod ping;
 pub mod shell;
+mod subscribe;
+mod ui;
 
 use std::time::Instant;
 
@@ -116,6 +118,8 @@ pub async fn run(command: &Command, ctx: &mut Ctx) -> Outcome<Exit> {
         Command::Audit => audit::audit(ctx).await,
         Command::Import(args) => import::import(args, ctx).await,
         Command::Export(args) => export::export(args, ctx).await,
+        Command::Subscribe(args) => subscribe::subscribe(args, ctx).await,
+        Command::Ui(args) => ui::ui(args, ctx).await,
         Command::Shell(_) => Err(Failure::usage(
             "the shell cannot be started from inside itself",
         )),

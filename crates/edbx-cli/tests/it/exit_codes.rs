@@ -544,3 +544,29 @@ fn ctrl_c_during_a_listing_exits_130() {
     assert!(run.stdout.is_empty(), "{}", run.stdout);
     drop(silent);
 }
+
+/// The engine's timeout limit is the command line's: the limit itself works, one second past
+/// it is a usage error (2) naming `--timeout`, before anything connects.
+#[test]
+fn timeout_limit_is_the_engines() {
+    let env = Env::start();
+    let limit = edbx::Config::MAX_TIMEOUT.as_secs();
+    env.run(&["ping", "--count", "1", "--timeout", &limit.to_string()])
+        .ok();
+    let closed_port = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port().to_string()
+    };
+    for port in [env.server.port().to_string(), closed_port] {
+        let past = (limit + 1).to_string();
+        let refused = env
+            .run(&["ping", "--count", "1", "--timeout", &past, "--port", &port])
+            .code(2);
+        assert!(
+            refused.stderr.contains("--timeout must") && refused.stderr.contains(&past),
+            "{}",
+            refused.stderr
+        );
+        assert!(!refused.stderr.contains("connect"), "{}", refused.stderr);
+    }
+}

@@ -12,3 +12,5 @@ mod parquet;
 mod profiles;
 mod pty;
 mod shell;
+mod subscribe;
+mod ui;

@@ -36,6 +36,7 @@ from .client import EventDBXClient
 from .control_schema import build_control_hello, load_control_schema
 from .errors import (
     EventDBXAPIError,
+    EventDBXCheckpointError,
     EventDBXConnectionError,
     EventDBXError,
     EventDBXExportIncompleteError,
@@ -47,6 +48,15 @@ from .errors import (
     EventDBXTimeoutError,
     EventDBXTypeError,
     EventDBXStateError,
+)
+from .subscription import (
+    AsyncSubscription,
+    CheckpointStore,
+    FileCheckpointStore,
+    Projection,
+    SubscribedEvent,
+    Subscription,
+    UnreadableAggregate,
 )
 from .noise import DEFAULT_NOISE_PROLOGUE, DEFAULT_NOISE_PROTOCOL, NoiseSession, derive_psk
 from .types import (
@@ -79,6 +89,7 @@ __all__ = [
     "EventDBXAPIError",
     "EventDBXInputError",
     "EventDBXTypeError",
+    "EventDBXCheckpointError",
     "EventDBXStateError",
     "EventDBXConnectionError",
     "EventDBXHandshakeError",
@@ -104,6 +115,14 @@ __all__ = [
     "VerificationResult",
     "parse_state",
     "state_as",
+    # subscriptions
+    "SubscribedEvent",
+    "UnreadableAggregate",
+    "Subscription",
+    "AsyncSubscription",
+    "CheckpointStore",
+    "FileCheckpointStore",
+    "Projection",
     # protocol helpers
     "NoiseSession",
     "DEFAULT_NOISE_PROTOCOL",

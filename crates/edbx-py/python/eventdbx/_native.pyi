@@ -1,28 +1,43 @@
 """Type stubs of ``eventdbx._native``, the Rust half of the package (crates/edbx-py/src).
 
-Every call of :class:`NativeClient` and :class:`NativePageStream` runs blocking (GIL released)
+Every call of :class:`NativeClient`, :class:`NativePageStream` and :class:`NativeSubscription` runs blocking (GIL released)
 by default, or returns an awaitable of the running asyncio loop with ``asynchronous=True``.
 Errors are raised as the classes of :mod:`eventdbx.errors`.
 """
 
-from typing import Any, Awaitable, Dict, List, Literal, Optional, Tuple, TypedDict, final, overload
+from os import PathLike
+from typing import Any, Awaitable, Dict, List, Literal, Optional, Tuple, TypedDict, Union, final, overload
 
 __all__ = [
     "NativeClient",
     "NativePageStream",
+    "NativeSubscription",
+    "load_checkpoint_file",
+    "save_checkpoint_file",
     "NativeNoise",
     "build_hello",
     "parse_hello",
     "noise_psk",
     "config_from_env",
+    "check_options",
     "SERVER_NOISE_PATTERN",
     "PROTOCOL_VERSION",
     "CORE_VERSION",
+    "LIMITS",
 ]
 
 SERVER_NOISE_PATTERN: str
 PROTOCOL_VERSION: int
 CORE_VERSION: str
+
+class _Limits(TypedDict):
+    pool_size: int
+    max_in_flight: int
+    retry_attempts: int
+    timeout_seconds: float
+
+LIMITS: _Limits
+"""The engine's limits on the client's settings; a value past one is refused at construction."""
 
 _Target = Tuple[str, Optional[str], Optional[str]]
 
@@ -144,6 +159,19 @@ class NativeClient:
         cursor: Optional[str] = None,
         take: Optional[int] = None,
     ) -> NativePageStream: ...
+    def subscribe(
+        self,
+        types: Optional[List[str]] = None,
+        start: str = "beginning",
+        checkpoint: Optional[str] = None,
+        until_caught_up: bool = False,
+        overlap: Optional[float] = None,
+        poll_interval: Optional[Tuple[float, float]] = None,
+        page_size: Optional[int] = None,
+        events_page_size: Optional[int] = None,
+        prefetch: Optional[int] = None,
+        retry_for: Optional[float] = None,
+    ) -> NativeSubscription: ...
     def get_aggregate(self, aggregate_type: str, aggregate_id: str, asynchronous: bool = False) -> Any: ...
     def export_parquet(
         self, path: str, options: _ExportOptions, asynchronous: bool = False
@@ -191,6 +219,25 @@ class NativePageStream:
     @overload
     def next_page(self, asynchronous: Literal[True]) -> Awaitable[Optional[List[str]]]: ...
 
+# A batch: (event JSON, checkpoint after it) pairs; [] when the timeout passed; None at the end.
+_Batch = Optional[List[Tuple[str, str]]]
+
+@final
+class NativeSubscription:
+    @overload
+    def next_batch(
+        self, max_events: int = 1000, timeout: Optional[float] = None, asynchronous: Literal[False] = False
+    ) -> _Batch: ...
+    @overload
+    def next_batch(
+        self, max_events: int, timeout: Optional[float], asynchronous: Literal[True]
+    ) -> Awaitable[_Batch]: ...
+    @property
+    def checkpoint(self) -> str: ...
+    @property
+    def caught_up(self) -> bool: ...
+    def take_unreadable(self) -> List[Tuple[str, str, int, Optional[int]]]: ...
+
 @final
 class NativeNoise:
     def __new__(
@@ -219,4 +266,9 @@ def build_hello(protocol_version: int, token: str, tenant_id: str, no_noise: boo
 def parse_hello(data: bytes) -> Tuple[int, str, str, bool]: ...
 def noise_psk(token: str) -> bytes: ...
 def config_from_env() -> Dict[str, Any]: ...
+def check_options(options: _ClientOptions) -> None:
+    """Raises ``EventDBXInputError`` naming the argument when a setting is past the engine's limits."""
+
+def load_checkpoint_file(path: Union[str, PathLike[str]]) -> Optional[str]: ...
+def save_checkpoint_file(path: Union[str, PathLike[str]], checkpoint: str) -> None: ...
 

@@ -35,6 +35,7 @@ from .errors import (
     EventDBXInputError,
     EventDBXTypeError,
 )
+from .subscription import Subscription
 from .types import (
     AggregateSortOption,
     GetAggregateResult,
@@ -105,6 +106,17 @@ def _optional_int(name: str, value: object, minimum: int) -> Optional[int]:
     if value < minimum:
         raise EventDBXInputError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _seconds(name: str, value: object) -> float:
+    """A duration argument: a number of seconds above 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise EventDBXTypeError(
+            f"{name} must be a number of seconds, got {_type_name(value)} ({value!r})"
+        )
+    if not value > 0:
+        raise EventDBXInputError(f"{name} must be above 0 seconds, got {value}")
+    return float(value)
 
 
 def _required_int(name: str, value: object, minimum: int) -> int:
@@ -234,11 +246,13 @@ def client_options(
         )
     if not isinstance(port, int) or not 0 < port < 65536:
         raise EventDBXInputError(f"port must be between 1 and 65535, got {port!r}")
+    # Types only: the limits are the engine's (``_native.LIMITS``), which refuses a value past
+    # one naming the argument.
     for name, value in (("pool_size", pool_size), ("max_in_flight", max_in_flight)):
-        if not isinstance(value, int) or not 1 <= value <= 4096:
-            raise EventDBXInputError(f"{name} must be between 1 and 4096, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value < 2**63:
+            raise EventDBXInputError(f"{name} must be a positive integer, got {value!r}")
     for name, seconds in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
-        if not isinstance(seconds, (int, float)) or not 0 < seconds < 10**9:
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
             raise EventDBXInputError(f"{name} must be a positive number of seconds, got {seconds!r}")
     if not use_noise:
         warnings.warn(
@@ -248,7 +262,7 @@ def client_options(
             stacklevel=5,
         )
     retry_options = RetryOptions.from_config(retry)
-    return {
+    options: _ClientOptions = {
         "host": host,
         "port": port,
         "token": token,
@@ -262,6 +276,9 @@ def client_options(
         "pool_size": pool_size,
         "max_in_flight": max_in_flight,
     }
+    # The engine's limits, checked now even for a client that connects on first use.
+    _native.check_options(options)
+    return options
 
 
 def env_options(overrides: Mapping[str, Any]) -> Dict[str, Any]:
@@ -355,6 +372,9 @@ class _Operations(_ClientBase):
         raise NotImplementedError
 
     def _rows(self, method: str, args: Tuple[Any, ...]) -> Iterator[Dict[str, Any]]:
+        raise NotImplementedError
+
+    def _subscription(self, args: Tuple[Any, ...]) -> Subscription:
         raise NotImplementedError
 
     # ----- writes -----------------------------------------------------------------------
@@ -745,6 +765,75 @@ class _Operations(_ClientBase):
         }
         args = (target, options)
         return self._call("export_parquet", args, _exported)
+
+    def subscribe(
+        self,
+        *,
+        aggregate_types: Optional[Sequence[str]] = None,
+        start: str = "beginning",
+        checkpoint: Optional[str] = None,
+        until_caught_up: bool = False,
+        overlap: Optional[float] = None,
+        poll_interval: Optional[Tuple[float, float]] = None,
+        page_size: Optional[int] = None,
+        events_page_size: Optional[int] = None,
+        prefetch: Optional[int] = None,
+        retry_for: Optional[float] = None,
+    ) -> Subscription:
+        """A catch-up subscription: every event of the store, or of ``aggregate_types``, in
+        version order per aggregate, as :class:`eventdbx.SubscribedEvent` s (each with the
+        checkpoint after it); ``async for`` on the asyncio client. See
+        :mod:`eventdbx.subscription` for the guarantees.
+
+        ``start`` is ``"beginning"`` (the default) or ``"now"`` (the events written from now
+        on); a ``checkpoint`` (from ``SubscribedEvent.checkpoint`` or ``.checkpoint`` of a
+        subscription to the same types) wins over it, and one that is not raises
+        :class:`eventdbx.EventDBXCheckpointError` (on the asyncio client, when iteration
+        starts). ``until_caught_up=True`` ends the iteration
+        once every event written before some moment after the start is yielded. ``overlap``
+        (seconds, default 1) is how far back each round looks again: the largest backward
+        step of the server's clock tolerated, and the bound on repeats after a restart.
+        ``poll_interval`` is ``(min, max)`` seconds between rounds (default 0.05 and 1:
+        ``min`` after events, doubling to ``max`` while idle). ``page_size`` (aggregates per
+        listing request, default 32), ``events_page_size`` (default 1000) and ``prefetch``
+        (aggregates read at once, default 8) tune the reads. Failures that are safe to retry
+        (the server restarting, a connection lost) are retried for ``retry_for`` seconds
+        (default: for ever).
+        """
+        if aggregate_types is None:
+            types: List[str] = []
+        elif isinstance(aggregate_types, str) or not isinstance(aggregate_types, (list, tuple)):
+            raise EventDBXTypeError(
+                "aggregate_types must be a list of str (or None for every type), got "
+                f"{_type_name(aggregate_types)} ({aggregate_types!r})"
+            )
+        else:
+            types = [_text("aggregate_types item", t) for t in aggregate_types]
+        if start not in ("beginning", "now"):
+            raise EventDBXInputError(f'start must be "beginning" or "now", got {start!r}')
+        interval: Optional[Tuple[float, float]] = None
+        if poll_interval is not None:
+            if not isinstance(poll_interval, (list, tuple)) or len(poll_interval) != 2:
+                raise EventDBXTypeError(
+                    f"poll_interval must be a (min, max) pair of seconds, got {poll_interval!r}"
+                )
+            interval = (
+                _seconds("poll_interval minimum", poll_interval[0]),
+                _seconds("poll_interval maximum", poll_interval[1]),
+            )
+        args = (
+            types,
+            start,
+            _optional_text("checkpoint", checkpoint),
+            bool(until_caught_up),
+            None if overlap is None else _seconds("overlap", overlap),
+            interval,
+            _optional_int("page_size", page_size, 1),
+            _optional_int("events_page_size", events_page_size, 1),
+            _optional_int("prefetch", prefetch, 1),
+            None if retry_for is None else _seconds("retry_for", retry_for),
+        )
+        return self._subscription(args)
 
     # ----- snapshots --------------------------------------------------------------------
 

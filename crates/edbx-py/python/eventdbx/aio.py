@@ -22,6 +22,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple, Type, 
 from . import _native
 from ._ops import OPERATIONS, _Operations, env_options, renamed
 from .errors import EventDBXConnectionError, EventDBXError
+from .subscription import AsyncSubscription
 
 __all__ = ["AsyncEventDBXClient"]
 
@@ -145,6 +146,13 @@ class AsyncEventDBXClient(_Operations):
 
         return _AsyncRows(open_stream)
 
+    def _subscription(self, args: Tuple[Any, ...]) -> Any:
+        async def start() -> _native.NativeSubscription:
+            native: _native.NativeSubscription = (await self._ready()).subscribe(*args)
+            return native
+
+        return AsyncSubscription(start)
+
 
 def _coroutine(name: str, operation: Callable[..., Any]) -> Callable[..., Any]:
     """``operation`` as an ``async def`` method ``name`` of the client: argument errors and
@@ -162,8 +170,8 @@ def _coroutine(name: str, operation: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _listing(name: str, operation: Callable[..., Any]) -> Callable[..., Any]:
-    """``operation`` (an ``iter_*`` listing, which returns an async iterator) as method
-    ``name``, its argument errors raised from it."""
+    """``operation`` (an ``iter_*`` listing or ``subscribe``, which return an async iterator)
+    as method ``name``, its argument errors raised from it."""
 
     @functools.wraps(operation)
     def method(self: AsyncEventDBXClient, *args: Any, **kwargs: Any) -> Any:
@@ -176,6 +184,6 @@ def _listing(name: str, operation: Callable[..., Any]) -> Callable[..., Any]:
 
 
 for _name in OPERATIONS:
-    _make = _listing if _name.startswith("iter_") else _coroutine
+    _make = _listing if _name.startswith("iter_") or _name == "subscribe" else _coroutine
     setattr(AsyncEventDBXClient, _name, _make(_name, getattr(_Operations, _name)))
 del _name, _make

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import os
-from typing import Any, AsyncIterator, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, AsyncIterator, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ._ops import JsonObject, Sort, Targets, _ClientBase
+from .subscription import AsyncSubscription
 from .types import (
     GetAggregateResult,
     GetSnapshotResult,
@@ -211,6 +212,20 @@ class AsyncEventDBXClient(_ClientBase):
         compression: str = "zstd",
         concurrency: int = 8,
     ) -> int: ...
+    def subscribe(
+        self,
+        *,
+        aggregate_types: Optional[Sequence[str]] = None,
+        start: str = "beginning",
+        checkpoint: Optional[str] = None,
+        until_caught_up: bool = False,
+        overlap: Optional[float] = None,
+        poll_interval: Optional[Tuple[float, float]] = None,
+        page_size: Optional[int] = None,
+        events_page_size: Optional[int] = None,
+        prefetch: Optional[int] = None,
+        retry_for: Optional[float] = None,
+    ) -> AsyncSubscription: ...
     async def create_snapshot(
         self, *, aggregate_type: str, aggregate_id: str, comment: Optional[str] = None
     ) -> Union[str, bool]: ...

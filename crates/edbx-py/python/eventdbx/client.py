@@ -68,6 +68,7 @@ from .errors import (
     EventDBXTypeError,
     EventDBXStateError,
 )
+from .subscription import Subscription
 from .types import (
     AggregateSortField,
     AggregateSortOption,
@@ -206,6 +207,9 @@ class EventDBXClient(_Operations):
 
     def _rows(self, method: str, args: Tuple[Any, ...]) -> Iterator[Dict[str, Any]]:
         return _Rows(getattr(self._native, method)(*args))
+
+    def _subscription(self, args: Tuple[Any, ...]) -> Subscription:
+        return Subscription(self._native.subscribe(*args))
 
 
 def _public(name: str, operation: Callable[..., Any]) -> Callable[..., Any]:

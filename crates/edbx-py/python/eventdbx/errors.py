@@ -12,6 +12,9 @@ class                                   raised when
 :class:`EventDBXInputError`             the input would be refused; nothing was sent (a ``ValueError``)
 :class:`EventDBXTypeError`              an argument has the wrong Python type; nothing was sent (an
                                         ``EventDBXInputError`` and a ``TypeError``)
+:class:`EventDBXCheckpointError`        a subscription checkpoint is not one this client wrote for
+                                        these aggregate types; nothing was sent (an
+                                        ``EventDBXInputError``)
 :class:`EventDBXStateError`             ``state_as`` was given a type the aggregate's state does not
                                         fit (a ``ValueError``)
 :class:`EventDBXConnectionError`        the connection failed or was lost; safe to call again when
@@ -47,6 +50,7 @@ __all__ = [
     "EventDBXAPIError",
     "EventDBXInputError",
     "EventDBXTypeError",
+    "EventDBXCheckpointError",
     "EventDBXStateError",
     "EventDBXConnectionError",
     "EventDBXHandshakeError",
@@ -130,6 +134,13 @@ class EventDBXTypeError(EventDBXInputError, TypeError):
     message names the argument, the type given and the type wanted."""
 
     kind = "invalid_input"
+
+
+class EventDBXCheckpointError(EventDBXInputError):
+    """A subscription checkpoint this client did not write, or wrote for a subscription to other
+    aggregate types; nothing was sent (an ``EventDBXInputError``, so a ``ValueError``)."""
+
+    kind = "invalid_checkpoint"
 
 
 class EventDBXStateError(EventDBXError, ValueError):
@@ -231,6 +242,7 @@ _BY_KIND: Dict[str, Type[EventDBXError]] = {
     "decode": EventDBXProtocolError,
     "closed": EventDBXConnectionError,
     "reply_too_large": EventDBXReplyTooLargeError,
+    "invalid_checkpoint": EventDBXCheckpointError,
 }
 
 

@@ -11,6 +11,7 @@ use crate::client::{Client, unexpected};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Aggregate, Event, FromServerJson, Written, parse_echo};
 use crate::replies::PublishTarget;
+use crate::state::state_text;
 use crate::validate;
 
 /// An event to append, as plain data (for [`Client::send_event`]).
@@ -375,16 +376,6 @@ const AGGREGATE_ROW_FIXED_BYTES: usize = 233 + 24;
 /// more version digit and a longer `updated_at`.
 const AGGREGATE_ROW_SLACK_BYTES: usize = 16;
 
-/// A state value as the server stores it: a string verbatim, `null` as `""`, anything else as
-/// its compact JSON.
-fn state_text(value: Value) -> String {
-    match value {
-        Value::String(s) => s,
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
 fn json_len(value: &impl Serialize) -> usize {
     serde_json::to_string(value).map_or(0, |s| s.len())
 }
@@ -489,7 +480,7 @@ async fn check_listable_aggregate(
             // Every key counted as new: `,"key":"value"`.
             let growth: usize = payload
                 .iter()
-                .map(|(k, v)| 4 + json_len(k) + json_len(&state_text(v.clone())))
+                .map(|(k, v)| 4 + json_len(k) + json_len(&state_text(v)))
                 .sum();
             let after = cached.after + AGGREGATE_ROW_SLACK_BYTES + growth + metadata;
             if after <= MAX_LISTED_AGGREGATE_BYTES {
@@ -532,7 +523,7 @@ async fn check_listable_aggregate(
         ),
     };
     for (key, value) in payload {
-        state.insert(key, state_text(value));
+        state.insert(key, state_text(&value));
     }
     let estimate = base + json_len(&state) + metadata;
     if estimate > MAX_LISTED_AGGREGATE_BYTES {

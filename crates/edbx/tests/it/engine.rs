@@ -452,3 +452,59 @@ async fn sorted_listings_page_by_timestamp_and_refuse_what_cannot_be_paged() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
 }
+
+/// `Client::ride_out`, the outage policy of long jobs: a read waits for a restarting server;
+/// a write that is never sent is given up when the caller says stop, and is not applied.
+#[tokio::test]
+async fn ride_out_waits_for_a_restarting_server() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let mut server = crate::common::server(crate::common::ALL_MODES[0]);
+    let client = crate::common::client(&server, true).await;
+    client
+        .create("orders", "o-1", "placed", &serde_json::json!({"n": 1}))
+        .await
+        .unwrap();
+    server.stop().unwrap();
+
+    let waits = Arc::new(AtomicUsize::new(0));
+    let read = tokio::spawn({
+        let (client, waits) = (client.clone(), waits.clone());
+        async move {
+            client
+                .ride_out(
+                    Duration::from_secs(120),
+                    edbx::Repeat::Idempotent,
+                    || client.get("orders", "o-1"),
+                    |_| {
+                        waits.fetch_add(1, Ordering::SeqCst);
+                        true
+                    },
+                )
+                .await
+        }
+    });
+    crate::common::until("the read waits for the server", || {
+        waits.load(Ordering::SeqCst) > 0
+    })
+    .await;
+    server.restart().unwrap();
+    let order = read.await.unwrap().unwrap().expect("the aggregate exists");
+    assert_eq!(order.version, 1);
+
+    server.stop().unwrap();
+    let err = client
+        .ride_out(
+            Duration::from_secs(120),
+            edbx::Repeat::OnlyUnsent,
+            || client.apply("orders", "o-1", "paid", &serde_json::json!({"n": 2})),
+            |_| false,
+        )
+        .await
+        .unwrap_err();
+    assert!(!err.was_sent(), "{err}");
+    server.restart().unwrap();
+    let order = client.get("orders", "o-1").await.unwrap().unwrap();
+    assert_eq!(order.version, 1, "the write given up was never applied");
+}

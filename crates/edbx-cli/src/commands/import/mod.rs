@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use edbx::{Client, ErrorKind, ServerCode};
+use edbx::{Client, ErrorKind, Repeat, ServerCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -662,46 +662,34 @@ impl Pass {
         })
     }
 
-    /// Runs `call` again while the server cannot be reached (a restart), for up to
-    /// [`SERVER_WAIT`]: a write only while it was never sent, a read (`idempotent`) whenever
-    /// it may be repeated.
+    /// Runs `call` through the engine's outage policy for up to [`SERVER_WAIT`] (a write only
+    /// while it was never sent, a read whenever it may be repeated), saying so while it waits.
     async fn patiently<T, F: Future<Output = Result<T, edbx::Error>>>(
         &self,
         idempotent: bool,
-        mut call: impl FnMut() -> F,
+        call: impl FnMut() -> F,
     ) -> Result<T, edbx::Error> {
-        let mut unreachable_since: Option<Instant> = None;
-        let mut delay = Duration::from_millis(100);
-        loop {
-            match call().await {
-                // A read is also repeated when the server failed while serving it: server
-                // 3.19.4 answers `storage: … task was cancelled` while it shuts down.
-                Err(e)
-                    if (e.is_retryable() && (idempotent || !e.was_sent())
-                        || idempotent
-                            && matches!(
-                                e.server_code(),
-                                Some(ServerCode::Storage | ServerCode::Io)
-                            ))
-                        && !self.stopped() =>
-                {
-                    let since = *unreachable_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() >= SERVER_WAIT {
-                        return Err(e);
-                    }
+        let repeat = if idempotent {
+            Repeat::Idempotent
+        } else {
+            Repeat::OnlyUnsent
+        };
+        let mut waited = false;
+        let outcome = self
+            .client
+            .ride_out(SERVER_WAIT, repeat, call, |_| {
+                if !waited {
                     self.progress
                         .message("the server is unreachable; waiting for it");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
+                    waited = true;
                 }
-                other => {
-                    if unreachable_since.is_some() {
-                        self.progress.message("");
-                    }
-                    return other;
-                }
-            }
+                !self.stopped()
+            })
+            .await;
+        if waited {
+            self.progress.message("");
         }
+        outcome
     }
 
     async fn send_once(&self, line: &EventLine, how: Sending) -> Result<Option<u64>, edbx::Error> {

@@ -12,9 +12,9 @@
 #
 #     scripts/bench-parquet.sh [EVENTS]
 #
-# About 20 minutes on a busy 2-core machine after the release build (a one-event aggregate costs
-# two requests to export: the export is bound by the server's request rate). Environment: EDBX_CACHE_DIR (default
-# $HOME/.cache/edbx), CARGO_TARGET_DIR (default target/).
+# About 15 minutes on a busy 2-core machine after the release build: both exports are bound by
+# the server's request rate (a request per one-event aggregate). Environment: EDBX_CACHE_DIR
+# (default $HOME/.cache/edbx), CARGO_TARGET_DIR (default target/).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 say() { echo "bench-parquet: $*" >&2; }

@@ -15,7 +15,7 @@
 //! println!("{} events, {} bytes", summary.rows, summary.bytes);
 //!
 //! // A dataset of files of at most 256 MiB, one directory per aggregate type.
-//! Export::to_path("lake/events")
+//! Export::to_path("lake")
 //!     .partition_by(Some(PartitionBy::AggregateType))
 //!     .skip_archived(true)
 //!     .run(&client)
@@ -72,6 +72,11 @@ pub use schema::{aggregates_schema, events_schema};
 
 /// Arrow's schema type, as [`events_schema`] and [`aggregates_schema`] return it.
 pub use arrow_schema::SchemaRef;
+
+/// docs/PARQUET.md's Rust code, compiled as a doctest so that it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/PARQUET.md")]
+mod parquet_md {}
 
 #[cfg(test)]
 mod send {

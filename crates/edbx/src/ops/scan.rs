@@ -153,9 +153,11 @@ struct Reader {
 /// scan runs, before any of its events were read. One archived while its events were being read
 /// fails the scan (part of its history was handed on already): scan again.
 ///
-/// A scan is not a snapshot of a store written meanwhile: events appended to an aggregate
-/// before its reader reaches them are included, and an aggregate restored after the archived
-/// ones were counted is both counted and read.
+/// Each aggregate's events are read up to the version it was listed at (one request for an
+/// aggregate whose events fit a page, not two), so each aggregate is handed on as it was when
+/// listed; events appended meanwhile come along only when they share a page with those. A scan
+/// is not a snapshot of a store written meanwhile, though: aggregates are listed as the scan
+/// goes, and one restored after the archived ones were counted is both counted and read.
 ///
 /// Dropping the scan stops its readers.
 ///
@@ -283,6 +285,7 @@ impl EventScan {
                 self.client.clone(),
                 row.aggregate_type.clone(),
                 row.aggregate_id.clone(),
+                row.version,
                 sender,
             ));
             self.readers.push_back(Reader {
@@ -344,17 +347,23 @@ impl Drop for EventScan {
     }
 }
 
-/// Reads one aggregate's events into `pages`, ending at its last event or at the first error.
+/// Reads one aggregate's events into `pages`, ending once it has read the version the aggregate
+/// was listed at (no request for a page that could only be empty then), at its last event, or at
+/// the first error.
 async fn read_ahead(
     client: Client,
     aggregate_type: String,
     aggregate_id: String,
+    listed_version: u64,
     pages: mpsc::Sender<Result<Vec<Event>>>,
 ) {
     let mut stream = client.events(&aggregate_type, &aggregate_id).stream();
     while let Some(page) = stream.next_page().await {
-        let failed = page.is_err();
-        if pages.send(page).await.is_err() || failed {
+        let done = match &page {
+            Ok(events) => events.last().is_some_and(|e| e.version >= listed_version),
+            Err(_) => true,
+        };
+        if pages.send(page).await.is_err() || done {
             return;
         }
     }

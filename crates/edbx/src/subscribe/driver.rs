@@ -483,6 +483,11 @@ impl Driver {
     /// One listing newest first down to `stop`, visiting each row at or above it; `top` is its
     /// first page, already read. `None` when the round has grown too long (what was read so
     /// far is delivered).
+    ///
+    /// The rows are visited once the listing is read, oldest change first, so that a
+    /// subscription following live hands on events in about the order they were written
+    /// (the aggregates of one listing in the order of their last change; a later listing
+    /// holds later changes). A silent listing, which delivers nothing, visits as it reads.
     async fn listing(
         &mut self,
         floor: i64,
@@ -491,11 +496,12 @@ impl Driver {
         pages: &mut usize,
         top: Vec<Row>,
     ) -> Result<Option<Listing>> {
-        let mut line = Line::new(self.options.prefetch);
         let mut below: Option<(i64, String, String)> = None;
         let mut first: Option<Vec<Row>> = None;
         let mut atomic = true;
         let mut visited: HashSet<Key> = HashSet::new();
+        // Rows to visit, newest first; at most MAX_ROUND_PAGES pages of them.
+        let mut rows_to_visit: Vec<Row> = Vec::new();
         let mut next = Some(top);
         loop {
             let rows = match next.take() {
@@ -521,8 +527,11 @@ impl Driver {
                     continue;
                 }
                 if visited.insert(row.key.clone()) {
-                    self.visit(&mut line, row.clone(), floor, None, silent, 'a')
-                        .await?;
+                    if silent {
+                        self.mark(row.clone());
+                    } else {
+                        rows_to_visit.push(row.clone());
+                    }
                 }
             }
             if first.is_none() {
@@ -534,15 +543,24 @@ impl Driver {
             atomic = false;
             below = lowest;
             if !silent && *pages >= MAX_ROUND_PAGES {
-                self.drain(&mut line).await?;
+                self.visit_oldest_first(floor, rows_to_visit).await?;
                 return Ok(None);
             }
         }
-        self.drain(&mut line).await?;
+        self.visit_oldest_first(floor, rows_to_visit).await?;
         Ok(Some(Listing {
             first: first.unwrap_or_default(),
             atomic,
         }))
+    }
+
+    /// Visits a listing's rows (given newest first) oldest first, and delivers their events.
+    async fn visit_oldest_first(&mut self, floor: i64, rows: Vec<Row>) -> Result<()> {
+        let mut line = Line::new(self.options.prefetch);
+        for row in rows.into_iter().rev() {
+            self.visit(&mut line, row, floor, None, 'a').await?;
+        }
+        self.drain(&mut line).await
     }
 
     // ----- passes -----------------------------------------------------------------------
@@ -599,7 +617,7 @@ impl Driver {
             let row = Row::from_aggregate(aggregate?)?;
             let scope = if row.archived { 'r' } else { 'a' };
             let before = self.delivered;
-            self.visit(&mut line, row, floor, Some((cap, keep)), false, scope)
+            self.visit(&mut line, row, floor, Some((cap, keep)), scope)
                 .await?;
             if self.delivered == before {
                 quiet += 1;
@@ -660,22 +678,11 @@ impl Driver {
         row: Row,
         floor: i64,
         pass: Option<(i64, i64)>,
-        silent: bool,
         scope: char,
     ) -> Result<()> {
         let keep = pass.map(|(_, keep)| keep);
         if !self.follows(&row.key.0) || row.version == 0 {
             return self.pass_by(line, scope, row, keep).await;
-        }
-        if silent {
-            // Starting from now: what is there counts as delivered.
-            let seen = self.pos.window.entry(row.key).or_insert(Seen {
-                through: 0,
-                at: row.ms,
-            });
-            seen.through = seen.through.max(row.version);
-            seen.at = seen.at.max(row.ms);
-            return Ok(());
         }
         if row.archived {
             self.archived(&row, floor).await?;
@@ -697,6 +704,22 @@ impl Driver {
             listed_ms: row.ms,
         };
         self.push(line, job, keep).await
+    }
+
+    /// Starting from now: what a row shows counts as delivered.
+    fn mark(&mut self, row: Row) {
+        if !self.follows(&row.key.0) || row.version == 0 {
+            if let Some(seen) = self.pos.window.get_mut(&row.key) {
+                seen.at = seen.at.max(row.ms);
+            }
+            return;
+        }
+        let seen = self.pos.window.entry(row.key).or_insert(Seen {
+            through: 0,
+            at: row.ms,
+        });
+        seen.through = seen.through.max(row.version);
+        seen.at = seen.at.max(row.ms);
     }
 
     /// A row with nothing to read: in line, so that a pass moves past it in order.

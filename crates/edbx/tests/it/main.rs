@@ -17,5 +17,6 @@ mod quickstart;
 mod scan;
 mod subscribe;
 mod subscribe_ledger;
+mod subscribe_now;
 mod unlistable;
 mod verify;

@@ -18,5 +18,6 @@ mod scan;
 mod subscribe;
 mod subscribe_ledger;
 mod subscribe_now;
+mod subscribe_ties;
 mod unlistable;
 mod verify;

@@ -3,7 +3,8 @@
 //! aggregate — written right after that report (the web UI's sequence), by a writer racing
 //! the start (so "now" often falls in the millisecond of one of its writes), and to an
 //! aggregate whose earlier versions lie below the floor. Each test repeats its sequence many
-//! times on one server, so that a race shows up.
+//! times on one server, so that a race shows up. The millisecond ties the server cannot be
+//! made to produce are played by a fake store in `subscribe_ties.rs`.
 
 use std::collections::BTreeMap;
 use std::pin::Pin;

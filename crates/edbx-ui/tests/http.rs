@@ -759,8 +759,8 @@ async fn new_events_arrive_as_server_sent_events_once_each() {
     assert!(!seen.contains("\"n\":0"), "an event from before: {seen}");
 }
 
-/// A source that replays one aggregate's events once, after its starting point: the shape a
-/// subscription would take in place of polling.
+/// A source that replays one aggregate's events once, after its starting point: any source
+/// can feed the pages in place of the engine's subscription.
 struct Replay {
     client: Client,
     calls: u32,
@@ -792,7 +792,7 @@ impl edbx_ui::LiveSource for Replay {
 }
 
 #[tokio::test]
-async fn another_live_source_can_take_the_place_of_polling() {
+async fn another_live_source_can_take_the_place_of_the_subscription() {
     let (_server, client) = server_and_client().await;
     client
         .create("orders", "o1", "placed", &json!({"n": 1}))

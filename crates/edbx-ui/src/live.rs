@@ -57,6 +57,9 @@ const IDLE: Duration = Duration::from_secs(2);
 const STARTING: Duration = Duration::from_millis(50);
 /// Events handed on at once, at most.
 const BATCH: usize = 1_000;
+/// How long the subscription tries again after a failure (the server restarting, a lost
+/// connection) before the pages are told and it starts over from where it was.
+const RETRY_FOR: Duration = Duration::from_secs(5);
 
 /// The default [`LiveSource`]: the engine's catch-up subscription
 /// ([`edbx::Client::subscribe`]), from now on. Its first batch ends once the subscription has
@@ -65,6 +68,8 @@ pub struct Subscribed {
     client: Client,
     poll_interval: Duration,
     subscription: Option<edbx::Subscription>,
+    /// Where a subscription that failed stood: the next one goes on from there.
+    resume: Option<edbx::Checkpoint>,
 }
 
 impl Subscribed {
@@ -75,23 +80,32 @@ impl Subscribed {
             client,
             poll_interval,
             subscription: None,
+            resume: None,
         }
     }
 
     async fn batch(&mut self) -> edbx::Result<LiveBatch> {
         let Some(subscription) = self.subscription.as_mut() else {
             let fastest = edbx::DEFAULT_MIN_POLL.min(self.poll_interval);
-            let mut subscription = self
+            let subscribe = self
                 .client
                 .subscribe()
-                .from_now()
                 .poll_interval(fastest, self.poll_interval)
-                .stream()?;
+                .retry_for(Some(RETRY_FOR));
+            let mut subscription = match self.resume.take() {
+                Some(checkpoint) => subscribe.from_checkpoint(checkpoint.as_str()),
+                None => subscribe.from_now(),
+            }
+            .stream()?;
             let mut events = Vec::new();
             while !subscription.is_caught_up() {
                 // Cancelling a wait for a batch loses nothing (Subscription::next_batch).
                 match tokio::time::timeout(STARTING, subscription.next_batch(BATCH)).await {
-                    Ok(Some(batch)) => events.extend(batch?.into_iter().map(|d| d.event)),
+                    Ok(Some(Ok(batch))) => events.extend(batch.into_iter().map(|d| d.event)),
+                    Ok(Some(Err(e))) => {
+                        self.resume = Some(subscription.checkpoint().clone());
+                        return Err(e);
+                    }
                     Ok(None) => break,
                     Err(_) => {}
                 }
@@ -102,7 +116,8 @@ impl Subscribed {
         let batch = match tokio::time::timeout(IDLE, subscription.next_batch(BATCH)).await {
             Ok(Some(Ok(batch))) => LiveBatch::of(batch.into_iter().map(|d| d.event).collect()),
             Ok(Some(Err(e))) => {
-                // Started again from now by the next call.
+                // The next call goes on from where this one stood.
+                self.resume = Some(subscription.checkpoint().clone());
                 self.subscription = None;
                 return Err(e);
             }

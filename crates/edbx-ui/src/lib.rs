@@ -39,7 +39,9 @@
 //! New events reach the browser over server-sent events, from one [`LiveSource`] shared by all
 //! pages. The default, [`Subscribed`], is the engine's catch-up subscription
 //! ([`edbx::Client::subscribe`]) from the moment the first page listens: every event written
-//! after that reaches the pages once, each aggregate's in version order.
+//! after the pages are told they are live (`ready`, once it has caught up) reaches them once,
+//! each aggregate's in version order, and events of different aggregates in about the order
+//! they were written.
 //! [`Options::live_source`] puts another source in its place.
 
 #![warn(missing_docs)]

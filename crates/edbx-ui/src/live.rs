@@ -63,7 +63,8 @@ const RETRY_FOR: Duration = Duration::from_secs(5);
 
 /// The default [`LiveSource`]: the engine's catch-up subscription
 /// ([`edbx::Client::subscribe`]), from now on. Its first batch ends once the subscription has
-/// caught up with its starting point (every event written after that comes later).
+/// caught up with its starting point: every event acknowledged after that comes later (the
+/// engine's guarantee for a subscription from now), and the pages are told they are live.
 pub struct Subscribed {
     client: Client,
     poll_interval: Duration,

@@ -383,7 +383,8 @@ pub struct UiArgs {
     /// with this command's token.
     #[arg(long)]
     pub allow_writes: bool,
-    /// How often new events are looked for, in milliseconds (at least 50).
+    /// How often new events are looked for while none come, in milliseconds (at least 50;
+    /// sooner after some came). Live events come from the engine's subscription.
     #[arg(long, value_name = "MS", default_value_t = 500)]
     pub poll_interval: u64,
 }

@@ -8,13 +8,12 @@ use std::time::{Duration, Instant};
 
 use axum::extract::{Query, State};
 use axum::response::Response;
-use edbx::Client;
+use edbx::{Aggregate, Client, Event};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::api::{engine_failure, reply};
-use crate::live::since;
 use crate::time::{ms, now_ms};
 
 /// Types discovered at most (one request each).
@@ -325,4 +324,40 @@ async fn compute(
             "aggregate_type": t, "aggregate_id": id, "events": n
         })).collect::<Vec<_>>(),
     }))
+}
+
+/// An aggregate's events after `version`.
+async fn after_version(
+    client: &Client,
+    aggregate: &Aggregate,
+    version: u64,
+) -> edbx::Result<Vec<Event>> {
+    client
+        .events(&aggregate.aggregate_type, &aggregate.aggregate_id)
+        .after_version(version)
+        .take(1000)
+        .stream()
+        .collect_all()
+        .await
+}
+
+/// An aggregate's events created at or after `floor` (ms), read from its end backwards in
+/// growing steps, so an aggregate with a long history costs only its recent events.
+async fn since(client: &Client, aggregate: &Aggregate, floor: i64) -> edbx::Result<Vec<Event>> {
+    let mut step = 8u64;
+    loop {
+        let after = aggregate.version.saturating_sub(step);
+        let events = after_version(client, aggregate, after).await?;
+        let reaches_back = events
+            .first()
+            .and_then(|e| ms(&e.metadata.created_at))
+            .is_none_or(|t| t < floor);
+        if after == 0 || reaches_back {
+            return Ok(events
+                .into_iter()
+                .filter(|e| ms(&e.metadata.created_at).is_some_and(|t| t >= floor))
+                .collect());
+        }
+        step = step.saturating_mul(4);
+    }
 }

@@ -37,9 +37,12 @@
 //! ## Live events
 //!
 //! New events reach the browser over server-sent events, from one [`LiveSource`] shared by all
-//! pages. The default, [`Polling`], lists the aggregates changed since its last look (sorted
-//! by `updated_at:desc`) and reads the events after the versions it saw;
-//! [`Options::live_source`] puts another source (a subscription) in its place.
+//! pages. The default, [`Subscribed`], is the engine's catch-up subscription
+//! ([`edbx::Client::subscribe`]) from the moment the first page listens: every event written
+//! after the pages are told they are live (`ready`, once it has caught up) reaches them once,
+//! each aggregate's in version order, and events of different aggregates in about the order
+//! they were written.
+//! [`Options::live_source`] puts another source in its place.
 
 #![warn(missing_docs)]
 
@@ -59,7 +62,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{get, post};
 
-pub use live::{LiveBatch, LiveSource, Polling};
+pub use live::{LiveBatch, LiveSource, Subscribed};
 pub use security::{CSP, CSRF_HEADER};
 
 /// Makes a fresh [`LiveSource`] each time live events are wanted again (after every browser
@@ -76,7 +79,7 @@ pub struct Options {
 }
 
 impl Default for Options {
-    /// `127.0.0.1:0` (a free port), read-only, live events polled every 500 ms.
+    /// `127.0.0.1:0` (a free port), read-only, new events looked for at least every 500 ms.
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -112,13 +115,14 @@ impl Options {
         self
     }
 
-    /// How often [`Polling`] looks for new events (default 500 ms; at least 50 ms).
+    /// How often the subscription looks for new events while none come (default 500 ms; at
+    /// least 50 ms; it looks again sooner after a round that found some).
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval.max(Duration::from_millis(50));
         self
     }
 
-    /// Feeds live events from another source than [`Polling`], e.g. a subscription.
+    /// Feeds live events from another source than [`Subscribed`].
     pub fn live_source(mut self, factory: LiveSourceFactory) -> Self {
         self.live_source = Some(factory);
         self
@@ -205,7 +209,9 @@ impl Ui {
         let login_url = format!("http://{host}:{}/?token={token}", addr.port());
         let factory = options.live_source.clone().unwrap_or_else(|| {
             let interval = options.poll_interval;
-            Arc::new(move |client| Box::new(Polling::new(client, interval)) as Box<dyn LiveSource>)
+            Arc::new(move |client| {
+                Box::new(Subscribed::new(client, interval)) as Box<dyn LiveSource>
+            })
         });
         let state = Arc::new(AppState {
             hub: live::Hub::new(client.clone(), factory),

@@ -1,7 +1,6 @@
 //! New events as they arrive: one [`LiveSource`] feeds a hub, whose subscribers are the pages'
 //! server-sent-event streams. The source runs only while a page listens.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -12,12 +11,11 @@ use std::time::Duration;
 use axum::extract::{Query, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use edbx::{Aggregate, Client, Event};
+use edbx::{Client, Event};
 use serde::Deserialize;
 use tokio::sync::broadcast;
 
 use crate::api::event_json;
-use crate::time::ms;
 use crate::{AppState, LiveSourceFactory};
 
 /// What a [`LiveSource`] found: new events, and whether it knows it missed some.
@@ -37,13 +35,14 @@ impl LiveBatch {
     }
 }
 
-/// Where live events come from. [`Polling`] is the default; a catch-up subscription can take
-/// its place through [`Options::live_source`](crate::Options::live_source).
+/// Where live events come from. [`Subscribed`] (the engine's subscription) is the default;
+/// another source can take its place through
+/// [`Options::live_source`](crate::Options::live_source).
 ///
 /// The hub calls [`next_batch`](Self::next_batch) in a loop while any page listens, and makes
 /// a fresh source (through the factory) when pages listen again after none did.
 pub trait LiveSource: Send {
-    /// A short name shown in the page (`polling`, `subscription`).
+    /// A short name shown in the page (`subscription`).
     fn name(&self) -> &'static str;
 
     /// Waits for new events and returns them. The first call takes the source's starting
@@ -52,160 +51,111 @@ pub trait LiveSource: Send {
     fn next_batch(&mut self) -> Pin<Box<dyn Future<Output = edbx::Result<LiveBatch>> + Send + '_>>;
 }
 
-/// How far back each look reaches before the newest change it saw: writes of other aggregates
-/// are timed when they start and become visible when they commit, so one that committed late
-/// may carry a time a little before the newest one seen.
-const OVERLAP_MS: i64 = 3_000;
-/// Changed aggregates read per look, at most (a burst beyond it is reported as a gap).
-const MAX_CHANGED_PER_LOOK: usize = 2_000;
+/// How long the subscription is waited on before the hub looks whether any page still listens.
+const IDLE: Duration = Duration::from_secs(2);
+/// How long each wait for the subscription to take its starting point lasts.
+const STARTING: Duration = Duration::from_millis(50);
+/// Events handed on at once, at most.
+const BATCH: usize = 1_000;
+/// How long the subscription tries again after a failure (the server restarting, a lost
+/// connection) before the pages are told and it starts over from where it was.
+const RETRY_FOR: Duration = Duration::from_secs(5);
 
-/// The default [`LiveSource`]: every `interval`, the aggregates changed since the newest
-/// change it saw (a listing sorted by `updated_at:desc`, read until it reaches older ones),
-/// then each one's events after the version it last saw.
-pub struct Polling {
+/// The default [`LiveSource`]: the engine's catch-up subscription
+/// ([`edbx::Client::subscribe`]), from now on. Its first batch ends once the subscription has
+/// caught up with its starting point: every event acknowledged after that comes later (the
+/// engine's guarantee for a subscription from now), and the pages are told they are live.
+pub struct Subscribed {
     client: Client,
-    interval: Duration,
-    /// The newest `updated_at` seen (ms); `None` before the first look.
-    newest: Option<i64>,
-    /// Versions seen of the aggregates changed within [`OVERLAP_MS`] of `newest`.
-    seen: HashMap<(String, String), (u64, i64)>,
+    poll_interval: Duration,
+    subscription: Option<edbx::Subscription>,
+    /// Where a subscription that failed stood: the next one goes on from there.
+    resume: Option<edbx::Checkpoint>,
 }
 
-impl Polling {
-    /// A source that looks every `interval`.
-    pub fn new(client: Client, interval: Duration) -> Self {
+impl Subscribed {
+    /// A subscription that looks for new events at least every `poll_interval` while nothing
+    /// happens.
+    pub fn new(client: Client, poll_interval: Duration) -> Self {
         Self {
             client,
-            interval,
-            newest: None,
-            seen: HashMap::new(),
+            poll_interval,
+            subscription: None,
+            resume: None,
         }
     }
 
-    async fn look(&mut self) -> edbx::Result<LiveBatch> {
-        let first = self.newest.is_none();
-        if !first {
-            tokio::time::sleep(self.interval).await;
-        }
-        let (changed, capped) =
-            changed_since(&self.client, self.newest.map(|n| n - OVERLAP_MS)).await?;
-        let mut batch = LiveBatch::default();
-        if capped {
-            batch.gap = Some(format!(
-                "more than {MAX_CHANGED_PER_LOOK} aggregates changed between two looks: some \
-                 events are not shown"
-            ));
-        }
-        let floor = self.newest.unwrap_or(i64::MIN).saturating_sub(OVERLAP_MS);
-        // Oldest change first, so that the events come out roughly in time order.
-        for (aggregate, updated) in changed.into_iter().rev() {
-            let key = (
-                aggregate.aggregate_type.clone(),
-                aggregate.aggregate_id.clone(),
-            );
-            let known = self.seen.get(&key).map(|(version, _)| *version);
-            let mut version = aggregate.version;
-            if !first {
-                let events = match known {
-                    Some(v) if aggregate.version <= v => Vec::new(),
-                    Some(v) => after_version(&self.client, &aggregate, v).await?,
-                    // Not changed within the window before: its events from the window on
-                    // are new (earlier ones were older than any look's window).
-                    None => since(&self.client, &aggregate, floor).await?,
-                };
-                if let Some(last) = events.last() {
-                    version = version.max(last.version);
-                }
-                batch.events.extend(events);
+    async fn batch(&mut self) -> edbx::Result<LiveBatch> {
+        let Some(subscription) = self.subscription.as_mut() else {
+            let fastest = edbx::DEFAULT_MIN_POLL.min(self.poll_interval);
+            let subscribe = self
+                .client
+                .subscribe()
+                .poll_interval(fastest, self.poll_interval)
+                .retry_for(Some(RETRY_FOR));
+            let mut subscription = match self.resume.take() {
+                Some(checkpoint) => subscribe.from_checkpoint(checkpoint.as_str()),
+                None => subscribe.from_now(),
             }
-            let version = version.max(known.unwrap_or(0));
-            self.seen.insert(key, (version, updated));
-            self.newest = Some(self.newest.map_or(updated, |n| n.max(updated)));
-        }
-        if self.newest.is_none() {
-            // An empty store: everything from now on is new.
-            self.newest = Some(i64::MIN + OVERLAP_MS);
-        }
-        let keep_from = self.newest.unwrap_or(i64::MIN).saturating_sub(OVERLAP_MS);
-        self.seen.retain(|_, (_, updated)| *updated >= keep_from);
-        Ok(batch)
+            .stream()?;
+            let mut events = Vec::new();
+            while !subscription.is_caught_up() {
+                // Cancelling a wait for a batch loses nothing (Subscription::next_batch).
+                match tokio::time::timeout(STARTING, subscription.next_batch(BATCH)).await {
+                    Ok(Some(Ok(batch))) => events.extend(batch.into_iter().map(|d| d.event)),
+                    Ok(Some(Err(e))) => {
+                        self.resume = Some(subscription.checkpoint().clone());
+                        return Err(e);
+                    }
+                    Ok(None) => break,
+                    Err(_) => {}
+                }
+            }
+            self.subscription = Some(subscription);
+            return Ok(LiveBatch::of(events));
+        };
+        let batch = match tokio::time::timeout(IDLE, subscription.next_batch(BATCH)).await {
+            Ok(Some(Ok(batch))) => LiveBatch::of(batch.into_iter().map(|d| d.event).collect()),
+            Ok(Some(Err(e))) => {
+                // The next call goes on from where this one stood.
+                self.resume = Some(subscription.checkpoint().clone());
+                self.subscription = None;
+                return Err(e);
+            }
+            Ok(None) => {
+                self.subscription = None;
+                LiveBatch::default()
+            }
+            Err(_) => LiveBatch::default(),
+        };
+        let unreadable = self
+            .subscription
+            .as_mut()
+            .map(|s| s.take_unreadable())
+            .unwrap_or_default();
+        Ok(LiveBatch {
+            gap: (!unreadable.is_empty()).then(|| {
+                let names: Vec<String> = unreadable
+                    .iter()
+                    .map(|u| format!("{}/{}", u.aggregate_type, u.aggregate_id))
+                    .collect();
+                format!(
+                    "archived before their new events could be read (not shown): {}",
+                    names.join(", ")
+                )
+            }),
+            ..batch
+        })
     }
 }
 
-impl LiveSource for Polling {
+impl LiveSource for Subscribed {
     fn name(&self) -> &'static str {
-        "polling"
+        "subscription"
     }
 
     fn next_batch(&mut self) -> Pin<Box<dyn Future<Output = edbx::Result<LiveBatch>> + Send + '_>> {
-        Box::pin(self.look())
-    }
-}
-
-/// Aggregates changed at or after `floor` (ms), newest first, with their change times; without
-/// a floor, those changed within [`OVERLAP_MS`] of the newest change. Whether it stopped at
-/// [`MAX_CHANGED_PER_LOOK`].
-async fn changed_since(
-    client: &Client,
-    floor: Option<i64>,
-) -> edbx::Result<(Vec<(Aggregate, i64)>, bool)> {
-    let mut stream = client.list().sort("updated_at:desc").take(50).stream();
-    let mut floor = floor;
-    let mut rows = Vec::new();
-    while let Some(aggregate) = stream.next().await {
-        let aggregate = aggregate?;
-        let Some(updated) = aggregate.updated_at.as_deref().and_then(ms) else {
-            continue;
-        };
-        let floor = *floor.get_or_insert(updated - OVERLAP_MS);
-        if updated < floor {
-            return Ok((rows, false));
-        }
-        if rows.len() == MAX_CHANGED_PER_LOOK {
-            return Ok((rows, true));
-        }
-        rows.push((aggregate, updated));
-    }
-    Ok((rows, false))
-}
-
-/// An aggregate's events after `version`.
-pub(crate) async fn after_version(
-    client: &Client,
-    aggregate: &Aggregate,
-    version: u64,
-) -> edbx::Result<Vec<Event>> {
-    client
-        .events(&aggregate.aggregate_type, &aggregate.aggregate_id)
-        .after_version(version)
-        .take(1000)
-        .stream()
-        .collect_all()
-        .await
-}
-
-/// An aggregate's events created at or after `floor` (ms), read from its end backwards in
-/// growing steps, so an aggregate with a long history costs only its recent events.
-pub(crate) async fn since(
-    client: &Client,
-    aggregate: &Aggregate,
-    floor: i64,
-) -> edbx::Result<Vec<Event>> {
-    let mut step = 8u64;
-    loop {
-        let after = aggregate.version.saturating_sub(step);
-        let events = after_version(client, aggregate, after).await?;
-        let reaches_back = events
-            .first()
-            .and_then(|e| ms(&e.metadata.created_at))
-            .is_none_or(|t| t < floor);
-        if after == 0 || reaches_back {
-            return Ok(events
-                .into_iter()
-                .filter(|e| ms(&e.metadata.created_at).is_some_and(|t| t >= floor))
-                .collect());
-        }
-        step = step.saturating_mul(4);
+        Box::pin(self.batch())
     }
 }
 

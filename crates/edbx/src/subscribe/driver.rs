@@ -224,8 +224,9 @@ pub(crate) struct Driver {
     caught_up: bool,
     /// Events delivered in the current step.
     delivered: u64,
-    /// The top page of the index when every event committed before it was known delivered (a
-    /// round's last listing, a pass's start): a round that finds the same has nothing to do.
+    /// The top of the index ([`Driver::top_rows`]) when every event committed before it was
+    /// known delivered (a round's last listing, a pass's start): a round that finds the same
+    /// has nothing to do.
     settled: Option<Vec<Row>>,
     /// The top (ms) of the last deep round (or pass), which raised the floor.
     deep_top: Option<i64>,
@@ -388,6 +389,42 @@ impl Driver {
         Ok(rows)
     }
 
+    /// The top of the index, read so that a later write cannot leave it unchanged: its first
+    /// page and, while every row read carries the same time, the pages after it, down to the
+    /// first row with an earlier time or the end (at most [`MAX_ROUND_PAGES`] pages); with the
+    /// number of pages read.
+    ///
+    /// A write committed after it was read carries a time at or after the newest one in it
+    /// (times are taken under the server's write lock), so it sorts above that earlier row
+    /// (or lands before the end), and a top read later differs. A first page alone proves
+    /// nothing when its rows all share one millisecond: a write in that millisecond whose key
+    /// sorts after theirs lands past it, and an unchanged first page would hide it until some
+    /// other write changed the top.
+    async fn top_rows(&self) -> Result<(Vec<Row>, usize)> {
+        let mut rows = self.newest(None).await?;
+        let mut pages = 1;
+        while pages < MAX_ROUND_PAGES {
+            let Some(newest) = rows.iter().map(|row| row.ms).max() else {
+                break;
+            };
+            if rows.iter().any(|row| row.ms < newest) {
+                break;
+            }
+            let lowest = rows
+                .iter()
+                .map(Row::place)
+                .min()
+                .map(|(ms, t, i)| (ms, t.to_owned(), i.to_owned()));
+            let more = self.newest(lowest.as_ref()).await?;
+            pages += 1;
+            if more.is_empty() {
+                break;
+            }
+            rows.extend(more);
+        }
+        Ok((rows, pages))
+    }
+
     /// The time of the store's latest change, if it has any.
     async fn top(&self) -> Result<Option<i64>> {
         Ok(self.newest(None).await?.first().map(|row| row.ms))
@@ -414,14 +451,14 @@ impl Driver {
     async fn round(&mut self, silent: bool) -> Result<Step> {
         let floor = self.pos.floor;
         let mut round_top: Option<Option<i64>> = None;
-        let mut pages = 1usize;
-        let mut first = self.newest(None).await?;
+        let (mut first, mut pages) = self.top_rows().await?;
         if self.settled.as_ref() == Some(&first) {
             // The top is as it was when everything before it was delivered: no write since
             // (one made with a clock stepped back lands lower, and is found by the next deep
             // round: until then the floor stays where it is).
             return Ok(Step::Round { delivered: 0 });
         }
+        let mut one_page = pages == 1;
         // Everything committed before the settled page is delivered, and every later commit
         // carries a time at or after its top, unless the clock stepped back: a shallow round
         // lists down to that top only. A deep round lists down to the floor, finding what a
@@ -441,7 +478,10 @@ impl Driver {
         };
         let mut stop = shallow.unwrap_or(floor);
         loop {
-            let Some(listing) = self.listing(floor, stop, silent, &mut pages, first).await? else {
+            let Some(listing) = self
+                .listing(floor, stop, silent, &mut pages, first, one_page)
+                .await?
+            else {
                 return Ok(Step::TooBig);
             };
             let top = listing.first.first().map(|row| row.ms);
@@ -450,8 +490,10 @@ impl Driver {
                 None
             } else {
                 // No write during the listing leaves the top unchanged: then nothing moved.
-                pages += 1;
-                Some(self.newest(None).await?)
+                let (again, read) = self.top_rows().await?;
+                pages += read;
+                one_page = read == 1;
+                Some(again)
             };
             let Some(again) = again.filter(|again| *again != listing.first) else {
                 if let (None, Some(Some(top))) = (shallow, round_top) {
@@ -481,8 +523,13 @@ impl Driver {
     }
 
     /// One listing newest first down to `stop`, visiting each row at or above it; `top` is its
-    /// first page, already read. `None` when the round has grown too long (what was read so
-    /// far is delivered).
+    /// first rows, already read (one page when `one_page`). `None` when the round has grown
+    /// too long (what was read so far is delivered).
+    ///
+    /// The rows are visited once the listing is read, oldest change first, so that a
+    /// subscription following live hands on events in about the order they were written
+    /// (the aggregates of one listing in the order of their last change; a later listing
+    /// holds later changes). A silent listing, which delivers nothing, visits as it reads.
     async fn listing(
         &mut self,
         floor: i64,
@@ -490,12 +537,14 @@ impl Driver {
         silent: bool,
         pages: &mut usize,
         top: Vec<Row>,
+        one_page: bool,
     ) -> Result<Option<Listing>> {
-        let mut line = Line::new(self.options.prefetch);
         let mut below: Option<(i64, String, String)> = None;
         let mut first: Option<Vec<Row>> = None;
-        let mut atomic = true;
+        let mut atomic = one_page;
         let mut visited: HashSet<Key> = HashSet::new();
+        // Rows to visit, newest first; at most MAX_ROUND_PAGES pages of them.
+        let mut rows_to_visit: Vec<Row> = Vec::new();
         let mut next = Some(top);
         loop {
             let rows = match next.take() {
@@ -521,8 +570,11 @@ impl Driver {
                     continue;
                 }
                 if visited.insert(row.key.clone()) {
-                    self.visit(&mut line, row.clone(), floor, None, silent, 'a')
-                        .await?;
+                    if silent {
+                        self.mark(row.clone());
+                    } else {
+                        rows_to_visit.push(row.clone());
+                    }
                 }
             }
             if first.is_none() {
@@ -534,15 +586,24 @@ impl Driver {
             atomic = false;
             below = lowest;
             if !silent && *pages >= MAX_ROUND_PAGES {
-                self.drain(&mut line).await?;
+                self.visit_oldest_first(floor, rows_to_visit).await?;
                 return Ok(None);
             }
         }
-        self.drain(&mut line).await?;
+        self.visit_oldest_first(floor, rows_to_visit).await?;
         Ok(Some(Listing {
             first: first.unwrap_or_default(),
             atomic,
         }))
+    }
+
+    /// Visits a listing's rows (given newest first) oldest first, and delivers their events.
+    async fn visit_oldest_first(&mut self, floor: i64, rows: Vec<Row>) -> Result<()> {
+        let mut line = Line::new(self.options.prefetch);
+        for row in rows.into_iter().rev() {
+            self.visit(&mut line, row, floor, None, 'a').await?;
+        }
+        self.drain(&mut line).await
     }
 
     // ----- passes -----------------------------------------------------------------------
@@ -557,7 +618,7 @@ impl Driver {
         let cap = match pass.cap {
             Some(cap) => cap,
             None => {
-                let top = self.newest(None).await?;
+                let (top, _) = self.top_rows().await?;
                 let cap = top.first().map_or(i64::MIN, |row| row.ms);
                 began = Some(top);
                 pass.cap = Some(cap);
@@ -599,7 +660,7 @@ impl Driver {
             let row = Row::from_aggregate(aggregate?)?;
             let scope = if row.archived { 'r' } else { 'a' };
             let before = self.delivered;
-            self.visit(&mut line, row, floor, Some((cap, keep)), false, scope)
+            self.visit(&mut line, row, floor, Some((cap, keep)), scope)
                 .await?;
             if self.delivered == before {
                 quiet += 1;
@@ -660,22 +721,11 @@ impl Driver {
         row: Row,
         floor: i64,
         pass: Option<(i64, i64)>,
-        silent: bool,
         scope: char,
     ) -> Result<()> {
         let keep = pass.map(|(_, keep)| keep);
         if !self.follows(&row.key.0) || row.version == 0 {
             return self.pass_by(line, scope, row, keep).await;
-        }
-        if silent {
-            // Starting from now: what is there counts as delivered.
-            let seen = self.pos.window.entry(row.key).or_insert(Seen {
-                through: 0,
-                at: row.ms,
-            });
-            seen.through = seen.through.max(row.version);
-            seen.at = seen.at.max(row.ms);
-            return Ok(());
         }
         if row.archived {
             self.archived(&row, floor).await?;
@@ -697,6 +747,22 @@ impl Driver {
             listed_ms: row.ms,
         };
         self.push(line, job, keep).await
+    }
+
+    /// Starting from now: what a row shows counts as delivered.
+    fn mark(&mut self, row: Row) {
+        if !self.follows(&row.key.0) || row.version == 0 {
+            if let Some(seen) = self.pos.window.get_mut(&row.key) {
+                seen.at = seen.at.max(row.ms);
+            }
+            return;
+        }
+        let seen = self.pos.window.entry(row.key).or_insert(Seen {
+            through: 0,
+            at: row.ms,
+        });
+        seen.through = seen.through.max(row.version);
+        seen.at = seen.at.max(row.ms);
     }
 
     /// A row with nothing to read: in line, so that a pass moves past it in order.
@@ -888,9 +954,9 @@ impl Driver {
 
 /// A listing newest first that went down to its bound.
 struct Listing {
-    /// Its first page, to tell whether anything moved since.
+    /// Its first rows ([`Driver::top_rows`]), to tell whether anything moved since.
     first: Vec<Row>,
-    /// Whether that one page covered the whole listing (one snapshot of the server).
+    /// Whether one page covered the whole listing (one snapshot of the server).
     atomic: bool,
 }
 

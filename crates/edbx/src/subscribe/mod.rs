@@ -12,16 +12,21 @@
 //!   delivered through (the *window*). For any other aggregate, the events before the first
 //!   one written at or after the floor count as delivered.
 //! * **Rounds** (following live): list the index newest first down to the floor; deliver what
-//!   each aggregate has past its window entry (or past the floor); list again down to the top
-//!   of the previous listing, and so on, until one listing is provably complete: a single page
-//!   that reaches below its bound (one snapshot of the server), or a listing after which the
-//!   top of the index has not changed (no write happened during it). An aggregate written to
-//!   during a listing moves to the top, where the next listing finds it. Then the floor moves
-//!   up to `top of the round's first listing − overlap`, and the window forgets what is below.
-//!   A round that finds the top page as the last complete round or pass left it does nothing
-//!   more (the floor stays). Only a *deep* round lists down to the floor and raises it, once the
-//!   top has moved half an overlap since the last; the others list down to the top the last
-//!   round ended on. An aggregate's events are read up to its listed version.
+//!   each aggregate has past its window entry (or past the floor), the listing's aggregates
+//!   oldest change first; list again down to the top of the previous listing, and so on, until
+//!   one listing is provably complete: a single page that reaches below its bound (one
+//!   snapshot of the server), or a listing after which the top of the index has not changed
+//!   (no write happened during it). An aggregate written to during a listing moves to the top,
+//!   where the next listing finds it. Then the floor moves up to `top of the round's first
+//!   listing − overlap`, and the window forgets what is below. A round that finds the top as
+//!   the last complete round or pass left it does nothing more (the floor stays). Only a
+//!   *deep* round lists down to the floor and raises it, once the top has moved half an
+//!   overlap since the last; the others list down to the top the last round ended on. An
+//!   aggregate's events are read up to its listed version.
+//! * **The top** of the index, compared to tell whether anything was written, is its first
+//!   page, and when every row of it has the same time, the pages after it down to the first
+//!   row with an earlier time (or the end): a write in that same millisecond whose key sorts
+//!   after theirs lands past a first page, which would then look unchanged.
 //! * **Passes** (catching up): when a round grows past 32 pages, and for a subscription from
 //!   the beginning, list every aggregate in key order (an order writes do not change) changed
 //!   since the floor, and deliver its events up to the pass's cap (the top of the index when it
@@ -193,7 +198,36 @@ impl<'a> Subscribe<'a> {
     }
 
     /// Starts with the events written after the subscription starts. "Now" is the store's
-    /// latest write as the server reports it, not this machine's clock.
+    /// latest write as the server reports it, not this machine's clock, read when the
+    /// subscription is first polled.
+    ///
+    /// Every event acknowledged after the subscription has caught up
+    /// ([`Subscription::is_caught_up`], which turns true one round after the start, with or
+    /// without an event to deliver) is delivered. Events acknowledged between
+    /// [`stream`](Self::stream) and then may come or not: what the store holds when the
+    /// subscription first lists it counts as there before it. Those that come, come in
+    /// version order from some version on, without a gap.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: edbx::Client) -> edbx::Result<()> {
+    /// use std::time::Duration;
+    ///
+    /// let mut feed = client.subscribe().from_now().stream()?;
+    /// // Poll until it has caught up (the timeout only lets the loop look; nothing is lost).
+    /// while !feed.is_caught_up() {
+    ///     let wait = tokio::time::timeout(Duration::from_millis(50), feed.next());
+    ///     if let Ok(Some(delivered)) = wait.await {
+    ///         println!("written while it started: {}", delivered?.event.aggregate_id);
+    ///     }
+    /// }
+    /// // From here on, every acknowledged write is delivered.
+    /// client.apply("orders", "o1", "order.paid", &serde_json::json!({"paid": true})).await?;
+    /// while let Some(delivered) = feed.next().await {
+    ///     let event = delivered?.event;
+    ///     println!("{}/{} v{}", event.aggregate_type, event.aggregate_id, event.version);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn from_now(mut self) -> Self {
         self.start = Start::Now;
         self
@@ -395,7 +429,11 @@ type DriverFuture = Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 ///   while it reads, by any number of writers, across server restarts, and across the
 ///   subscriber's own restarts from its last stored checkpoint.
 /// * **Order.** An aggregate's events come in version order, each version once per stream.
-///   Events of different aggregates are in no particular order.
+///   Events of different aggregates are not ordered by time; following live, each round hands
+///   on the aggregates it found oldest change first, so writes to different aggregates usually
+///   arrive in the order they were made. A catch-up pass goes in key order.
+/// * **From now** ([`Subscribe::from_now`]): every event acknowledged after the subscription
+///   has caught up ([`is_caught_up`](Self::is_caught_up)) is delivered.
 /// * **Repeats** happen only after a restart from a checkpoint: events written within the
 ///   overlap before the checkpoint's floor moved may come again, never more than that
 ///   (at-least-once). An aggregate's repeats start at some version and go on in order.
@@ -481,7 +519,10 @@ impl Subscription {
     }
 
     /// Whether the subscription has caught up at least once: every event written before some
-    /// moment after it started has been yielded.
+    /// moment after it started has been yielded, and every event acknowledged from now on
+    /// will be. It changes only while the subscription is polled (the message that says so
+    /// comes through the stream without an event): poll with a timeout to wait for it, as
+    /// [`Subscribe::from_now`] shows.
     pub fn is_caught_up(&self) -> bool {
         self.caught_up
     }

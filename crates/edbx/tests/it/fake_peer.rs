@@ -17,7 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 const TOKEN: &str = "fake-token";
 
 /// One accepted session of the fake server, after its hello.
-struct Session {
+pub(crate) struct Session {
     stream: TcpStream,
     decoder: FrameDecoder,
     noise: Option<NoiseSession>,
@@ -25,7 +25,10 @@ struct Session {
 
 impl Session {
     /// Reads the hello and answers it; runs the Noise responder unless plaintext was granted.
-    async fn accept(listener: &TcpListener, answer: HelloResponse) -> (Session, ControlHello) {
+    pub(crate) async fn accept(
+        listener: &TcpListener,
+        answer: HelloResponse,
+    ) -> (Session, ControlHello) {
         let (mut stream, _) = listener.accept().await.unwrap();
         let mut buf = Vec::new();
         let hello_len = loop {
@@ -74,7 +77,7 @@ impl Session {
         }
     }
 
-    async fn read_request(&mut self) -> Option<(u64, Request)> {
+    pub(crate) async fn read_request(&mut self) -> Option<(u64, Request)> {
         let frame = self.read_frame().await?;
         let message = match &mut self.noise {
             Some(noise) => noise.decrypt(&frame).unwrap(),
@@ -84,7 +87,7 @@ impl Session {
         Some((id, request))
     }
 
-    async fn reply(&mut self, id: u64, response: &Response) {
+    pub(crate) async fn reply(&mut self, id: u64, response: &Response) {
         let message = encode_response(id, response).unwrap();
         let frame = match &mut self.noise {
             Some(noise) => noise.encrypt_frame(&message).unwrap(),
@@ -94,7 +97,7 @@ impl Session {
     }
 }
 
-fn granted(no_noise: bool) -> HelloResponse {
+pub(crate) fn granted(no_noise: bool) -> HelloResponse {
     HelloResponse::new(true, "ok", no_noise)
 }
 
@@ -105,13 +108,13 @@ fn found(id: &str) -> Response {
     ))
 }
 
-async fn listener() -> (TcpListener, SocketAddr) {
+pub(crate) async fn listener() -> (TcpListener, SocketAddr) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     (listener, addr)
 }
 
-fn config(addr: SocketAddr) -> Config {
+pub(crate) fn config(addr: SocketAddr) -> Config {
     Config::new()
         .host(addr.ip().to_string())
         .port(addr.port())

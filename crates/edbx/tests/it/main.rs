@@ -17,5 +17,7 @@ mod quickstart;
 mod scan;
 mod subscribe;
 mod subscribe_ledger;
+mod subscribe_now;
+mod subscribe_ties;
 mod unlistable;
 mod verify;

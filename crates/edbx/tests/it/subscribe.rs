@@ -46,7 +46,7 @@ fn contiguous(from: u64, to: u64) -> Vec<u64> {
     (from..=to).collect()
 }
 
-async fn write(client: &Client, t: &str, id: &str, n: u64) {
+pub(crate) async fn write(client: &Client, t: &str, id: &str, n: u64) {
     client
         .apply(t, id, "noted", &json!({ "n": n }))
         .await

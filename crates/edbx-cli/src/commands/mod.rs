@@ -52,7 +52,7 @@ impl Ctx {
         }
         let started = Instant::now();
         self.note(format!(
-            "connecting to {} (tenant {}, {}, token from {})",
+            "connecting to {} (tenant {}, {}, token from {}, timeout {:?})",
             self.settings.address(),
             self.settings
                 .config
@@ -63,7 +63,8 @@ impl Ctx {
             } else {
                 "plaintext requested"
             },
-            self.settings.token_source
+            self.settings.token_source,
+            self.settings.config.get_request_timeout()
         ));
         let client = Client::connect(self.settings.config.clone())
             .await

@@ -447,22 +447,29 @@ fn every_setting_flags_beat_variables_beat_the_profile() {
         "a flag beats the variable"
     );
 
-    // The timeout (no variable): the flag beats the profile. A nanosecond cannot connect.
-    std::fs::write(
-        &config,
-        "current = \"p\"\n[profiles.p]\ntimeout = 0.000000001\n",
-    )
-    .unwrap();
-    Run::of(
-        env.cmd().args(["ping"]).output(),
-        &["ping (profile timeout 1 ns)"],
-    )
-    .code(4);
-    Run::of(
-        env.cmd().args(["--timeout", "10", "ping"]).output(),
-        &["ping --timeout 10 (profile timeout 1 ns)"],
-    )
-    .ok();
+    // The timeout (no variable): the flag beats the profile, as -v reports it. (Not by racing
+    // a tiny timeout against a loopback handshake: the timer's granularity lets it win.)
+    std::fs::write(&config, "current = \"p\"\n[profiles.p]\ntimeout = 7.5\n").unwrap();
+    let timeout = |flag: Option<&str>| {
+        let mut command = env.cmd();
+        if let Some(seconds) = flag {
+            command.args(["--timeout", seconds]);
+        }
+        let run = Run::of(command.args(["-v", "ping"]).output(), &["-v ping"]).ok();
+        run.stderr
+            .lines()
+            .find(|line| line.contains("connecting to"))
+            .unwrap_or_else(|| panic!("no connecting note: {}", run.stderr))
+            .to_owned()
+    };
+    assert!(
+        timeout(None).contains("timeout 7.5s"),
+        "the profile's timeout"
+    );
+    assert!(
+        timeout(Some("10")).contains("timeout 10s"),
+        "the flag beats the profile"
+    );
 
     // The profile: --profile beats EDBX_PROFILE.
     std::fs::write(

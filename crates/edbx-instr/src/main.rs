@@ -76,6 +76,8 @@ const TOLERANCE: f64 = 0.10;
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Op {
     Get,
+    /// The same get, its state then read (the state is parsed when first read).
+    GetState,
     /// A get whose JSON is handed on unparsed (`Get::json`, what the Python binding does).
     GetJson,
     Apply,
@@ -83,11 +85,12 @@ enum Op {
 }
 
 impl Op {
-    const ALL: [Op; 4] = [Op::Get, Op::GetJson, Op::Apply, Op::List];
+    const ALL: [Op; 5] = [Op::Get, Op::GetState, Op::GetJson, Op::Apply, Op::List];
 
     fn name(self) -> &'static str {
         match self {
             Op::Get => "get",
+            Op::GetState => "get-state",
             Op::GetJson => "get-json",
             Op::Apply => "apply",
             Op::List => "list",
@@ -102,7 +105,7 @@ impl Op {
     /// (an append waits ~25 ms for the server's disk).
     fn calls(self) -> u64 {
         match self {
-            Op::Get | Op::GetJson => 2_000,
+            Op::Get | Op::GetState | Op::GetJson => 2_000,
             Op::Apply => 100,
             Op::List => 300,
         }
@@ -111,6 +114,7 @@ impl Op {
     fn what(self) -> &'static str {
         match self {
             Op::Get => "get of one aggregate (~300 B of state), parsed into `Aggregate`",
+            Op::GetState => "the same get, then its state read (parsed on first read)",
             Op::GetJson => "the same get, its JSON handed on unparsed (`Get::json`)",
             Op::Apply => "apply of a small event",
             Op::List => "list of a page of 20 aggregates",
@@ -431,6 +435,9 @@ fn edbx_calls(target: &Target, op: Op) -> Result<Calls, String> {
             Op::Get => db
                 .get(AGGREGATE_TYPE, &get_id(i))
                 .map(|found| found.map(|a| a.version)),
+            Op::GetState => db
+                .get(AGGREGATE_TYPE, &get_id(i))
+                .map(|found| found.map(|a| a.state.len() as u64)),
             Op::GetJson => db
                 .run(db.as_async().get(AGGREGATE_TYPE, &get_id(i)).json())
                 .map(|found| found.map(|json| json.len() as u64)),
@@ -452,7 +459,7 @@ fn ceiling_calls(target: &Target, op: Op) -> Result<Calls, String> {
     let apply_id = format!("apply-ceiling-{}", std::process::id());
     Ok(Box::new(move |i| {
         let request = match op {
-            Op::Get | Op::GetJson => {
+            Op::Get | Op::GetState | Op::GetJson => {
                 Request::GetAggregate(GetAggregate::new(AGGREGATE_TYPE, get_id(i)))
             }
             Op::Apply => Request::AppendEvent(AppendEvent::new(

@@ -147,7 +147,9 @@ impl Client {
 
     /// The aggregate, or `None`; see [`crate::Client::get`].
     pub fn get(&self, aggregate_type: &str, aggregate_id: &str) -> Result<Option<Aggregate>> {
-        self.run(self.client.get(aggregate_type, aggregate_id))
+        // Not through `run`: the builder's `IntoFuture` boxes, and this is the hottest call.
+        self.runtime
+            .block_on(self.client.get(aggregate_type, aggregate_id).run())
     }
 
     /// The aggregate with its references resolved, or `None`.

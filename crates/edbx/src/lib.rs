@@ -127,7 +127,8 @@ pub use client::{Client, Repeat, abandoned_writes};
 pub use config::{Config, RetryOptions, Setting, Token};
 pub use error::{Error, ErrorKind, Result, ServerCode};
 pub use model::{
-    Actor, Aggregate, Event, EventMetadata, Reference, Referrer, Resolved, Snapshot, Written,
+    Actor, Aggregate, Event, EventMetadata, RawJson, Reference, Referrer, Resolved, Snapshot,
+    State, Written,
 };
 pub use ops::{
     Archive, ArchivedLeftOut, BoxFuture, CreateSnapshot, EventScan, EventWrite, Events, Get, List,

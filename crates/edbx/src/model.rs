@@ -1,10 +1,17 @@
 //! What the server returns, as typed values. Every type keeps the server's JSON text in `raw`
-//! (`serde_json::value::RawValue`), so nothing the server sent is lost to a typed view.
+//! ([`RawJson`]), so nothing the server sent is lost to a typed view.
+//!
+//! A reply is read once: the typed fields come from one pass over the text, which also proves
+//! the text is JSON, so it is kept as it came without a second validating pass. An aggregate's
+//! state is kept as its text and parsed into a map when it is first read ([`State`]).
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::OnceLock;
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -23,11 +30,12 @@ pub struct Aggregate {
     /// State as the server stores it: every top-level payload key's latest value, as text —
     /// a JSON string verbatim, `null` as `""`, anything else as its compact JSON text. So the
     /// string `"42"` and the number `42` are stored alike, as are `""` and `null`, and `"true"`
-    /// and `true`. Read it with [`state_as`](Self::state_as) into your own type, which decides
-    /// how each text is read; [`state_value`](Self::state_value) and
+    /// and `true`. A [`State`] reads as a `BTreeMap<String, String>` (it dereferences to one,
+    /// parsed when first read). Read it with [`state_as`](Self::state_as) into your own type,
+    /// which decides how each text is read; [`state_value`](Self::state_value) and
     /// [`state_json`](Self::state_json) guess.
     #[serde(default)]
-    pub state: BTreeMap<String, String>,
+    pub state: State,
     /// Merkle root over the aggregate's event hashes.
     #[serde(default)]
     pub merkle_root: String,
@@ -43,9 +51,9 @@ pub struct Aggregate {
     /// Aggregate-level extensions (`@`-keys merged from event metadata, snake-cased).
     #[serde(flatten)]
     pub extensions: Map<String, Value>,
-    /// The JSON the server sent.
+    /// The JSON the server sent (`None` for a value deserialized by your own code).
     #[serde(skip)]
-    pub raw: Option<Box<RawValue>>,
+    pub raw: Option<RawJson>,
 }
 
 impl Aggregate {
@@ -162,9 +170,9 @@ pub struct Event {
     /// Merkle root of the aggregate after this event.
     #[serde(default)]
     pub merkle_root: String,
-    /// The JSON the server sent.
+    /// The JSON the server sent (`None` for a value deserialized by your own code).
     #[serde(skip)]
-    pub raw: Option<Box<RawValue>>,
+    pub raw: Option<RawJson>,
 }
 
 impl Event {
@@ -221,7 +229,7 @@ pub struct Snapshot {
     pub version: u64,
     /// State at that version, string-valued like [`Aggregate::state`].
     #[serde(default)]
-    pub state: BTreeMap<String, String>,
+    pub state: State,
     /// Merkle root at that version.
     #[serde(default)]
     pub merkle_root: String,
@@ -231,9 +239,9 @@ pub struct Snapshot {
     /// Comment given when it was taken.
     #[serde(default)]
     pub comment: Option<String>,
-    /// The JSON the server sent.
+    /// The JSON the server sent (`None` for a value deserialized by your own code).
     #[serde(skip)]
-    pub raw: Option<Box<RawValue>>,
+    pub raw: Option<RawJson>,
 }
 
 impl Snapshot {
@@ -362,48 +370,375 @@ fn u64_from_string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::
     }
 }
 
-/// Types parsed from one JSON value that keep their raw text.
-pub(crate) trait FromServerJson: DeserializeOwned {
-    const WHAT: &'static str;
-    fn set_raw(&mut self, raw: Box<RawValue>);
+/// JSON text exactly as the server sent it: one JSON value, already proven well-formed by the
+/// parse that produced the typed value beside it.
+///
+/// ```
+/// # let aggregate: edbx::Aggregate = serde_json::from_str(
+/// #   r#"{"aggregate_type":"orders","aggregate_id":"o1","version":1}"#).unwrap();
+/// // A value that came from the server carries its text:
+/// if let Some(raw) = &aggregate.raw {
+///     let value: serde_json::Value = serde_json::from_str(raw.get()).unwrap();
+///     println!("{value}");
+/// }
+/// let raw = edbx::RawJson::from_string(r#"{"total": 42}"#.to_owned()).unwrap();
+/// assert_eq!(raw.get(), r#"{"total": 42}"#);
+/// assert!(edbx::RawJson::from_string("{not json".to_owned()).is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct RawJson(Box<str>);
+
+impl RawJson {
+    /// Checks that `text` is one JSON value and keeps it as it is.
+    pub fn from_string(text: String) -> Result<RawJson> {
+        serde_json::from_str::<serde::de::IgnoredAny>(&text)
+            .map_err(|e| Error::invalid_input(format!("not valid JSON: {e}")))?;
+        Ok(RawJson(text.into_boxed_str()))
+    }
+
+    /// Text a successful parse has just read as one JSON value.
+    fn parsed(text: impl Into<Box<str>>) -> RawJson {
+        RawJson(text.into())
+    }
+
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        &self.0
+    }
+
+    /// The JSON text, owned.
+    pub fn into_string(self) -> String {
+        self.0.into_string()
+    }
+
+    /// The text as a `serde_json` raw value, for embedding it verbatim in JSON you serialize.
+    pub fn to_raw_value(&self) -> Box<RawValue> {
+        RawValue::from_string(self.0.to_string()).expect("RawJson holds one JSON value")
+    }
 }
 
-macro_rules! keeps_raw {
+impl fmt::Debug for RawJson {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("RawJson").field(&&*self.0).finish()
+    }
+}
+
+impl fmt::Display for RawJson {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for RawJson {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Serializes as the JSON it holds, verbatim.
+impl Serialize for RawJson {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let raw: &RawValue = serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
+        raw.serialize(serializer)
+    }
+}
+
+/// An aggregate's (or snapshot's) state: a map from each top-level key to its stored text.
+///
+/// It dereferences to a `BTreeMap<String, String>`, so it reads like one. A state that came
+/// from the server is kept as its JSON text and parsed into the map the first time it is read,
+/// so a caller that only wants the version, the Merkle root or the raw JSON never pays for it.
+/// The text was checked to be a JSON object when the reply was read; a value that is not a
+/// string (which the server does not send) reads as its compact JSON text, `null` as `""`.
+///
+/// ```
+/// # let aggregate: edbx::Aggregate = serde_json::from_str(
+/// #   r#"{"aggregate_type":"orders","aggregate_id":"o1","version":1,"state":{"status":"paid","total":"42.15"}}"#).unwrap();
+/// assert_eq!(aggregate.state["status"], "paid");
+/// assert_eq!(aggregate.state.get("total").map(String::as_str), Some("42.15"));
+/// for (key, text) in &aggregate.state {
+///     println!("{key} = {text}");
+/// }
+/// let map: std::collections::BTreeMap<String, String> = aggregate.state.clone().into_map();
+/// assert_eq!(map.len(), 2);
+/// ```
+#[derive(Default)]
+pub struct State {
+    map: OnceLock<BTreeMap<String, String>>,
+    /// The object's text, until the map is built from it.
+    text: Option<Box<str>>,
+}
+
+impl State {
+    /// The state of a reply: `text` is the `state` member, which the reply's parse read as one
+    /// JSON value. Parsed now when reading it later could fail (it is not an object, or it has
+    /// `\u` escapes, which may be lone surrogates that a string cannot hold); kept as text else.
+    fn from_reply(text: &str) -> Result<State> {
+        let trimmed = text.trim_start();
+        if trimmed.starts_with("null") {
+            return Ok(State::default());
+        }
+        if !trimmed.starts_with('{') {
+            return Err(Error::new(
+                crate::ErrorKind::Decode,
+                "cannot decode the aggregate: its state is not a JSON object",
+            ));
+        }
+        if text.contains("\\u") {
+            return parse_state(text).map(State::from);
+        }
+        Ok(State {
+            map: OnceLock::new(),
+            text: Some(text.into()),
+        })
+    }
+
+    fn map(&self) -> &BTreeMap<String, String> {
+        self.map.get_or_init(|| match &self.text {
+            // Cannot fail: the text is a JSON object (checked by the reply's parse and by
+            // `from_reply`) whose strings hold no `\u` escape, and `parse_state` accepts any
+            // value. An empty map would be the answer if that reasoning were ever wrong.
+            Some(text) => parse_state(text).unwrap_or_default(),
+            None => BTreeMap::new(),
+        })
+    }
+
+    /// The map, owned.
+    pub fn into_map(mut self) -> BTreeMap<String, String> {
+        self.map();
+        self.map.take().unwrap_or_default()
+    }
+}
+
+/// Parses a state object: strings as they are, `null` as `""`, anything else as compact JSON.
+fn parse_state(text: &str) -> Result<BTreeMap<String, String>> {
+    let decode = |e| Error::decode("aggregate state", e);
+    if let Ok(map) = serde_json::from_str::<BTreeMap<String, String>>(text) {
+        return Ok(map);
+    }
+    let values: BTreeMap<String, Box<RawValue>> = serde_json::from_str(text).map_err(decode)?;
+    values
+        .into_iter()
+        .map(|(key, value)| {
+            let value = value.get();
+            let text = if value.starts_with('"') {
+                serde_json::from_str::<String>(value).map_err(decode)?
+            } else if value == "null" {
+                String::new()
+            } else {
+                serde_json::from_str::<Value>(value)
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|_| value.to_owned())
+            };
+            Ok((key, text))
+        })
+        .collect()
+}
+
+impl Deref for State {
+    type Target = BTreeMap<String, String>;
+
+    fn deref(&self) -> &BTreeMap<String, String> {
+        self.map()
+    }
+}
+
+impl DerefMut for State {
+    fn deref_mut(&mut self) -> &mut BTreeMap<String, String> {
+        self.map();
+        self.text = None;
+        self.map.get_mut().expect("initialized just above")
+    }
+}
+
+impl From<BTreeMap<String, String>> for State {
+    fn from(map: BTreeMap<String, String>) -> State {
+        State {
+            map: OnceLock::from(map),
+            text: None,
+        }
+    }
+}
+
+impl From<State> for BTreeMap<String, String> {
+    fn from(state: State) -> BTreeMap<String, String> {
+        state.into_map()
+    }
+}
+
+impl FromIterator<(String, String)> for State {
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> State {
+        State::from(iter.into_iter().collect::<BTreeMap<_, _>>())
+    }
+}
+
+impl<'a> IntoIterator for &'a State {
+    type Item = (&'a String, &'a String);
+    type IntoIter = std::collections::btree_map::Iter<'a, String, String>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.map().iter()
+    }
+}
+
+impl IntoIterator for State {
+    type Item = (String, String);
+    type IntoIter = std::collections::btree_map::IntoIter<String, String>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.into_map().into_iter()
+    }
+}
+
+impl Clone for State {
+    fn clone(&self) -> State {
+        match self.map.get() {
+            Some(map) => State::from(map.clone()),
+            None => State {
+                map: OnceLock::new(),
+                text: self.text.clone(),
+            },
+        }
+    }
+}
+
+impl PartialEq for State {
+    fn eq(&self, other: &State) -> bool {
+        self.map() == other.map()
+    }
+}
+
+impl Eq for State {}
+
+impl PartialEq<BTreeMap<String, String>> for State {
+    fn eq(&self, other: &BTreeMap<String, String>) -> bool {
+        self.map() == other
+    }
+}
+
+impl PartialEq<State> for BTreeMap<String, String> {
+    fn eq(&self, other: &State) -> bool {
+        self == other.map()
+    }
+}
+
+impl fmt::Debug for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.map().fmt(f)
+    }
+}
+
+impl Serialize for State {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.map().serialize(serializer)
+    }
+}
+
+/// Deserializes a JSON object of texts eagerly (the client's own reads use the lazy path).
+impl<'de> Deserialize<'de> for State {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<State, D::Error> {
+        Option::<BTreeMap<String, String>>::deserialize(deserializer)
+            .map(|map| State::from(map.unwrap_or_default()))
+    }
+}
+
+/// An aggregate reply as the client reads it: the state borrowed as text, the rest typed.
+#[derive(Deserialize)]
+struct AggregateReply<'a> {
+    aggregate_type: String,
+    aggregate_id: String,
+    version: u64,
+    #[serde(default, borrow)]
+    state: Option<&'a RawValue>,
+    #[serde(default)]
+    merkle_root: String,
+    #[serde(default)]
+    created_at: Option<String>,
+    #[serde(default)]
+    updated_at: Option<String>,
+    #[serde(default)]
+    archived: bool,
+    #[serde(flatten)]
+    extensions: Map<String, Value>,
+}
+
+/// Types read from one JSON value of a reply, keeping its text.
+pub(crate) trait FromServerJson: Sized {
+    const WHAT: &'static str;
+
+    /// Reads the typed value from `text` (one pass, which also proves `text` is JSON).
+    fn read(text: &str) -> Result<Self>;
+
+    /// Keeps the text the value was read from.
+    fn set_raw(&mut self, raw: RawJson);
+}
+
+impl FromServerJson for Aggregate {
+    const WHAT: &'static str = "aggregate";
+
+    fn read(text: &str) -> Result<Aggregate> {
+        let reply: AggregateReply<'_> =
+            serde_json::from_str(text).map_err(|e| Error::decode(Self::WHAT, e))?;
+        Ok(Aggregate {
+            aggregate_type: reply.aggregate_type,
+            aggregate_id: reply.aggregate_id,
+            version: reply.version,
+            state: match reply.state {
+                Some(state) => State::from_reply(state.get())?,
+                None => State::default(),
+            },
+            merkle_root: reply.merkle_root,
+            created_at: reply.created_at,
+            updated_at: reply.updated_at,
+            archived: reply.archived,
+            extensions: reply.extensions,
+            raw: None,
+        })
+    }
+
+    fn set_raw(&mut self, raw: RawJson) {
+        self.raw = Some(raw);
+    }
+}
+
+macro_rules! read_typed {
     ($($ty:ty => $what:literal),* $(,)?) => {$(
         impl FromServerJson for $ty {
             const WHAT: &'static str = $what;
-            fn set_raw(&mut self, raw: Box<RawValue>) {
+
+            fn read(text: &str) -> Result<$ty> {
+                serde_json::from_str(text).map_err(|e| Error::decode(Self::WHAT, e))
+            }
+
+            fn set_raw(&mut self, raw: RawJson) {
                 self.raw = Some(raw);
             }
         }
     )*};
 }
-keeps_raw!(Aggregate => "aggregate", Event => "event", Snapshot => "snapshot");
+read_typed!(Event => "event", Snapshot => "snapshot");
 
 /// Parses one object, keeping its text.
-pub(crate) fn parse_one<T: FromServerJson>(json: &str) -> Result<T> {
-    let raw: Box<RawValue> = serde_json::from_str(json).map_err(|e| Error::decode(T::WHAT, e))?;
-    let mut value: T = serde_json::from_str(raw.get()).map_err(|e| Error::decode(T::WHAT, e))?;
-    value.set_raw(raw);
+pub(crate) fn parse_one<T: FromServerJson>(json: String) -> Result<T> {
+    let mut value = T::read(&json)?;
+    value.set_raw(RawJson::parsed(json));
     Ok(value)
 }
 
 /// Parses a JSON array of objects, keeping each one's text.
 pub(crate) fn parse_list<T: FromServerJson>(json: &str) -> Result<Vec<T>> {
-    let rows: Vec<Box<RawValue>> =
-        serde_json::from_str(json).map_err(|e| Error::decode(T::WHAT, e))?;
+    let rows: Vec<&RawValue> = serde_json::from_str(json).map_err(|e| Error::decode(T::WHAT, e))?;
     rows.into_iter()
-        .map(|raw| {
-            let mut value: T =
-                serde_json::from_str(raw.get()).map_err(|e| Error::decode(T::WHAT, e))?;
-            value.set_raw(raw);
+        .map(|row| {
+            let mut value = T::read(row.get())?;
+            value.set_raw(RawJson::parsed(row.get()));
             Ok(value)
         })
         .collect()
 }
 
 /// Parses an echo that is empty when the server runs without verbose responses.
-pub(crate) fn parse_echo<T: FromServerJson>(json: &str) -> Result<Written<T>> {
+pub(crate) fn parse_echo<T: FromServerJson>(json: String) -> Result<Written<T>> {
     if json.trim().is_empty() {
         Ok(Written::NoEcho)
     } else {
@@ -421,7 +756,7 @@ mod tests {
             "state":{"status":"paid","qty":"3","addr":"{\"city\":\"Oslo\"}","gone":""},
             "@trace":{"id":"t-1"},"merkle_root":"ab","created_at":"2025-01-01T00:00:00Z",
             "archived":true}"#;
-        let agg: Aggregate = parse_one(json).unwrap();
+        let agg: Aggregate = parse_one(json.to_owned()).unwrap();
         assert_eq!(agg.version, 2);
         assert!(agg.archived);
         assert_eq!(agg.extensions["@trace"]["id"], "t-1");
@@ -446,7 +781,113 @@ mod tests {
 
     #[test]
     fn empty_echo_means_no_echo() {
-        assert!(matches!(parse_echo::<Aggregate>(""), Ok(Written::NoEcho)));
-        assert!(parse_echo::<Aggregate>("not json").is_err());
+        assert!(matches!(
+            parse_echo::<Aggregate>(String::new()),
+            Ok(Written::NoEcho)
+        ));
+        assert!(parse_echo::<Aggregate>("not json".into()).is_err());
+    }
+
+    fn reply(state: &str) -> String {
+        format!(r#"{{"aggregate_type":"orders","aggregate_id":"o1","version":3,"state":{state}}}"#)
+    }
+
+    #[test]
+    fn a_state_read_later_equals_the_one_read_at_once() {
+        let json = reply(r#"{"items":"[{\"qty\":2}]","note":"","total":"42.15","city":"Zürich"}"#);
+        let lazy: Aggregate = parse_one(json.clone()).unwrap();
+        let eager: Aggregate = serde_json::from_str(&json).unwrap();
+        assert_eq!(lazy.state, eager.state);
+        assert_eq!(lazy.state["items"], r#"[{"qty":2}]"#);
+        assert_eq!(lazy.state["city"], "Zürich");
+        assert_eq!(lazy.state.len(), 4);
+        assert_eq!(lazy.raw.as_ref().unwrap().get(), json);
+        let mut seen = Vec::new();
+        for (key, _) in &lazy.state {
+            seen.push(key.as_str());
+        }
+        assert_eq!(seen, ["city", "items", "note", "total"]);
+    }
+
+    #[test]
+    fn a_state_that_is_not_an_object_is_refused_when_the_reply_is_read() {
+        for bad in [r#"["a"]"#, r#""text""#, "42"] {
+            let e = parse_one::<Aggregate>(reply(bad)).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::Decode, "{bad}");
+        }
+        for empty in ["null", "{}"] {
+            let agg: Aggregate = parse_one(reply(empty)).unwrap();
+            assert!(agg.state.is_empty(), "{empty}");
+        }
+        let agg: Aggregate =
+            parse_one(r#"{"aggregate_type":"orders","aggregate_id":"o1","version":0}"#.to_owned())
+                .unwrap();
+        assert!(agg.state.is_empty());
+        // Malformed JSON inside the state fails the whole reply, not a later read.
+        assert!(parse_one::<Aggregate>(reply(r#"{"a":"b""#)).is_err());
+        assert!(parse_one::<Aggregate>(reply(r#"{"a":"\q"}"#)).is_err());
+    }
+
+    #[test]
+    fn a_lone_surrogate_in_the_state_fails_the_read_not_a_later_access() {
+        let e = parse_one::<Aggregate>(reply(r#"{"a":"\ud800"}"#)).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Decode);
+        let agg: Aggregate = parse_one(reply(r#"{"a":"\u00e9\n"}"#)).unwrap();
+        assert_eq!(agg.state["a"], "é\n");
+    }
+
+    #[test]
+    fn state_values_that_are_not_strings_read_as_the_server_stores_them() {
+        let agg: Aggregate =
+            parse_one(reply(r#"{"n":42,"z":null,"o":{"k": [1, true]},"s":"x"}"#)).unwrap();
+        assert_eq!(agg.state["n"], "42");
+        assert_eq!(agg.state["z"], "");
+        assert_eq!(agg.state["o"], r#"{"k":[1,true]}"#);
+        assert_eq!(agg.state["s"], "x");
+    }
+
+    #[test]
+    fn state_can_be_cloned_changed_compared_and_taken() {
+        let agg: Aggregate = parse_one(reply(r#"{"a":"1"}"#)).unwrap();
+        let mut copy = agg.state.clone();
+        assert_eq!(copy, agg.state);
+        copy.insert("b".into(), "2".into());
+        assert_ne!(copy, agg.state);
+        assert_eq!(copy.len(), 2);
+        let map: BTreeMap<String, String> = copy.into_map();
+        assert_eq!(map["b"], "2");
+        assert_eq!(map, State::from(map.clone()));
+        assert_eq!(serde_json::to_string(&agg.state).unwrap(), r#"{"a":"1"}"#);
+        assert_eq!(format!("{:?}", agg.state), r#"{"a": "1"}"#);
+        let collected: State = [("k".to_owned(), "v".to_owned())].into_iter().collect();
+        assert_eq!(collected["k"], "v");
+    }
+
+    #[test]
+    fn raw_json_keeps_the_text_and_serializes_it_verbatim() {
+        let raw = RawJson::from_string(r#"{"b": 1, "a": [2]}"#.to_owned()).unwrap();
+        assert_eq!(raw.get(), r#"{"b": 1, "a": [2]}"#);
+        assert_eq!(
+            serde_json::to_string(&BTreeMap::from([("x", raw.to_raw_value())])).unwrap(),
+            r#"{"x":{"b": 1, "a": [2]}}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&BTreeMap::from([("x", &raw)])).unwrap(),
+            r#"{"x":{"b": 1, "a": [2]}}"#
+        );
+        assert_eq!(raw.to_string(), raw.get());
+        for bad in ["", "{", "{} {}", "nul"] {
+            let e = RawJson::from_string(bad.to_owned()).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::InvalidInput, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_listed_row_keeps_exactly_its_own_text() {
+        let rows = format!("[{}, {}]", reply(r#"{"a":"1"}"#), reply(r#"{"a":"2"}"#));
+        let aggs: Vec<Aggregate> = parse_list(&rows).unwrap();
+        assert_eq!(aggs[0].raw.as_ref().unwrap().get(), reply(r#"{"a":"1"}"#));
+        assert_eq!(aggs[1].raw.as_ref().unwrap().get(), reply(r#"{"a":"2"}"#));
+        assert_eq!(aggs[1].state["a"], "2");
     }
 }

@@ -257,7 +257,7 @@ mod tests {
             "version": version, "hash": "", "merkle_root": "",
         });
         let mut event: Event = serde_json::from_value(json.clone()).unwrap();
-        event.raw = Some(RawValue::from_string(json.to_string()).unwrap());
+        event.raw = Some(crate::RawJson::from_string(json.to_string()).unwrap());
         event.hash = event_hash(&event).unwrap();
         event
     }
@@ -289,7 +289,7 @@ mod tests {
             .unwrap()
             .get()
             .replace("\"n\":2", "\"n\":9");
-        tampered[1].raw = Some(RawValue::from_string(json).unwrap());
+        tampered[1].raw = Some(crate::RawJson::from_string(json).unwrap());
         let bad = check(&tampered, root.clone(), 3).unwrap();
         assert_eq!(bad.outcome, VerifyOutcome::Mismatch);
         assert_eq!(bad.first_bad_version, Some(2));

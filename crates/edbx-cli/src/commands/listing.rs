@@ -113,7 +113,7 @@ pub async fn list(args: &ListArgs, ctx: &mut Ctx) -> Outcome<Exit> {
         }
         while let Some(row) = stream.next().await {
             let row: Aggregate = row?;
-            ctx.out.row(&raw(row.raw.as_deref()))?;
+            ctx.out.row(&raw(row.raw.as_ref()))?;
         }
         Exit::Ok
     } else if let Some(wanted) = wanted_rows {
@@ -125,7 +125,7 @@ pub async fn list(args: &ListArgs, ctx: &mut Ctx) -> Outcome<Exit> {
             }
             page.into_future()
         };
-        let row = |row: &Aggregate| -> Outcome { Ok(out.row(&raw(row.raw.as_deref()))?) };
+        let row = |row: &Aggregate| -> Outcome { Ok(out.row(&raw(row.raw.as_ref()))?) };
         let taken = take_rows(wanted, args.page.cursor.clone(), fetch, row).await;
         ctx.out.end()?;
         return taken;
@@ -135,7 +135,7 @@ pub async fn list(args: &ListArgs, ctx: &mut Ctx) -> Outcome<Exit> {
         }
         let page = list.await?;
         for row in &page.items {
-            ctx.out.row(&raw(row.raw.as_deref()))?;
+            ctx.out.row(&raw(row.raw.as_ref()))?;
         }
         page_note(&page);
         Exit::Ok
@@ -177,7 +177,7 @@ pub async fn events(args: &EventsArgs, ctx: &mut Ctx) -> Outcome<Exit> {
             }
             let mut stream = events.stream();
             while let Some(event) = stream.next().await {
-                ctx.out.row(&raw(event?.raw.as_deref()))?;
+                ctx.out.row(&raw(event?.raw.as_ref()))?;
                 rows += 1;
             }
         } else if let Some(wanted) = args.page.take {
@@ -191,7 +191,7 @@ pub async fn events(args: &EventsArgs, ctx: &mut Ctx) -> Outcome<Exit> {
             };
             let row = |row: &Event| -> Outcome {
                 rows += 1;
-                Ok(out.row(&raw(row.raw.as_deref()))?)
+                Ok(out.row(&raw(row.raw.as_ref()))?)
             };
             let taken = take_rows(wanted, args.page.cursor.clone(), fetch, row).await;
             taken?;
@@ -202,7 +202,7 @@ pub async fn events(args: &EventsArgs, ctx: &mut Ctx) -> Outcome<Exit> {
             }
             let page = events.await?;
             for row in &page.items {
-                ctx.out.row(&raw(row.raw.as_deref()))?;
+                ctx.out.row(&raw(row.raw.as_ref()))?;
             }
             rows = page.items.len() as u64;
             page_note(&page);
@@ -226,7 +226,7 @@ pub async fn events(args: &EventsArgs, ctx: &mut Ctx) -> Outcome<Exit> {
             while let Some(event) = stream.next().await {
                 let event: Event = event?;
                 last = Some(event.version);
-                out.row(&raw(event.raw.as_deref()))?;
+                out.row(&raw(event.raw.as_ref()))?;
             }
             // Piped output is block-buffered: what arrived is passed on before waiting.
             out.flush()?;

@@ -10,7 +10,7 @@ use crate::input;
 use crate::output::Shape;
 
 /// The JSON the server sent for a value.
-pub fn raw(raw: Option<&serde_json::value::RawValue>) -> Value {
+pub fn raw(raw: Option<&edbx::RawJson>) -> Value {
     raw.and_then(|r| serde_json::from_str(r.get()).ok())
         .unwrap_or(Value::Null)
 }
@@ -19,7 +19,7 @@ pub fn raw(raw: Option<&serde_json::value::RawValue>) -> Value {
 /// reply).
 fn aggregate_json(a: &Aggregate) -> Value {
     if a.raw.is_some() {
-        return raw(a.raw.as_deref());
+        return raw(a.raw.as_ref());
     }
     let mut value = json!({
         "aggregate_type": a.aggregate_type,
@@ -38,7 +38,7 @@ fn aggregate_json(a: &Aggregate) -> Value {
 }
 
 fn event_json(e: &Event) -> Value {
-    raw(e.raw.as_deref())
+    raw(e.raw.as_ref())
 }
 
 /// A write's result: the echo, or `{"written": true}` when the server sends none.
@@ -243,7 +243,7 @@ pub async fn run(op: &Op, ctx: &mut Ctx) -> Outcome<Exit> {
                 if let Some(comment) = comment {
                     call = call.comment(comment.as_str());
                 }
-                raw(call.await?.raw.as_deref())
+                raw(call.await?.raw.as_ref())
             }
             SnapshotCommand::List {
                 aggregate_type,
@@ -262,14 +262,14 @@ pub async fn run(op: &Op, ctx: &mut Ctx) -> Outcome<Exit> {
                 let snapshots = call.await?;
                 ctx.out.begin(Shape::Snapshots);
                 for s in &snapshots {
-                    ctx.out.row(&raw(s.raw.as_deref()))?;
+                    ctx.out.row(&raw(s.raw.as_ref()))?;
                 }
                 ctx.out.end()?;
                 return Ok(Exit::Ok);
             }
             SnapshotCommand::Get { snapshot_id } => {
                 match client.get_snapshot(*snapshot_id).await? {
-                    Some(snapshot) => raw(snapshot.raw.as_deref()),
+                    Some(snapshot) => raw(snapshot.raw.as_ref()),
                     None => {
                         return Err(Failure::new(
                             Exit::Server,

@@ -453,7 +453,7 @@ async fn aggregates_are_written_with_their_state_and_times() {
                 a.aggregate_type.clone(),
                 a.aggregate_id.clone(),
                 a.version,
-                a.state.clone(),
+                a.state.clone().into_map(),
                 a.merkle_root.clone(),
                 a.archived,
                 a.created_at.as_deref().map(micros),

@@ -54,9 +54,9 @@ impl<'a> Get<'a> {
         Ok(self.fetch().await?.map(|(json, _)| json))
     }
 
-    async fn run(self) -> Result<Option<Aggregate>> {
+    pub(crate) async fn run(self) -> Result<Option<Aggregate>> {
         match self.fetch().await? {
-            Some((json, _)) => parse_one(&json).map(Some),
+            Some((json, _)) => parse_one(json).map(Some),
             None => Ok(None),
         }
     }

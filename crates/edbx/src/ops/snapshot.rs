@@ -30,7 +30,7 @@ impl<'a> CreateSnapshot<'a> {
             .execute(Request::CreateSnapshot(self.request))
             .await?
         {
-            Response::CreateSnapshot(json) => parse_one(&json),
+            Response::CreateSnapshot(json) => parse_one(json),
             other => Err(unexpected("createSnapshot", &other)),
         }
     }
@@ -112,9 +112,7 @@ impl Client {
     /// Fetches one snapshot by id; `None` if there is none.
     pub async fn get_snapshot(&self, snapshot_id: u64) -> Result<Option<Snapshot>> {
         match self.execute(Request::GetSnapshot(snapshot_id)).await? {
-            Response::GetSnapshot(reply) if reply.found => {
-                parse_one(&reply.snapshot_json).map(Some)
-            }
+            Response::GetSnapshot(reply) if reply.found => parse_one(reply.snapshot_json).map(Some),
             Response::GetSnapshot(_) => Ok(None),
             other => Err(unexpected("getSnapshot", &other)),
         }

@@ -348,7 +348,7 @@ impl<'a, T> EventWrite<'a, T> {
         match (self.kind, reply?) {
             (WriteKind::Create, Response::CreateAggregate(json))
             | (WriteKind::Append | WriteKind::Patch, Response::AppendEvent(json)) => {
-                parse_echo(&json)
+                parse_echo(json)
             }
             (WriteKind::Create, other) => Err(unexpected("createAggregate", &other)),
             (_, other) => Err(unexpected("appendEvent", &other)),
@@ -647,7 +647,7 @@ impl<'a> Archive<'a> {
             .execute(Request::SetAggregateArchive(self.request))
             .await?
         {
-            Response::SetAggregateArchive(json) => parse_echo(&json),
+            Response::SetAggregateArchive(json) => parse_echo(json),
             other => Err(unexpected("setAggregateArchive", &other)),
         }
     }

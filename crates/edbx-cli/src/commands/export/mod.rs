@@ -131,7 +131,7 @@ pub async fn export(args: &ExportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
             let mut rows = list.stream();
             while let Some(row) = rows.next().await {
                 let row = row?;
-                serde_json::to_writer(&mut sink.writer, &raw(row.raw.as_deref()))
+                serde_json::to_writer(&mut sink.writer, &raw(row.raw.as_ref()))
                     .map_err(std::io::Error::from)?;
                 sink.writer.write_all(b"\n")?;
                 aggregates += 1;

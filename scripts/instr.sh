@@ -6,4 +6,6 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/ensure-tools.sh
+# This checkout's baseline, not the one of whichever checkout built a shared target folder's binary.
+export EDBX_INSTR_BASELINE="$PWD/crates/edbx-instr/baseline.json"
 exec cargo run --release --quiet -p edbx-instr -- "${@:---check}"

@@ -14,6 +14,7 @@
 //! cargo run --release -p edbx-instr -- --check           # and compare with baseline.json
 //! cargo run --release -p edbx-instr -- --write-baseline  # record the current counts
 //! EDBX_INSTR_KEEP=1 cargo run --release -p edbx-instr     # keep the callgrind files
+//! EDBX_INSTR_BASELINE=path/baseline.json …                # another baseline file
 //! ```
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -201,7 +202,11 @@ fn drive(args: &[String]) -> Result<ExitCode, String> {
     drop(server);
 
     println!("{}", table(&counts));
-    let baseline_path = Path::new(env!("CARGO_MANIFEST_DIR")).join(BASELINE);
+    // The path baked in at build time names the checkout that built the binary, which is
+    // another one when checkouts share a target folder: scripts/instr.sh names its own.
+    let baseline_path = std::env::var_os("EDBX_INSTR_BASELINE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(BASELINE));
     if write {
         let json = serde_json::to_string_pretty(&baseline_json(&counts)).expect("plain JSON");
         std::fs::write(&baseline_path, json + "\n").map_err(|e| e.to_string())?;

@@ -510,12 +510,17 @@ impl State {
     }
 }
 
-/// Parses a state object: strings as they are, `null` as `""`, anything else as compact JSON.
+/// Parses a state object, each value as the server stores it ([`state_text`]: strings as they
+/// are, `null` as `""`, anything else as compact JSON).
+///
+/// [`state_text`]: crate::state::state_text
 fn parse_state(text: &str) -> Result<BTreeMap<String, String>> {
     let decode = |e| Error::decode("aggregate state", e);
     if let Ok(map) = serde_json::from_str::<BTreeMap<String, String>>(text) {
         return Ok(map);
     }
+    // Each value kept as text first: a value nested deeper than serde_json's recursion limit
+    // is kept as its text rather than failing the whole state.
     let values: BTreeMap<String, Box<RawValue>> = serde_json::from_str(text).map_err(decode)?;
     values
         .into_iter()
@@ -523,11 +528,9 @@ fn parse_state(text: &str) -> Result<BTreeMap<String, String>> {
             let value = value.get();
             let text = if value.starts_with('"') {
                 serde_json::from_str::<String>(value).map_err(decode)?
-            } else if value == "null" {
-                String::new()
             } else {
                 serde_json::from_str::<Value>(value)
-                    .map(|v| v.to_string())
+                    .map(|v| crate::state::state_text(&v))
                     .unwrap_or_else(|_| value.to_owned())
             };
             Ok((key, text))
@@ -634,11 +637,16 @@ impl Serialize for State {
     }
 }
 
-/// Deserializes a JSON object of texts eagerly (the client's own reads use the lazy path).
+/// Deserializes a state object eagerly, each value as the server stores it (the client's own
+/// reads use the lazy path, which reads values the same way).
 impl<'de> Deserialize<'de> for State {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<State, D::Error> {
-        Option::<BTreeMap<String, String>>::deserialize(deserializer)
-            .map(|map| State::from(map.unwrap_or_default()))
+        let values = Option::<BTreeMap<String, Value>>::deserialize(deserializer)?;
+        Ok(values
+            .unwrap_or_default()
+            .iter()
+            .map(|(key, value)| (key.clone(), crate::state::state_text(value)))
+            .collect())
     }
 }
 
@@ -843,6 +851,18 @@ mod tests {
         assert_eq!(agg.state["n"], "42");
         assert_eq!(agg.state["z"], "");
         assert_eq!(agg.state["o"], r#"{"k":[1,true]}"#);
+        assert_eq!(agg.state["s"], "x");
+        let eager: Aggregate =
+            serde_json::from_str(&reply(r#"{"n":42,"z":null,"o":{"k": [1, true]},"s":"x"}"#))
+                .unwrap();
+        assert_eq!(eager.state, agg.state);
+    }
+
+    #[test]
+    fn a_state_value_nested_past_the_recursion_limit_reads_as_its_text() {
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let agg: Aggregate = parse_one(reply(&format!(r#"{{"deep":{deep},"s":"x"}}"#))).unwrap();
+        assert_eq!(agg.state["deep"], deep);
         assert_eq!(agg.state["s"], "x");
     }
 

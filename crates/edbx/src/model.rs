@@ -652,7 +652,7 @@ impl<'de> Deserialize<'de> for State {
 
 /// An aggregate reply as the client reads it: the state borrowed as text, the rest typed.
 #[derive(Deserialize)]
-struct AggregateReply<'a> {
+pub(crate) struct AggregateReply<'a> {
     aggregate_type: String,
     aggregate_id: String,
     version: u64,
@@ -674,8 +674,12 @@ struct AggregateReply<'a> {
 pub(crate) trait FromServerJson: Sized {
     const WHAT: &'static str;
 
-    /// Reads the typed value from `text` (one pass, which also proves `text` is JSON).
-    fn read(text: &str) -> Result<Self>;
+    /// What one pass over the value's text reads (borrowing from the text where that saves
+    /// work); the pass also proves the text is JSON.
+    type Reply<'a>: Deserialize<'a>;
+
+    /// The value from what the pass read.
+    fn build(reply: Self::Reply<'_>) -> Result<Self>;
 
     /// Keeps the text the value was read from.
     fn set_raw(&mut self, raw: RawJson);
@@ -683,10 +687,9 @@ pub(crate) trait FromServerJson: Sized {
 
 impl FromServerJson for Aggregate {
     const WHAT: &'static str = "aggregate";
+    type Reply<'a> = AggregateReply<'a>;
 
-    fn read(text: &str) -> Result<Aggregate> {
-        let reply: AggregateReply<'_> =
-            serde_json::from_str(text).map_err(|e| Error::decode(Self::WHAT, e))?;
+    fn build(reply: AggregateReply<'_>) -> Result<Aggregate> {
         Ok(Aggregate {
             aggregate_type: reply.aggregate_type,
             aggregate_id: reply.aggregate_id,
@@ -713,9 +716,10 @@ macro_rules! read_typed {
     ($($ty:ty => $what:literal),* $(,)?) => {$(
         impl FromServerJson for $ty {
             const WHAT: &'static str = $what;
+            type Reply<'a> = $ty;
 
-            fn read(text: &str) -> Result<$ty> {
-                serde_json::from_str(text).map_err(|e| Error::decode(Self::WHAT, e))
+            fn build(reply: $ty) -> Result<$ty> {
+                Ok(reply)
             }
 
             fn set_raw(&mut self, raw: RawJson) {
@@ -728,21 +732,68 @@ read_typed!(Event => "event", Snapshot => "snapshot");
 
 /// Parses one object, keeping its text.
 pub(crate) fn parse_one<T: FromServerJson>(json: String) -> Result<T> {
-    let mut value = T::read(&json)?;
+    let reply: T::Reply<'_> = serde_json::from_str(&json).map_err(|e| Error::decode(T::WHAT, e))?;
+    let mut value = T::build(reply)?;
     value.set_raw(RawJson::parsed(json));
     Ok(value)
 }
 
-/// Parses a JSON array of objects, keeping each one's text.
+/// Parses a JSON array of objects, keeping each one's text: one pass over each element, whose
+/// text is where that pass started and ended (the array's brackets, commas and whitespace are
+/// read here).
 pub(crate) fn parse_list<T: FromServerJson>(json: &str) -> Result<Vec<T>> {
-    let rows: Vec<&RawValue> = serde_json::from_str(json).map_err(|e| Error::decode(T::WHAT, e))?;
-    rows.into_iter()
-        .map(|row| {
-            let mut value = T::read(row.get())?;
-            value.set_raw(RawJson::parsed(row.get()));
-            Ok(value)
-        })
-        .collect()
+    let malformed = |what: &str| {
+        Error::new(
+            crate::ErrorKind::Decode,
+            format!("cannot decode the {} list: {what}", T::WHAT),
+        )
+    };
+    let bytes = json.as_bytes();
+    let skip_whitespace = |mut at: usize| {
+        while bytes
+            .get(at)
+            .is_some_and(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
+        {
+            at += 1;
+        }
+        at
+    };
+    let mut at = skip_whitespace(0);
+    if bytes.get(at) != Some(&b'[') {
+        return Err(malformed("not a JSON array"));
+    }
+    at = skip_whitespace(at + 1);
+    let mut rows = Vec::new();
+    if bytes.get(at) == Some(&b']') {
+        at += 1;
+    } else {
+        loop {
+            let rest = &json[at..];
+            let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<T::Reply<'_>>();
+            let reply = match stream.next() {
+                Some(Ok(reply)) => reply,
+                Some(Err(e)) => return Err(Error::decode(T::WHAT, e)),
+                None => return Err(malformed("the array is not closed")),
+            };
+            let end = at + stream.byte_offset();
+            let mut value = T::build(reply)?;
+            value.set_raw(RawJson::parsed(&json[at..end]));
+            rows.push(value);
+            at = skip_whitespace(end);
+            match bytes.get(at) {
+                Some(b',') => at = skip_whitespace(at + 1),
+                Some(b']') => {
+                    at += 1;
+                    break;
+                }
+                _ => return Err(malformed("expected `,` or `]` after an element")),
+            }
+        }
+    }
+    if skip_whitespace(at) != bytes.len() {
+        return Err(malformed("text after the array"));
+    }
+    Ok(rows)
 }
 
 /// Parses an echo that is empty when the server runs without verbose responses.
@@ -899,6 +950,36 @@ mod tests {
         for bad in ["", "{", "{} {}", "nul"] {
             let e = RawJson::from_string(bad.to_owned()).unwrap_err();
             assert_eq!(e.kind(), crate::ErrorKind::InvalidInput, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_list_is_one_json_array_and_nothing_else() {
+        let row = reply(r#"{"a":"1"}"#);
+        for empty in ["[]", " [ ] ", "\n[\t]\n"] {
+            assert!(
+                parse_list::<Aggregate>(empty).unwrap().is_empty(),
+                "{empty:?}"
+            );
+        }
+        let spaced = format!("\n[ {row} ,\n\t{row} ]\n");
+        let rows: Vec<Aggregate> = parse_list(&spaced).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().all(|r| r.raw.as_ref().unwrap().get() == row));
+        for bad in [
+            String::new(),
+            "{}".to_owned(),
+            "[".to_owned(),
+            format!("[{row}"),
+            format!("[{row},]"),
+            format!("[{row} {row}]"),
+            format!("[{row}] x"),
+            format!("[{row}][]"),
+            "[1]".to_owned(),
+            "[,]".to_owned(),
+        ] {
+            let e = parse_list::<Aggregate>(&bad).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::Decode, "{bad:?}");
         }
     }
 

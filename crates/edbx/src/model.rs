@@ -644,8 +644,11 @@ impl<'de> Deserialize<'de> for State {
         let values = Option::<BTreeMap<String, Value>>::deserialize(deserializer)?;
         Ok(values
             .unwrap_or_default()
-            .iter()
-            .map(|(key, value)| (key.clone(), crate::state::state_text(value)))
+            .into_iter()
+            .map(|(key, value)| {
+                let text = crate::state::state_text(&value);
+                (key, text)
+            })
             .collect())
     }
 }

@@ -94,10 +94,7 @@ impl FrameDecoder {
 
     /// Adds bytes read from the peer.
     pub fn extend(&mut self, bytes: &[u8]) {
-        if self.start > 0 && self.start == self.buf.len() {
-            self.buf.clear();
-            self.start = 0;
-        }
+        self.compact();
         self.buf.extend_from_slice(bytes);
     }
 
@@ -108,18 +105,51 @@ impl FrameDecoder {
 
     /// The next complete frame body, `Ok(None)` when more bytes are needed.
     pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, WireError> {
+        let Some(len) = self.complete_frame_len()? else {
+            return Ok(None);
+        };
+        let body_at = self.start + HEADER_LEN;
+        let body = self.buf[body_at..body_at + len].to_vec();
+        self.start = body_at + len;
+        self.compact();
+        Ok(Some(body))
+    }
+
+    /// The next complete frame body, borrowed from the decoder's buffer (see
+    /// [`next_frame`](Self::next_frame)): no copy, no allocation. The bytes before it are
+    /// dropped on the next call.
+    ///
+    /// ```
+    /// use edbx_wire::{FrameDecoder, encode_frame};
+    ///
+    /// let mut decoder = FrameDecoder::new();
+    /// decoder.extend(&encode_frame(b"one").unwrap());
+    /// assert_eq!(decoder.next_frame_ref().unwrap(), Some(&b"one"[..]));
+    /// assert_eq!(decoder.next_frame_ref().unwrap(), None);
+    /// ```
+    pub fn next_frame_ref(&mut self) -> Result<Option<&[u8]>, WireError> {
+        self.compact();
+        let Some(len) = self.complete_frame_len()? else {
+            return Ok(None);
+        };
+        let body_at = self.start + HEADER_LEN;
+        self.start = body_at + len;
+        Ok(Some(&self.buf[body_at..self.start]))
+    }
+
+    /// The body length of the frame at the front, if all of it is here.
+    fn complete_frame_len(&self) -> Result<Option<usize>, WireError> {
         let pending = &self.buf[self.start..];
         let Some(header) = pending.first_chunk::<HEADER_LEN>() else {
             return Ok(None);
         };
         let len = u32::from_be_bytes(*header) as usize;
         check_len(len, self.max_len)?;
-        let Some(body) = pending.get(HEADER_LEN..HEADER_LEN + len) else {
-            return Ok(None);
-        };
-        let body = body.to_vec();
-        self.start += HEADER_LEN + len;
-        // Compact once the consumed prefix dominates, so the buffer stays near one frame.
+        Ok((pending.len() >= HEADER_LEN + len).then_some(len))
+    }
+
+    /// Drops consumed bytes once they dominate, so the buffer stays near one frame.
+    fn compact(&mut self) {
         if self.start == self.buf.len() {
             self.buf.clear();
             self.start = 0;
@@ -127,7 +157,6 @@ impl FrameDecoder {
             self.buf.drain(..self.start);
             self.start = 0;
         }
-        Ok(Some(body))
     }
 }
 
@@ -177,10 +206,14 @@ mod tests {
     }
 
     proptest! {
+        /// Frames come out whole however the bytes arrive, copied or borrowed (`borrow_every`:
+        /// 0 copies every frame, n borrows every n-th), and the decoder keeps little more than
+        /// the frame it is reading.
         #[test]
         fn frames_round_trip_through_any_read_sizes(
             bodies in prop::collection::vec(prop::collection::vec(any::<u8>(), 1..2048), 1..8),
             chunk in 1usize..700,
+            borrow_every in 0usize..4,
         ) {
             let mut wire = Vec::new();
             for body in &bodies {
@@ -190,9 +223,16 @@ mod tests {
             let mut decoded = Vec::new();
             for piece in wire.chunks(chunk) {
                 decoder.extend(piece);
-                while let Some(frame) = decoder.next_frame().unwrap() {
+                loop {
+                    let frame = if borrow_every > 0 && decoded.len() % borrow_every == 0 {
+                        decoder.next_frame_ref().unwrap().map(<[u8]>::to_vec)
+                    } else {
+                        decoder.next_frame().unwrap()
+                    };
+                    let Some(frame) = frame else { break };
                     decoded.push(frame);
                 }
+                prop_assert!(decoder.buf.len() <= 2 * (chunk + 2052));
             }
             prop_assert_eq!(decoded, bodies);
             prop_assert_eq!(decoder.buffered(), 0);
@@ -206,6 +246,11 @@ mod tests {
             let mut decoder = FrameDecoder::with_max_len(max);
             decoder.extend(&bytes);
             while let Ok(Some(frame)) = decoder.next_frame() {
+                prop_assert!(!frame.is_empty() && frame.len() <= max);
+            }
+            let mut decoder = FrameDecoder::with_max_len(max);
+            decoder.extend(&bytes);
+            while let Ok(Some(frame)) = decoder.next_frame_ref() {
                 prop_assert!(!frame.is_empty() && frame.len() <= max);
             }
         }

@@ -32,7 +32,10 @@ mod request;
 mod response;
 
 pub use cli_probe::cli_request;
-pub use codec::{decode_request, decode_response, encode_request, encode_response, reader_options};
+pub use codec::{
+    MessageBuffer, decode_request, decode_response, decode_response_in, encode_request,
+    encode_response, reader_options,
+};
 pub use error::WireError;
 pub use frame::{
     FrameDecoder, MAX_FRAME_LEN, MAX_NOISE_PLAINTEXT_LEN, NOISE_TAG_LEN, encode_frame,

@@ -4,6 +4,7 @@ use sha2::{Digest, Sha256};
 use snow::{HandshakeState, TransportState};
 
 use crate::WireError;
+use crate::codec::MessageBuffer;
 use crate::frame::{MAX_FRAME_LEN, MAX_NOISE_PLAINTEXT_LEN, NOISE_TAG_LEN};
 
 /// The pattern EventDBX server 3.19.4 speaks on its control port.
@@ -306,12 +307,9 @@ impl NoiseSession {
         let State::Transport(ts) = &mut self.state else {
             return Err(self.wrong_state("transport"));
         };
-        if ciphertext.len() < NOISE_TAG_LEN || ciphertext.len() > MAX_FRAME_LEN {
+        if let Err(e) = check_ciphertext(ciphertext) {
             self.state = State::Failed;
-            return Err(WireError::Noise(format!(
-                "ciphertext of {} bytes is outside {NOISE_TAG_LEN}..={MAX_FRAME_LEN}",
-                ciphertext.len()
-            )));
+            return Err(e);
         }
         let mut out = vec![0u8; ciphertext.len() - NOISE_TAG_LEN];
         match ts.read_message(ciphertext, &mut out) {
@@ -321,6 +319,33 @@ impl NoiseSession {
             }
             Err(e) => {
                 self.state = State::Failed;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Decrypts one transport message into `out` (see [`decrypt`](Self::decrypt)), reusing
+    /// its memory: a connection's receive path allocates nothing per message.
+    pub fn decrypt_into(
+        &mut self,
+        ciphertext: &[u8],
+        out: &mut MessageBuffer,
+    ) -> Result<(), WireError> {
+        let State::Transport(ts) = &mut self.state else {
+            return Err(self.wrong_state("transport"));
+        };
+        if let Err(e) = check_ciphertext(ciphertext) {
+            self.state = State::Failed;
+            return Err(e);
+        }
+        match ts.read_message(ciphertext, out.space(ciphertext.len() - NOISE_TAG_LEN)) {
+            Ok(len) => {
+                out.truncate(len);
+                Ok(())
+            }
+            Err(e) => {
+                self.state = State::Failed;
+                out.truncate(0);
                 Err(e.into())
             }
         }
@@ -366,6 +391,18 @@ fn psk_position(pattern: &str) -> Option<u8> {
         .ok()
 }
 
+/// A transport message holds at least its tag and fits a frame.
+#[inline]
+fn check_ciphertext(ciphertext: &[u8]) -> Result<(), WireError> {
+    if ciphertext.len() < NOISE_TAG_LEN || ciphertext.len() > MAX_FRAME_LEN {
+        return Err(WireError::Noise(format!(
+            "ciphertext of {} bytes is outside {NOISE_TAG_LEN}..={MAX_FRAME_LEN}",
+            ciphertext.len()
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,6 +438,39 @@ mod tests {
         let frame = server.encrypt_frame(b"back").unwrap();
         assert_eq!(&frame[..4], &(4 + NOISE_TAG_LEN as u32).to_be_bytes());
         assert_eq!(client.decrypt(&frame[4..]).unwrap(), b"back");
+    }
+
+    #[test]
+    fn decrypting_into_a_reused_buffer_reads_each_message_whole() {
+        let mut client = NoiseSession::client_side("t").unwrap();
+        let mut server = NoiseSession::server_side("t").unwrap();
+        handshake(&mut client, &mut server);
+        let mut buffer = MessageBuffer::new();
+        // Longer, then shorter, then empty: nothing of an earlier message shows through.
+        for message in [&b"a longer first message"[..], b"short", b""] {
+            let ct = server.encrypt(message).unwrap();
+            client.decrypt_into(&ct, &mut buffer).unwrap();
+            assert_eq!(buffer.as_bytes(), message);
+        }
+        let mut tampered = server.encrypt(b"x").unwrap();
+        tampered[0] ^= 1;
+        assert!(client.decrypt_into(&tampered, &mut buffer).is_err());
+        assert_eq!(
+            buffer.as_bytes(),
+            b"",
+            "a failed decryption leaves nothing to read"
+        );
+        let next = server.encrypt(b"y").unwrap();
+        assert!(
+            client.decrypt_into(&next, &mut buffer).is_err(),
+            "the session is poisoned after a failure"
+        );
+        assert!(matches!(
+            NoiseSession::client_side("t")
+                .unwrap()
+                .decrypt_into(&[0; 4], &mut buffer),
+            Err(WireError::Noise(_))
+        ));
     }
 
     #[test]

@@ -8,10 +8,11 @@ mod request;
 mod response;
 
 pub use request::{decode_request, encode_request};
-pub use response::{decode_response, encode_response};
+pub use response::{decode_response, decode_response_in, encode_response};
 
+use capnp::Word;
 use capnp::message::{self, ReaderOptions};
-use capnp::serialize::OwnedSegments;
+use capnp::serialize::{NoAllocSliceSegments, OwnedSegments};
 
 use crate::WireError;
 use crate::hello::stream_message_len;
@@ -71,6 +72,70 @@ pub(crate) fn read_message(bytes: &[u8]) -> Result<message::Reader<OwnedSegments
                 reader_options(),
             )?)
         }
+    }
+}
+
+/// Reads the one-segment stream message that fills `buffer` in place: `Ok(None)` when it has
+/// more segments (read those with [`read_message`], whose segment lookups do not rescan the
+/// segment table). The checks are [`read_message`]'s.
+pub(crate) fn read_message_in_place(
+    buffer: &MessageBuffer,
+) -> Result<Option<message::Reader<NoAllocSliceSegments<'_>>>, WireError> {
+    let mut bytes = buffer.as_bytes();
+    // The first word holds the segment count minus one.
+    if bytes.get(..4) != Some(&[0; 4]) {
+        return Ok(None);
+    }
+    match stream_message_len(bytes, usize::MAX)? {
+        Some(len) if len == bytes.len() => {}
+        // Truncated or with trailing bytes: read_message says which.
+        _ => return read_message(bytes).map(|_| None),
+    }
+    let segments = NoAllocSliceSegments::from_slice(&mut bytes, reader_options())?;
+    Ok(Some(message::Reader::new(segments, reader_options())))
+}
+
+/// A reusable buffer for one received message, aligned so that Cap'n Proto can read it in
+/// place ([`decode_response_in`](crate::decode_response_in)): a connection keeps one and
+/// decrypts ([`NoiseSession::decrypt_into`](crate::NoiseSession::decrypt_into)) or copies
+/// ([`fill`](Self::fill)) each message into it, instead of allocating a buffer per message.
+/// It keeps the capacity of the largest message it held (at most one frame, 64 KiB).
+#[derive(Debug, Clone, Default)]
+pub struct MessageBuffer {
+    words: Vec<Word>,
+    len: usize,
+}
+
+impl MessageBuffer {
+    /// An empty buffer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Replaces the contents with `bytes`.
+    pub fn fill(&mut self, bytes: &[u8]) {
+        self.space(bytes.len()).copy_from_slice(bytes);
+    }
+
+    /// The message's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &Word::words_to_bytes(&self.words)[..self.len]
+    }
+
+    /// Room for `len` bytes (left from earlier contents, or zero), which become the contents.
+    pub(crate) fn space(&mut self, len: usize) -> &mut [u8] {
+        let words = len.div_ceil(8);
+        if self.words.len() < words {
+            self.words
+                .resize(words, capnp::word(0, 0, 0, 0, 0, 0, 0, 0));
+        }
+        self.len = len;
+        &mut Word::words_to_bytes_mut(&mut self.words)[..len]
+    }
+
+    /// Keeps only the first `len` bytes of the contents.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
     }
 }
 

@@ -2,7 +2,7 @@
 
 use capnp::message::Builder;
 
-use super::{check_text, opt_text, read_message, text};
+use super::{MessageBuffer, check_text, opt_text, read_message, read_message_in_place, text};
 use crate::generated::control_capnp::control_response;
 use crate::response::*;
 use crate::{Response, WireError};
@@ -150,8 +150,36 @@ pub fn encode_response(id: u64, response: &Response) -> Result<Vec<u8>, WireErro
 /// kinds, text that is not UTF-8); [`WireError::UnknownVariant`] for a payload discriminant
 /// this crate does not know (a newer server). Never panics.
 pub fn decode_response(bytes: &[u8]) -> Result<(u64, Response), WireError> {
-    let message = read_message(bytes)?;
-    let root = message.get_root::<control_response::Reader<'_>>()?;
+    decode_response_from(read_message(bytes)?)
+}
+
+/// Decodes the response held in `buffer` (see [`decode_response`]), reading it in place when
+/// it is one segment (a reply up to ~8 KiB): no copy of the message and no allocation besides
+/// the reply's own texts. Same result and errors as `decode_response(buffer.as_bytes())`.
+///
+/// ```
+/// use edbx_wire::{MessageBuffer, Response, decode_response_in, encode_response};
+///
+/// let reply = Response::VerifyAggregate("root".into());
+/// let bytes = encode_response(7, &reply).unwrap();
+/// let mut buffer = MessageBuffer::new();
+/// buffer.fill(&bytes);
+/// assert_eq!(decode_response_in(&buffer).unwrap(), (7, reply));
+/// ```
+pub fn decode_response_in(buffer: &MessageBuffer) -> Result<(u64, Response), WireError> {
+    match read_message_in_place(buffer)? {
+        Some(message) => decode_response_from(message),
+        None => decode_response(buffer.as_bytes()),
+    }
+}
+
+fn decode_response_from<S: capnp::message::ReaderSegments>(
+    message: capnp::message::Reader<S>,
+) -> Result<(u64, Response), WireError> {
+    decode_root(message.get_root::<control_response::Reader<'_>>()?)
+}
+
+fn decode_root(root: control_response::Reader<'_>) -> Result<(u64, Response), WireError> {
     let id = root.get_id();
     let which = root
         .get_payload()

@@ -831,10 +831,42 @@ proptest! {
         prop_assert_eq!(decoded, response);
     }
 
+    /// Reading in place (one segment) or by copy (any other input) gives the same answer,
+    /// for valid replies and for what is not one.
+    #[test]
+    fn in_place_decoding_agrees_with_copying(
+        id in any::<u64>(),
+        response in any_response(),
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+        cut in any::<prop::sample::Index>(),
+        garbage in proptest::collection::vec(any::<u64>(), 0..64),
+    ) {
+        let valid = encode_response(id, &response).unwrap();
+        let mut mutated = valid.clone();
+        for (index, value) in &flips {
+            let at = index.index(mutated.len());
+            mutated[at] = *value;
+        }
+        let truncated = valid[..cut.index(valid.len())].to_vec();
+        let mut framed_garbage = 0u32.to_le_bytes().to_vec();
+        framed_garbage.extend_from_slice(&(garbage.len() as u32).to_le_bytes());
+        for word in &garbage {
+            framed_garbage.extend_from_slice(&word.to_le_bytes());
+        }
+        let mut buffer = MessageBuffer::new();
+        for bytes in [valid, mutated, truncated, framed_garbage] {
+            buffer.fill(&bytes);
+            prop_assert_eq!(decode_response_in(&buffer), decode_response(&bytes));
+        }
+    }
+
     #[test]
     fn decoders_never_panic_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..1024)) {
         let _ = decode_request(&bytes);
         let _ = decode_response(&bytes);
+        let mut buffer = MessageBuffer::new();
+        buffer.fill(&bytes);
+        prop_assert_eq!(decode_response_in(&buffer), decode_response(&bytes));
         let _ = ControlHello::parse(&bytes);
         let _ = HelloResponse::parse(&bytes);
         let _ = stream_message_len(&bytes, 65_535);

@@ -21,7 +21,9 @@ use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use edbx_wire::{FrameDecoder, NoiseSession, Response, decode_response, encode_frame_into};
+use edbx_wire::{
+    FrameDecoder, MessageBuffer, NoiseSession, Response, decode_response_in, encode_frame_into,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
@@ -155,6 +157,7 @@ pub(crate) fn spawn(
         stall_after,
         noise: session.noise,
         decoder: session.decoder,
+        message: MessageBuffer::new(),
         pending: VecDeque::with_capacity(max_in_flight),
         max_in_flight,
         out: Vec::new(),
@@ -189,6 +192,8 @@ struct Driver {
     stall_after: Duration,
     noise: Option<NoiseSession>,
     decoder: FrameDecoder,
+    /// The message being decoded, in memory reused from one reply to the next.
+    message: MessageBuffer,
     pending: VecDeque<Pending>,
     max_in_flight: usize,
     out: Vec<u8>,
@@ -402,12 +407,14 @@ impl Driver {
 
     fn on_bytes(&mut self, bytes: &[u8]) -> Result<()> {
         self.decoder.extend(bytes);
-        while let Some(frame) = self.decoder.next_frame().map_err(Error::from_wire)? {
-            let message = match &mut self.noise {
-                Some(noise) => noise.decrypt(&frame).map_err(Error::from_wire)?,
-                None => frame,
-            };
-            let (id, response) = decode_response(&message).map_err(Error::from_wire)?;
+        while let Some(frame) = self.decoder.next_frame_ref().map_err(Error::from_wire)? {
+            match &mut self.noise {
+                Some(noise) => noise
+                    .decrypt_into(frame, &mut self.message)
+                    .map_err(Error::from_wire)?,
+                None => self.message.fill(frame),
+            }
+            let (id, response) = decode_response_in(&self.message).map_err(Error::from_wire)?;
             let Some(waiting) = self.pending.pop_front() else {
                 return Err(Error::protocol(format!(
                     "reply {id} arrived with no request waiting"

@@ -2,6 +2,7 @@
 //! retry only what is safe, map server errors.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use edbx_wire::{MAX_FRAME_LEN, MAX_NOISE_PLAINTEXT_LEN, Request, Response, encode_request};
 use tokio::time::Instant;
@@ -207,13 +208,15 @@ impl Client {
         mutation: bool,
         deadline: Instant,
     ) -> Result<Response> {
-        let sent =
-            match tokio::time::timeout_at(deadline, self.pool.send(id, message.clone(), mutation))
-                .await
-            {
-                Ok(sent) => sent?,
-                Err(_) => return Err(self.timed_out(false, mutation)),
-            };
+        let sent = match tokio::time::timeout_at(
+            deadline,
+            self.pool.send(id, message.clone(), mutation, deadline),
+        )
+        .await
+        {
+            Ok(sent) => sent?,
+            Err(_) => return Err(self.timed_out(false, mutation)),
+        };
         // Dropping this call (a caller's timeout, `select!`, an aborted task) withdraws the
         // request if it was not written yet.
         let mut withdraw = Withdraw {
@@ -221,9 +224,10 @@ impl Client {
             mutation,
             settled: false,
         };
-        let reply = match tokio::time::timeout_at(deadline, sent.reply).await {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(_)) => Err(Error::new(
+        // No timer here: the connection answers the call by its deadline (see conn::driver).
+        let reply = match sent.reply.await {
+            Ok(reply) => reply,
+            Err(_) => Err(Error::new(
                 if mutation {
                     ErrorKind::OutcomeUnknown
                 } else {
@@ -231,7 +235,6 @@ impl Client {
                 },
                 "the connection task ended without answering",
             )),
-            Err(_) => Err(self.timed_out(!withdraw.state.try_cancel(), mutation)),
         };
         // Whatever happened is in `reply` now: nothing is abandoned.
         withdraw.settled = true;
@@ -241,24 +244,7 @@ impl Client {
 
     /// The error of a call whose deadline passed.
     fn timed_out(&self, written: bool, mutation: bool) -> Error {
-        let after = self.pool.config().get_request_timeout();
-        match (written, mutation) {
-            (false, _) => Error::new(
-                ErrorKind::Timeout,
-                format!("no reply within {after:?}: the request was not sent; safe to retry"),
-            ),
-            (true, false) => Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "no reply within {after:?}: the request was sent; its late reply will be \
-                     discarded"
-                ),
-            )
-            .mark_written(),
-            (true, true) => Error::written_write_timed_out(format!(
-                "no reply within {after:?}: the write was sent and may or may not be applied"
-            )),
-        }
+        deadline_passed(self.pool.config().get_request_timeout(), written, mutation)
     }
 
     /// Sends a read once more on a connection of its own, after the server closed the pooled
@@ -270,7 +256,10 @@ impl Client {
         deadline: Instant,
         first: Error,
     ) -> Result<Response> {
-        let alone = tokio::time::timeout_at(deadline, self.pool.send_alone(id, message.clone()));
+        let alone = tokio::time::timeout_at(
+            deadline,
+            self.pool.send_alone(id, message.clone(), deadline),
+        );
         match alone.await {
             Ok(Ok(Response::Error(e))) => Err(Error::server(&e.code, &e.message)),
             Ok(Ok(response)) => Ok(response),
@@ -284,6 +273,28 @@ impl Client {
             Ok(Err(other)) => Err(other),
             Err(_) => Err(self.timed_out(true, false)),
         }
+    }
+}
+
+/// The error of a call whose deadline (`after` from its start) passed, by whether its request
+/// was written and whether it is a write.
+pub(crate) fn deadline_passed(after: Duration, written: bool, mutation: bool) -> Error {
+    match (written, mutation) {
+        (false, _) => Error::new(
+            ErrorKind::Timeout,
+            format!("no reply within {after:?}: the request was not sent; safe to retry"),
+        ),
+        (true, false) => Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "no reply within {after:?}: the request was sent; its late reply will be \
+                 discarded"
+            ),
+        )
+        .mark_written(),
+        (true, true) => Error::written_write_timed_out(format!(
+            "no reply within {after:?}: the write was sent and may or may not be applied"
+        )),
     }
 }
 

@@ -338,7 +338,8 @@ impl Config {
     }
 
     /// Requests written to one connection before their replies arrive (1 to
-    /// [`MAX_IN_FLIGHT`](Self::MAX_IN_FLIGHT)).
+    /// [`MAX_IN_FLIGHT`](Self::MAX_IN_FLIGHT)). As many again may wait on it for their turn;
+    /// further calls wait for a place (backpressure), within their deadline.
     pub fn max_in_flight(mut self, limit: usize) -> Self {
         self.max_in_flight = limit;
         self

@@ -46,7 +46,8 @@
 //!   writing, reading, retrying. A call that times out never desynchronises its connection: a
 //!   request not yet written is withdrawn, and a late reply is read and dropped. Dropping a call
 //!   (`tokio::time::timeout`, `select!`, an aborted task) withdraws an unsent request the same
-//!   way.
+//!   way. Each connection keeps the deadlines of the calls on it with one timer, so a call arms
+//!   no timer of its own once its request is queued.
 //! * **Dead peers.** TCP keepalive ([`Config::tcp_keepalive`], 30 s) notices a silent peer on
 //!   an idle connection; a connection whose oldest request has waited 1.5× the request timeout
 //!   is closed and replaced, and new calls avoid one whose oldest request is merely late.

@@ -109,6 +109,13 @@ impl Pool {
         timeout + (timeout / 2).max(Duration::from_secs(1))
     }
 
+    /// Starts the driver of a new session: calls on it time out after the configured request
+    /// timeout, and it closes when a request stalls past [`stall_after`](Self::stall_after).
+    fn spawn(&self, session: conn::Established, max_in_flight: usize) -> ConnHandle {
+        let timeout = self.config.get_request_timeout();
+        conn::spawn(session, max_in_flight, timeout, self.stall_after())
+    }
+
     /// Opens the first connection, so that a bad address or token fails at connect time. The
     /// caller paces its attempts itself, so the slot's own backoff is waived.
     pub(crate) async fn warm_up(&self) -> Result<()> {
@@ -122,20 +129,26 @@ impl Pool {
         id: u64,
         message: Arc<[u8]>,
         mutation: bool,
+        deadline: Instant,
     ) -> Result<Sent> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::new(ErrorKind::Closed, "the client was closed"));
         }
         let conn = self.pick().await?;
-        submit(&conn, id, message, mutation).await
+        submit(&conn, id, message, mutation, deadline).await
     }
 
     /// Sends one request on a connection of its own, closed after the reply: for a request
     /// that may make the server close its connection, so that no other call shares its fate.
-    pub(crate) async fn send_alone(&self, id: u64, message: Arc<[u8]>) -> Result<Response> {
+    pub(crate) async fn send_alone(
+        &self,
+        id: u64,
+        message: Arc<[u8]>,
+        deadline: Instant,
+    ) -> Result<Response> {
         let session = conn::establish(&self.config).await?;
-        let conn = conn::spawn(session, 1, self.stall_after());
-        let sent = submit(&conn, id, message, false).await?;
+        let conn = self.spawn(session, 1);
+        let sent = submit(&conn, id, message, false, deadline).await?;
         drop(conn);
         sent.reply.await.unwrap_or_else(|_| {
             Err(Error::new(
@@ -234,7 +247,7 @@ impl Pool {
             }
         };
         *slot.backoff() = Backoff::default();
-        let conn = conn::spawn(session, self.config.get_max_in_flight(), self.stall_after());
+        let conn = self.spawn(session, self.config.get_max_in_flight());
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::new(ErrorKind::Closed, "the client was closed"));
         }
@@ -256,13 +269,20 @@ impl Pool {
     }
 }
 
-async fn submit(conn: &ConnHandle, id: u64, message: Arc<[u8]>, mutation: bool) -> Result<Sent> {
+async fn submit(
+    conn: &ConnHandle,
+    id: u64,
+    message: Arc<[u8]>,
+    mutation: bool,
+    deadline: Instant,
+) -> Result<Sent> {
     let state = Arc::new(JobState::default());
     let (tx, rx) = oneshot::channel();
     conn.submit(Job {
         id,
         message,
         mutation,
+        deadline,
         state: state.clone(),
         reply: tx,
     })

@@ -6,6 +6,13 @@
 //! stream: a request it cancelled before it was written is never written, and the reply to one
 //! already written is read and discarded.
 //!
+//! The driver also keeps each call's deadline: a call that is not answered by then gets its
+//! timeout error from here, saying whether its request was written. One timer per connection,
+//! moved only when an earlier deadline arrives, does that for every call on it, so that a call
+//! does not arm and clear a timer of its own. Every admitted request is in the driver's hands
+//! (a connection admits at most twice [`Config::max_in_flight`](crate::Config::max_in_flight)
+//! requests, which bounds what it holds); those that cannot be written yet wait in its backlog.
+//!
 //! A connection whose oldest written request has waited far past any caller's deadline (a peer
 //! that went silent: a partition, a black hole) is closed, so that the pool replaces it; while
 //! such a request is merely late, the pool already routes new calls elsewhere.
@@ -26,11 +33,12 @@ use edbx_wire::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::establish::Established;
 use super::socket::quickack;
+use crate::client::deadline_passed;
 use crate::error::{Error, ErrorKind, Result};
 
 /// Stop taking new requests while this many bytes wait to be written.
@@ -69,14 +77,24 @@ pub(crate) struct Job {
     /// The encoded `ControlRequest` (plaintext).
     pub message: Arc<[u8]>,
     pub mutation: bool,
+    /// When the caller's time is up: the driver answers it then if the server has not.
+    pub deadline: Instant,
     pub state: Arc<JobState>,
     pub reply: oneshot::Sender<Result<Response>>,
+}
+
+/// A job the connection admitted: it holds its place until its reply is read or it is dropped.
+struct Admitted {
+    job: Job,
+    _place: OwnedSemaphorePermit,
 }
 
 /// A cheap handle to a connection's driver task.
 #[derive(Clone)]
 pub(crate) struct ConnHandle {
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::UnboundedSender<Admitted>,
+    /// Places for requests on this connection, queued or in flight (backpressure).
+    places: Arc<Semaphore>,
     load: Arc<AtomicUsize>,
     /// When the oldest request still awaiting its reply was written, in ms since [`epoch`] (0
     /// when none is waiting).
@@ -122,39 +140,60 @@ impl ConnHandle {
         }
     }
 
-    /// Queues a job, waiting while the connection's queue is full (backpressure). Dropping the
-    /// future while it waits leaves nothing behind: the load is counted only once the job is
-    /// in the queue.
+    /// Queues a job, waiting while the connection holds as many as it admits (backpressure).
+    /// Dropping the future while it waits leaves nothing behind: the load is counted only once
+    /// the job is in the queue.
     pub(crate) async fn submit(&self, job: Job) -> Result<()> {
-        let Ok(permit) = self.tx.reserve().await else {
-            return Err(Error::new(
+        let closed = || {
+            Error::new(
                 ErrorKind::NotSent,
                 "connection closed before the request was queued",
-            ));
+            )
+        };
+        let place = match self.places.clone().try_acquire_owned() {
+            Ok(place) => place,
+            Err(TryAcquireError::NoPermits) => self
+                .places
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| closed())?,
+            Err(TryAcquireError::Closed) => return Err(closed()),
         };
         self.load.fetch_add(1, Ordering::Relaxed);
-        permit.send(job);
+        if self.tx.send(Admitted { job, _place: place }).is_err() {
+            self.load.fetch_sub(1, Ordering::Relaxed);
+            return Err(closed());
+        }
         Ok(())
     }
 }
 
-/// Starts the driver task of an established session. A request that waits `stall_after` for
-/// its reply closes the connection.
+/// Starts the driver task of an established session. Calls time out after `request_timeout`
+/// (their jobs' deadlines), and a request that waits `stall_after` for its reply closes the
+/// connection.
 pub(crate) fn spawn(
     session: Established,
     max_in_flight: usize,
+    request_timeout: Duration,
     stall_after: Duration,
 ) -> ConnHandle {
-    let (tx, rx) = mpsc::channel(max_in_flight);
+    let (tx, rx) = mpsc::unbounded_channel();
+    // As many written ahead as allowed, and as many again waiting for their turn.
+    let places = Arc::new(Semaphore::new(max_in_flight.saturating_mul(2)));
     let load = Arc::new(AtomicUsize::new(0));
     let oldest_written_ms = Arc::new(AtomicU64::new(0));
     let encrypted = session.noise.is_some();
     let (reader, writer) = session.stream.into_split();
     let driver = Driver {
         rx,
+        places: places.clone(),
         load: load.clone(),
         oldest_written_ms: oldest_written_ms.clone(),
+        request_timeout,
         stall_after,
+        timer_at: None,
+        backlog: VecDeque::new(),
         noise: session.noise,
         decoder: session.decoder,
         message: MessageBuffer::new(),
@@ -169,6 +208,7 @@ pub(crate) fn spawn(
     tokio::spawn(driver.run(reader, writer));
     ConnHandle {
         tx,
+        places,
         load,
         oldest_written_ms,
         encrypted,
@@ -180,16 +220,26 @@ struct Pending {
     mutation: bool,
     /// When the request went into the output buffer.
     written_at: Instant,
+    deadline: Instant,
     /// Offset of the request's first byte in everything this connection ever queued.
     start: u64,
-    reply: oneshot::Sender<Result<Response>>,
+    /// `None` once the caller was told its time was up; the reply is then read and dropped.
+    reply: Option<oneshot::Sender<Result<Response>>>,
+    _place: OwnedSemaphorePermit,
 }
 
 struct Driver {
-    rx: mpsc::Receiver<Job>,
+    rx: mpsc::UnboundedReceiver<Admitted>,
+    places: Arc<Semaphore>,
     load: Arc<AtomicUsize>,
     oldest_written_ms: Arc<AtomicU64>,
+    request_timeout: Duration,
     stall_after: Duration,
+    /// When the timer fires: no later than any waiting caller's deadline and the oldest
+    /// written request's stall time (`None`: disarmed, nothing to watch).
+    timer_at: Option<Instant>,
+    /// Admitted jobs not written yet: the output buffer is full or enough are in flight.
+    backlog: VecDeque<Admitted>,
     noise: Option<NoiseSession>,
     decoder: FrameDecoder,
     /// The message being decoded, in memory reused from one reply to the next.
@@ -240,13 +290,19 @@ impl Driver {
         // QUICKACK is a syscall: arm it only when a reply is due and the kernel may have left
         // quick-ACK mode since (after each read, and after new requests go out).
         let mut arm_quickack = true;
-        // Armed for the oldest pending request; re-armed lazily when it fires, so that a busy
-        // connection does not touch the timer wheel per request.
-        let stall_timer = tokio::time::sleep(self.stall_after);
-        tokio::pin!(stall_timer);
-        let mut stall_armed = false;
+        // One timer for every deadline and the stall check; it is moved only when something
+        // is due earlier than it is set for, so a busy connection does not touch the timer
+        // wheel per request.
+        let timer = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(timer);
+        let mut timer_set_for: Option<Instant> = None;
         let ended = loop {
-            if !accepting && self.pending.is_empty() && self.out_pos == self.out.len() {
+            self.write_backlog();
+            if !accepting
+                && self.pending.is_empty()
+                && self.backlog.is_empty()
+                && self.out_pos == self.out.len()
+            {
                 // Every handle is gone and every reply delivered: close quietly.
                 return;
             }
@@ -254,15 +310,12 @@ impl Driver {
                 quickack(reader.as_ref());
                 arm_quickack = false;
             }
-            if let Some(oldest) = self.pending.front().filter(|_| !stall_armed) {
-                stall_timer
-                    .as_mut()
-                    .reset(oldest.written_at + self.stall_after);
-                stall_armed = true;
+            if self.timer_at != timer_set_for {
+                if let Some(at) = self.timer_at {
+                    timer.as_mut().reset(at);
+                }
+                timer_set_for = self.timer_at;
             }
-            let can_take = accepting
-                && self.pending.len() < self.max_in_flight
-                && self.out.len() - self.out_pos < OUTPUT_HIGH_WATER;
             tokio::select! {
                 biased;
                 read = reader.read(&mut buf) => match read {
@@ -295,40 +348,29 @@ impl Driver {
                         break if by_server { Ended::by_server(error) } else { Ended::other(error) };
                     }
                 },
-                job = self.rx.recv(), if can_take => match job {
+                job = self.rx.recv(), if accepting => match job {
                     None => accepting = false,
                     Some(job) => {
                         if let Some(gone) = self.gone_while_idle(&reader) {
                             self.load.fetch_sub(1, Ordering::Relaxed);
-                            let _ = job.reply.send(Err(Error::new(
+                            let _ = job.job.reply.send(Err(Error::new(
                                 ErrorKind::NotSent,
                                 format!("{}; the request was never written", gone.message()),
                             )));
                             break Ended::by_server(gone);
                         }
                         arm_quickack = true;
-                        self.enqueue(job);
+                        self.admit(job);
                         // Batch whatever else is waiting into the same write.
-                        while self.pending.len() < self.max_in_flight
-                            && self.out.len() - self.out_pos < OUTPUT_HIGH_WATER
-                        {
-                            match self.rx.try_recv() {
-                                Ok(job) => self.enqueue(job),
-                                Err(_) => break,
-                            }
+                        while let Ok(job) = self.rx.try_recv() {
+                            self.admit(job);
                         }
                     }
                 },
-                () = &mut stall_timer, if stall_armed => {
-                    stall_armed = false;
-                    if self.pending.front().is_some_and(|p| p.written_at.elapsed() >= self.stall_after) {
-                        break Ended::other(Error::new(
-                            ErrorKind::Disconnected,
-                            format!(
-                                "no reply for {:?}: the peer looks gone; closing the connection",
-                                self.stall_after
-                            ),
-                        ));
+                () = &mut timer, if timer_set_for.is_some() => {
+                    timer_set_for = None;
+                    if let Err(e) = self.on_timer(Instant::now()) {
+                        break Ended::other(e);
                     }
                 },
             }
@@ -337,10 +379,99 @@ impl Driver {
         self.fail_all(ended);
     }
 
+    /// Takes an admitted job: written at once when there is room, else into the backlog.
+    fn admit(&mut self, admitted: Admitted) {
+        if self.timer_at.is_none_or(|at| admitted.job.deadline < at) {
+            self.timer_at = Some(admitted.job.deadline);
+        }
+        if self.backlog.is_empty() && self.has_room() {
+            self.enqueue(admitted);
+        } else {
+            self.backlog.push_back(admitted);
+        }
+    }
+
+    /// Whether another request may be written now.
+    fn has_room(&self) -> bool {
+        self.pending.len() < self.max_in_flight && self.out.len() - self.out_pos < OUTPUT_HIGH_WATER
+    }
+
+    /// Writes backlogged jobs while there is room.
+    fn write_backlog(&mut self) {
+        while !self.backlog.is_empty() && self.has_room() {
+            if let Some(admitted) = self.backlog.pop_front() {
+                self.enqueue(admitted);
+            }
+        }
+    }
+
+    /// The timer fired: closes a stalled connection, answers callers whose time is up, and
+    /// sets the timer for what is due next.
+    fn on_timer(&mut self, now: Instant) -> Result<()> {
+        if self
+            .pending
+            .front()
+            .is_some_and(|p| now.saturating_duration_since(p.written_at) >= self.stall_after)
+        {
+            return Err(Error::new(
+                ErrorKind::Disconnected,
+                format!(
+                    "no reply for {:?}: the peer looks gone; closing the connection",
+                    self.stall_after
+                ),
+            ));
+        }
+        let after = self.request_timeout;
+        let mut next: Option<Instant> = self
+            .pending
+            .front()
+            .map(|p| p.written_at + self.stall_after);
+        let mut earliest = |at: Instant| {
+            if next.is_none_or(|n| at < n) {
+                next = Some(at);
+            }
+        };
+        for waiting in &mut self.pending {
+            if waiting.reply.is_none() {
+                continue;
+            }
+            if waiting.deadline <= now {
+                if let Some(reply) = waiting.reply.take() {
+                    let _ = reply.send(Err(deadline_passed(after, true, waiting.mutation)));
+                }
+            } else {
+                earliest(waiting.deadline);
+            }
+        }
+        let mut kept = VecDeque::with_capacity(self.backlog.len());
+        for admitted in std::mem::take(&mut self.backlog) {
+            if admitted.job.deadline > now {
+                earliest(admitted.job.deadline);
+                kept.push_back(admitted);
+                continue;
+            }
+            self.expire_unwritten(admitted.job);
+        }
+        self.backlog = kept;
+        self.timer_at = next;
+        Ok(())
+    }
+
+    /// Answers a job whose time ran out before it was written, and withdraws it so that it
+    /// never is (unless its caller withdrew it first).
+    fn expire_unwritten(&self, job: Job) {
+        self.load.fetch_sub(1, Ordering::Relaxed);
+        if job.state.try_cancel() {
+            let timed_out = deadline_passed(self.request_timeout, false, job.mutation);
+            let _ = job.reply.send(Err(timed_out));
+        }
+    }
+
     /// Whether the peer closed (or the kernel failed) this connection while it sat idle; a
     /// non-blocking peek, only after [`IDLE_CHECK_AFTER`] without traffic.
     fn gone_while_idle(&self, reader: &OwnedReadHalf) -> Option<Error> {
         if !self.pending.is_empty()
+            || !self.backlog.is_empty()
             || self.out_pos < self.out.len()
             || self.idle_since.elapsed() < IDLE_CHECK_AFTER
         {
@@ -366,7 +497,14 @@ impl Driver {
         }
     }
 
-    fn enqueue(&mut self, job: Job) {
+    fn enqueue(&mut self, admitted: Admitted) {
+        let Admitted { job, _place: place } = admitted;
+        let written_at = Instant::now();
+        if written_at >= job.deadline {
+            // Its time ran out while it waited (a busy runtime): never write it.
+            self.expire_unwritten(job);
+            return;
+        }
         if !job.state.try_mark_written() {
             // The caller gave up before we got to it: never write it.
             self.load.fetch_sub(1, Ordering::Relaxed);
@@ -391,7 +529,6 @@ impl Driver {
         }
         let start = self.queued_bytes;
         self.queued_bytes += (self.out.len() - before) as u64;
-        let written_at = Instant::now();
         if self.pending.is_empty() {
             self.oldest_written_ms
                 .store(millis_since_epoch(written_at), Ordering::Relaxed);
@@ -400,8 +537,10 @@ impl Driver {
             id: job.id,
             mutation: job.mutation,
             written_at,
+            deadline: job.deadline,
             start,
-            reply: job.reply,
+            reply: Some(job.reply),
+            _place: place,
         });
     }
 
@@ -437,8 +576,11 @@ impl Driver {
                 }
             };
             self.oldest_written_ms.store(oldest, Ordering::Relaxed);
-            // A caller that timed out has dropped its receiver: the reply is discarded here.
-            let _ = waiting.reply.send(Ok(response));
+            // A caller that gave up (or was told its time was up) has no receiver: the reply
+            // is discarded here.
+            if let Some(reply) = waiting.reply {
+                let _ = reply.send(Ok(response));
+            }
         }
         Ok(())
     }
@@ -465,11 +607,19 @@ impl Driver {
             if position == 0 && ended.server_closed && kind == ErrorKind::Disconnected {
                 err = err.mark_closed_while_due();
             }
-            let _ = waiting.reply.send(Err(err));
+            if let Some(reply) = waiting.reply {
+                let _ = reply.send(Err(err));
+            }
         }
+        // Callers waiting for a place get theirs refused; queued jobs were never written.
+        self.places.close();
         self.rx.close();
-        while let Ok(job) = self.rx.try_recv() {
-            let _ = job.reply.send(Err(Error::new(
+        let queued = std::mem::take(&mut self.backlog);
+        for admitted in queued
+            .into_iter()
+            .chain(std::iter::from_fn(|| self.rx.try_recv().ok()))
+        {
+            let _ = admitted.job.reply.send(Err(Error::new(
                 ErrorKind::NotSent,
                 format!("{}; the request was never written", cause.message()),
             )

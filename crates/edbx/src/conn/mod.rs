@@ -5,4 +5,4 @@ mod establish;
 mod socket;
 
 pub(crate) use driver::{ConnHandle, Job, JobState, spawn};
-pub(crate) use establish::establish;
+pub(crate) use establish::{Established, establish};

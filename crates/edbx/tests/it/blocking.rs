@@ -1,8 +1,10 @@
 //! The blocking client, from plain threads, against the real server.
 
+use std::time::Duration;
+
 use crate::common::{ALL_MODES, config, server};
-use edbx::NewEvent;
 use edbx::blocking::Client;
+use edbx::{ErrorKind, NewEvent};
 use serde_json::json;
 
 #[test]
@@ -133,4 +135,40 @@ fn the_first_write_after_a_server_restart_lands_once() {
         .map(|e| e.unwrap().version)
         .collect();
     assert_eq!(versions, [1, 2]);
+}
+
+/// Without a runtime of its own, a blocking call still ends by its deadline, says whether it
+/// was sent, and leaves the connection in order for the next call.
+#[test]
+fn blocking_calls_end_by_their_deadline_while_the_server_is_stalled() {
+    let mut server = server(ALL_MODES[0]);
+    let db = Client::connect(
+        config(&server)
+            .pool_size(1)
+            .request_timeout(Duration::from_millis(500)),
+    )
+    .unwrap();
+    db.create("orders", "late-1", "created", &json!({"total": 1}))
+        .unwrap();
+    server.pause().unwrap();
+    let read = db.get("orders", "late-1").unwrap_err();
+    assert_eq!(read.kind(), ErrorKind::Timeout, "{read}");
+    assert!(read.was_sent() && read.is_retryable(), "{read}");
+    let write = db
+        .run(
+            db.as_async()
+                .apply("orders", "late-1", "paid", &json!({"total": 2}))
+                .allow_unlistable(true),
+        )
+        .unwrap_err();
+    assert_eq!(write.kind(), ErrorKind::OutcomeUnknown, "{write}");
+    assert!(write.is_timeout() && write.was_sent(), "{write}");
+    server.resume().unwrap();
+    // The late replies are read and dropped in order; this call gets its own.
+    let order = db.get("orders", "late-1").unwrap().unwrap();
+    assert_eq!(order.aggregate_id, "late-1");
+    assert_eq!(
+        order.version, 2,
+        "the write that timed out was applied once"
+    );
 }

@@ -187,6 +187,23 @@ async fn one_slot_client(server: &TestServer) -> Client {
         .unwrap()
 }
 
+/// Starts a get of `doc/id` and waits until it is the one request in flight (on a paused
+/// server, it stays there).
+async fn get_in_flight(
+    client: &Client,
+    id: &'static str,
+) -> tokio::task::JoinHandle<edbx::Result<Option<edbx::Aggregate>>> {
+    let blocker = tokio::spawn({
+        let client = client.clone();
+        async move { client.get("doc", id).await }
+    });
+    until("the blocker is in flight", || {
+        client.pending_requests() == 1
+    })
+    .await;
+    blocker
+}
+
 #[tokio::test]
 async fn a_dropped_write_that_was_still_queued_is_never_sent() {
     let mut server = server(ALL_MODES[0]);
@@ -197,14 +214,7 @@ async fn a_dropped_write_that_was_still_queued_is_never_sent() {
         .unwrap();
     server.pause().unwrap();
     // Occupies the only in-flight place.
-    let blocker = tokio::spawn({
-        let client = client.clone();
-        async move { client.get("doc", "q").await }
-    });
-    until("the blocker is in flight", || {
-        client.pending_requests() == 1
-    })
-    .await;
+    let blocker = get_in_flight(&client, "q").await;
     // Queued behind it, then dropped by the caller's own timeout.
     let dropped = tokio::time::timeout(
         Duration::from_millis(200),
@@ -234,18 +244,66 @@ async fn a_dropped_write_that_was_still_queued_is_never_sent() {
 }
 
 #[tokio::test]
+async fn a_call_queued_behind_a_stalled_one_times_out_unsent_by_its_deadline() {
+    let mut server = server(ALL_MODES[0]);
+    let client = Client::connect(
+        config(&server)
+            .pool_size(1)
+            .max_in_flight(1)
+            .request_timeout(Duration::from_millis(800)),
+    )
+    .await
+    .unwrap();
+    client
+        .create("doc", "d", "created", &json!({"n": 0}))
+        .await
+        .unwrap();
+    server.pause().unwrap();
+    // Written, and never answered while the server is paused.
+    let blocker = get_in_flight(&client, "d").await;
+    // Cannot be written behind it (one in flight at most): it waits, and its time runs out.
+    let queued = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .apply("doc", "d", "queued", &json!({"n": 1}))
+                .allow_unlistable(true)
+                .await
+        }
+    });
+    until("the write is queued", || client.pending_requests() == 2).await;
+    // And this one finds no place on the connection at all (it holds two): it waits for one.
+    let no_place = client.get("doc", "d");
+    let err = tokio::time::timeout(Duration::from_secs(60), no_place)
+        .await
+        .expect("the call ends by its deadline, not never")
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(!err.was_sent() && err.is_retryable(), "{err}");
+    let err = tokio::time::timeout(Duration::from_secs(60), queued)
+        .await
+        .expect("the call ends by its deadline, not never")
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(!err.was_sent() && err.is_retryable(), "{err}");
+    let blocked = blocker.await.unwrap().unwrap_err();
+    assert!(blocked.is_timeout() && blocked.was_sent(), "{blocked}");
+    server.resume().unwrap();
+    until("the late reply is read", || client.pending_requests() == 0).await;
+    assert_eq!(
+        versions(&client, "doc", "d").await,
+        [1],
+        "the write that timed out unsent was never sent"
+    );
+}
+
+#[tokio::test]
 async fn cancelled_submissions_leave_no_load_behind() {
     let mut server = server(ALL_MODES[0]);
     let client = one_slot_client(&server).await;
     server.pause().unwrap();
-    let blocker = tokio::spawn({
-        let client = client.clone();
-        async move { client.get("doc", "x").await }
-    });
-    until("the blocker is in flight", || {
-        client.pending_requests() == 1
-    })
-    .await;
+    let blocker = get_in_flight(&client, "x").await;
     // Overload: 200 calls wait for a place in the full queue, and give up.
     let mut waiting = Vec::new();
     for _ in 0..200 {

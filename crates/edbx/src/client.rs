@@ -143,10 +143,19 @@ impl Client {
     /// Sends one request and returns the server's reply, mapping an error reply to
     /// [`ErrorKind::Server`].
     pub(crate) async fn execute(&self, request: Request) -> Result<Response> {
+        let encoded = self.encode(&request)?;
+        // Only the encoded bytes are needed from here on; a pending call keeps nothing else.
+        drop(request);
+        self.send_encoded(encoded).await
+    }
+
+    /// Encodes a request for [`send_encoded`](Self::send_encoded), starting its deadline: for a
+    /// caller that keeps the request (to reuse its strings in the result).
+    pub(crate) fn encode(&self, request: &Request) -> Result<Encoded> {
         let config = self.pool.config();
         let deadline = Instant::now() + config.get_request_timeout();
         let id = self.pool.next_id();
-        let message: Arc<[u8]> = encode_request(id, self.token.expose(), &request)
+        let message: Arc<[u8]> = encode_request(id, self.token.expose(), request)
             .map_err(Error::from_wire)?
             .into();
         let limit = if config.get_noise() {
@@ -161,10 +170,25 @@ impl Client {
                 message.len()
             )));
         }
-        let mutation = request.is_mutation();
-        let name = request.name();
-        // Only the encoded bytes are needed from here on; a pending call keeps nothing else.
-        drop(request);
+        Ok(Encoded {
+            id,
+            message,
+            mutation: request.is_mutation(),
+            name: request.name(),
+            deadline,
+        })
+    }
+
+    /// Sends an encoded request (retrying as the configuration says) and returns the reply.
+    pub(crate) async fn send_encoded(&self, encoded: Encoded) -> Result<Response> {
+        let Encoded {
+            id,
+            message,
+            mutation,
+            name,
+            deadline,
+        } = encoded;
+        let config = self.pool.config();
         let retry = config.get_retry();
         let mut attempt = 1;
         // A request handed back unwritten by a connection found dead (closed while idle, or
@@ -296,6 +320,15 @@ pub(crate) fn deadline_passed(after: Duration, written: bool, mutation: bool) ->
             "no reply within {after:?}: the write was sent and may or may not be applied"
         )),
     }
+}
+
+/// A request encoded for sending, with its deadline.
+pub(crate) struct Encoded {
+    id: u64,
+    message: Arc<[u8]>,
+    mutation: bool,
+    name: &'static str,
+    deadline: Instant,
 }
 
 /// Withdraws a request that was not written yet when the call is dropped; counts a dropped

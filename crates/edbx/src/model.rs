@@ -5,6 +5,7 @@
 //! the text is JSON, so it is kept as it came without a second validating pass. An aggregate's
 //! state is kept as its text and parsed into a map when it is first read ([`State`]).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
@@ -656,8 +657,10 @@ impl<'de> Deserialize<'de> for State {
 /// An aggregate reply as the client reads it: the state borrowed as text, the rest typed.
 #[derive(Deserialize)]
 pub(crate) struct AggregateReply<'a> {
-    aggregate_type: String,
-    aggregate_id: String,
+    #[serde(borrow)]
+    aggregate_type: Cow<'a, str>,
+    #[serde(borrow)]
+    aggregate_id: Cow<'a, str>,
     version: u64,
     #[serde(default, borrow)]
     state: Option<&'a RawValue>,
@@ -693,9 +696,26 @@ impl FromServerJson for Aggregate {
     type Reply<'a> = AggregateReply<'a>;
 
     fn build(reply: AggregateReply<'_>) -> Result<Aggregate> {
+        Aggregate::build_named(reply, |aggregate_type, aggregate_id| {
+            (aggregate_type.into_owned(), aggregate_id.into_owned())
+        })
+    }
+
+    fn set_raw(&mut self, raw: RawJson) {
+        self.raw = Some(raw);
+    }
+}
+
+impl Aggregate {
+    /// The aggregate of a reply, its type and id made into strings by `names`.
+    fn build_named(
+        reply: AggregateReply<'_>,
+        names: impl FnOnce(Cow<'_, str>, Cow<'_, str>) -> (String, String),
+    ) -> Result<Aggregate> {
+        let (aggregate_type, aggregate_id) = names(reply.aggregate_type, reply.aggregate_id);
         Ok(Aggregate {
-            aggregate_type: reply.aggregate_type,
-            aggregate_id: reply.aggregate_id,
+            aggregate_type,
+            aggregate_id,
             version: reply.version,
             state: match reply.state {
                 Some(state) => State::from_reply(state.get())?,
@@ -709,10 +729,32 @@ impl FromServerJson for Aggregate {
             raw: None,
         })
     }
+}
 
-    fn set_raw(&mut self, raw: RawJson) {
-        self.raw = Some(raw);
-    }
+/// Parses a get's reply (see [`parse_one`]), reusing the type and id the get asked for.
+pub(crate) fn parse_got(
+    json: String,
+    aggregate_type: String,
+    aggregate_id: String,
+) -> Result<Aggregate> {
+    let reply: AggregateReply<'_> =
+        serde_json::from_str(&json).map_err(|e| Error::decode(Aggregate::WHAT, e))?;
+    // A get's reply names what was asked for: the caller's strings are reused, not copied.
+    let reuse = |reply: Cow<'_, str>, asked: String| {
+        if *reply == *asked {
+            asked
+        } else {
+            reply.into_owned()
+        }
+    };
+    let mut aggregate = Aggregate::build_named(reply, |reply_type, reply_id| {
+        (
+            reuse(reply_type, aggregate_type),
+            reuse(reply_id, aggregate_id),
+        )
+    })?;
+    aggregate.set_raw(RawJson::parsed(json));
+    Ok(aggregate)
 }
 
 macro_rules! read_typed {
@@ -811,6 +853,18 @@ pub(crate) fn parse_echo<T: FromServerJson>(json: String) -> Result<Written<T>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_got_aggregate_has_the_names_its_reply_gives() {
+        // The id escaped, so that it is read as an owned string.
+        let json = r#"{"aggregate_type":"order","aggregate_id":"o\u002d1","version":1}"#;
+        let names = |agg: &Aggregate| (agg.aggregate_type.clone(), agg.aggregate_id.clone());
+        let asked = parse_got(json.to_owned(), "order".into(), "o-1".into()).unwrap();
+        assert_eq!(names(&asked), ("order".into(), "o-1".into()));
+        let other = parse_got(json.to_owned(), "Order".into(), "o-2".into()).unwrap();
+        assert_eq!(names(&other), ("order".into(), "o-1".into()), "the reply's names win");
+        assert_eq!(other.raw.unwrap().get(), json);
+    }
 
     #[test]
     fn aggregate_keeps_extensions_raw_and_typed_state() {

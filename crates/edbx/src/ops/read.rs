@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use super::awaitable;
 use crate::client::{Client, unexpected};
 use crate::error::{Error, ErrorKind, Result, ServerCode};
-use crate::model::{Aggregate, Referrer, Resolved, parse_one};
+use crate::model::{Aggregate, Referrer, Resolved, parse_got};
 use crate::validate;
 use crate::verify::{self, Unverifiable, Verification};
 
@@ -30,7 +30,7 @@ impl<'a> Get<'a> {
     /// [`resolve_depth`](Self::resolve_depth) was set).
     pub async fn resolved(mut self) -> Result<Option<Resolved>> {
         self.request.resolve = true;
-        match self.fetch().await? {
+        match self.fetch().await?.1 {
             Some((_, Some(resolved))) => serde_json::from_str(&resolved)
                 .map(Some)
                 .map_err(|e| Error::decode("resolved aggregate", e)),
@@ -51,28 +51,34 @@ impl<'a> Get<'a> {
     /// # Ok(()) }
     /// ```
     pub async fn json(self) -> Result<Option<String>> {
-        Ok(self.fetch().await?.map(|(json, _)| json))
+        Ok(self.fetch().await?.1.map(|(json, _)| json))
     }
 
     pub(crate) async fn run(self) -> Result<Option<Aggregate>> {
         match self.fetch().await? {
-            Some((json, _)) => parse_one(json).map(Some),
-            None => Ok(None),
+            (asked, Some((json, _))) => {
+                parse_got(json, asked.aggregate_type, asked.aggregate_id).map(Some)
+            }
+            (_, None) => Ok(None),
         }
     }
 
-    async fn fetch(self) -> Result<Option<(String, Option<String>)>> {
+    /// The request as asked (its strings can go into the result), and the aggregate's JSON
+    /// and resolved JSON if it exists.
+    async fn fetch(self) -> Result<(GetAggregate, Option<(String, Option<String>)>)> {
         validate::aggregate_type(&self.request.aggregate_type)?;
         validate::aggregate_id(&self.request.aggregate_id)?;
-        match self
-            .client
-            .execute(Request::GetAggregate(self.request))
-            .await?
-        {
+        let request = Request::GetAggregate(self.request);
+        let encoded = self.client.encode(&request)?;
+        let asked = match request {
+            Request::GetAggregate(asked) => asked,
+            _ => GetAggregate::new("", ""),
+        };
+        match self.client.send_encoded(encoded).await? {
             Response::GetAggregate(reply) if reply.found => {
-                Ok(Some((reply.aggregate_json, reply.resolved_json)))
+                Ok((asked, Some((reply.aggregate_json, reply.resolved_json))))
             }
-            Response::GetAggregate(_) => Ok(None),
+            Response::GetAggregate(_) => Ok((asked, None)),
             other => Err(unexpected("getAggregate", &other)),
         }
     }

@@ -862,7 +862,11 @@ mod tests {
         let asked = parse_got(json.to_owned(), "order".into(), "o-1".into()).unwrap();
         assert_eq!(names(&asked), ("order".into(), "o-1".into()));
         let other = parse_got(json.to_owned(), "Order".into(), "o-2".into()).unwrap();
-        assert_eq!(names(&other), ("order".into(), "o-1".into()), "the reply's names win");
+        assert_eq!(
+            names(&other),
+            ("order".into(), "o-1".into()),
+            "the reply's names win"
+        );
         assert_eq!(other.raw.unwrap().get(), json);
     }
 

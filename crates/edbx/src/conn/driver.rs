@@ -41,7 +41,8 @@ use super::socket::quickack;
 use crate::client::deadline_passed;
 use crate::error::{Error, ErrorKind, Result};
 
-/// Stop taking new requests while this many bytes wait to be written.
+/// Write no further request while this many bytes wait to be written (admitted ones wait in the
+/// backlog).
 const OUTPUT_HIGH_WATER: usize = 256 * 1024;
 const READ_CHUNK: usize = 64 * 1024;
 /// A connection idle this long is checked for a close before a request is written on it. A

@@ -27,7 +27,7 @@ use edbx_testkit::{ServerOptions, TestServer};
 
 use crate::contenders::{Contender, EdbxTuning, Env};
 use crate::report::{Cell, Report};
-use crate::stats::{Run, Summary};
+use crate::stats::{Paired, Run, Summary};
 use crate::workload::{Plan, Target, Workload};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -305,6 +305,19 @@ fn bench(args: &Args) -> Result<String, String> {
             }
         }
     }
+    let mut paired = Vec::new();
+    for (w, &workload) in workloads.iter().enumerate() {
+        for (a, b) in report::PAIRS {
+            if let (Some(ra), Some(rb)) = (runs.get(&(w, a)), runs.get(&(w, b))) {
+                paired.push(report::PairedCell {
+                    workload,
+                    a,
+                    b,
+                    paired: Paired::of(ra, rb),
+                });
+            }
+        }
+    }
     let mut machine = report::machine_facts();
     machine.push((
         "server".to_owned(),
@@ -354,6 +367,7 @@ fn bench(args: &Args) -> Result<String, String> {
     let report = Report {
         machine,
         cells: &cells,
+        paired: &paired,
         python: (contenders::python::LABEL, python),
         python_overhead,
         python_fork,

@@ -116,6 +116,44 @@ impl Summary {
     }
 }
 
+/// One contender against another, repetition by repetition: in each repetition the two ran
+/// seconds apart, so their ratio is not moved by how the machine's speed drifts between
+/// repetitions (which moves the medians of each alone by far more than the gaps measured here).
+#[derive(Debug, Clone, Default)]
+pub struct Paired {
+    /// `a`'s throughput over `b`'s, one per repetition in which both runs were valid.
+    pub throughput: Vec<f64>,
+    /// `a`'s p50 latency over `b`'s, likewise.
+    pub p50: Vec<f64>,
+}
+
+impl Paired {
+    /// The ratios of `a`'s runs to `b`'s, matched by repetition (the two slices are in
+    /// repetition order). A repetition with an error in either run is left out.
+    pub fn of(a: &[Run], b: &[Run]) -> Paired {
+        let valid = |r: &Run| r.errors == 0 && r.ops > 0;
+        let mut paired = Paired::default();
+        for (a, b) in a.iter().zip(b).filter(|(a, b)| valid(a) && valid(b)) {
+            if b.ops_per_sec() > 0.0 {
+                paired.throughput.push(a.ops_per_sec() / b.ops_per_sec());
+            }
+            if let (Some(pa), Some(pb)) = (a.percentile(0.5), b.percentile(0.5)) {
+                if !pb.is_zero() {
+                    paired.p50.push(pa.as_secs_f64() / pb.as_secs_f64());
+                }
+            }
+        }
+        paired
+    }
+}
+
+/// The median, smallest and largest of some ratios.
+pub fn spread(values: &[f64]) -> Option<(f64, f64, f64)> {
+    let mut sorted = values.to_vec();
+    let mid = median(&mut sorted)?;
+    Some((mid, sorted[0], sorted[sorted.len() - 1]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +173,27 @@ mod tests {
         assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
         assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), Some(2.5));
         assert_eq!(median(&mut []), None);
+    }
+
+    #[test]
+    fn pairs_match_repetitions_and_skip_failed_ones() {
+        let run = |ops: u64, latency: u64| Run {
+            ops,
+            elapsed: Duration::from_secs(1),
+            latencies_ns: vec![latency; ops as usize],
+            ..Run::default()
+        };
+        let failed = Run {
+            errors: 1,
+            ..run(5, 1)
+        };
+        let a = [run(90, 200), run(50, 400), failed];
+        let b = [run(100, 100), run(100, 100), run(100, 100)];
+        let paired = Paired::of(&a, &b);
+        assert_eq!(paired.throughput, vec![0.9, 0.5]);
+        assert_eq!(paired.p50, vec![2.0, 4.0]);
+        assert_eq!(spread(&paired.throughput), Some((0.7, 0.5, 0.9)));
+        assert_eq!(spread(&[]), None);
     }
 
     #[test]

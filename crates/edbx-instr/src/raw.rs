@@ -103,20 +103,55 @@ impl Conn {
     pub fn call(&mut self, request: &Request) -> Result<Response, String> {
         let id = self.next_id;
         self.next_id += 1;
-        let message = encode_request(id, &self.token, request).map_err(|e| e.to_string())?;
-        let frame = self
-            .noise
-            .encrypt_frame(&message)
-            .map_err(|e| e.to_string())?;
+        let frame = seal_request(&mut self.noise, &self.token, id, request)?;
         self.stream
             .write_all(&frame)
             .map_err(|e| format!("write: {e}"))?;
         let frame = self.next_frame()?;
-        let plain = self.noise.decrypt(&frame).map_err(|e| e.to_string())?;
-        let (reply_id, response) = decode_response(&plain).map_err(|e| e.to_string())?;
-        if reply_id != id {
-            return Err(format!("reply {reply_id} to request {id}"));
-        }
-        Ok(response)
+        open_reply(&mut self.noise, &frame, id)
+    }
+}
+
+/// Request `id`, encoded and encrypted into one frame (header and ciphertext).
+pub fn seal_request(
+    noise: &mut NoiseSession,
+    token: &str,
+    id: u64,
+    request: &Request,
+) -> Result<Vec<u8>, String> {
+    let message = encode_request(id, token, request).map_err(|e| e.to_string())?;
+    noise.encrypt_frame(&message).map_err(|e| e.to_string())
+}
+
+/// The reply in `frame`, decrypted and decoded, checked to answer request `id`.
+pub fn open_reply(noise: &mut NoiseSession, frame: &[u8], id: u64) -> Result<Response, String> {
+    let plain = noise.decrypt(frame).map_err(|e| e.to_string())?;
+    let (reply_id, response) = decode_response(&plain).map_err(|e| e.to_string())?;
+    if reply_id != id {
+        return Err(format!("reply {reply_id} to request {id}"));
+    }
+    Ok(response)
+}
+
+/// An open session's state apart from its socket, for a contender that drives the socket some
+/// other way (the benchmark's async ceiling).
+pub struct Session {
+    pub noise: NoiseSession,
+    /// Bytes already read past the handshake.
+    pub decoder: FrameDecoder,
+    pub token: String,
+    pub next_id: u64,
+}
+
+impl Conn {
+    /// The session's socket, and its Noise state and read buffer, to go on with elsewhere.
+    pub fn into_parts(self) -> (TcpStream, Session) {
+        let session = Session {
+            noise: self.noise,
+            decoder: self.decoder,
+            token: self.token,
+            next_id: self.next_id,
+        };
+        (self.stream, session)
     }
 }

@@ -1,6 +1,7 @@
 //! The clients being compared. Each runs the same workloads against the same server.
 
 pub mod ceiling;
+pub mod ceiling_async;
 pub mod edbx;
 pub mod official;
 pub mod python;
@@ -45,6 +46,9 @@ pub enum Contender {
     OfficialPerTask,
     /// A blocking loop over edbx-wire, one thread and one connection per task.
     Ceiling,
+    /// The same raw session on the tokio runtime edbx runs on: one task and one connection per
+    /// task, each writing its request and reading its reply itself (what the runtime costs).
+    CeilingAsync,
     /// This workspace's Python package: OS threads sharing one `EventDBXClient`.
     PyThreads,
     /// This workspace's Python package: asyncio tasks sharing one `AsyncEventDBXClient`.
@@ -58,11 +62,12 @@ pub enum Contender {
 }
 
 impl Contender {
-    pub const ALL: [Contender; 8] = [
+    pub const ALL: [Contender; 9] = [
         Contender::Edbx,
         Contender::Official,
         Contender::OfficialPerTask,
         Contender::Ceiling,
+        Contender::CeilingAsync,
         Contender::PyThreads,
         Contender::PyAsyncio,
         Contender::PyAsyncioUvloop,
@@ -90,6 +95,9 @@ impl Contender {
             Contender::Official => "official 1.2.1, shared client".to_owned(),
             Contender::OfficialPerTask => "official 1.2.1, client per task".to_owned(),
             Contender::Ceiling => "ceiling (raw edbx-wire)".to_owned(),
+            Contender::CeilingAsync => {
+                "ceiling on tokio (raw edbx-wire, a task per connection)".to_owned()
+            }
             Contender::PyThreads => "python edbx, threads sharing one client".to_owned(),
             Contender::PyAsyncio => "python edbx, asyncio tasks sharing one client".to_owned(),
             Contender::PyAsyncioUvloop => {
@@ -106,6 +114,7 @@ impl Contender {
             Contender::Official => "offs",
             Contender::OfficialPerTask => "offt",
             Contender::Ceiling => "ceil",
+            Contender::CeilingAsync => "ceia",
             Contender::PyThreads => "pyth",
             Contender::PyAsyncio => "pyas",
             Contender::PyAsyncioUvloop => "pyuv",
@@ -123,6 +132,7 @@ impl Contender {
                 workload != Workload::Connect && workload.tasks() >= 16
             }
             Contender::PyOfficial => workload != Workload::Connect && workload.tasks() == 1,
+            Contender::CeilingAsync => workload != Workload::Connect,
             _ => true,
         }
     }
@@ -135,6 +145,7 @@ impl Contender {
             Contender::Official => official::run(env, workload, run_tag, false),
             Contender::OfficialPerTask => official::run(env, workload, run_tag, true),
             Contender::Ceiling => ceiling::run(env, workload, run_tag),
+            Contender::CeilingAsync => ceiling_async::run(env, workload, run_tag),
             Contender::PyThreads => {
                 python_edbx::run(env, workload, run_tag, python_edbx::Mode::Threads)
             }

@@ -3,7 +3,8 @@
 Runs the harness's workload with the harness's ids, payloads, warm-up and barriers, from
 threads sharing one ``EventDBXClient`` or asyncio tasks sharing one ``AsyncEventDBXClient``
 (on asyncio's default event loop, or on uvloop's with ``--loop uvloop``), and prints one JSON
-object: ops, errors, first_error, elapsed_ns, cpu_user_ns, cpu_system_ns, latencies_ns. The
+object: ops, errors, first_error, elapsed_ns, cpu_user_ns, cpu_system_ns, context_switches,
+latencies_ns. The
 harness (src/contenders/python_edbx.rs) starts it and reads that line.
 
 ``--client official`` runs the threads mode with the official ``eventdbx`` 0.1.8 instead (it
@@ -72,7 +73,8 @@ def check_get(result, wanted: str) -> None:
 
 def cpu_ns() -> tuple:
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return int(usage.ru_utime * 1e9), int(usage.ru_stime * 1e9)
+    switches = usage.ru_nvcsw + usage.ru_nivcsw
+    return int(usage.ru_utime * 1e9), int(usage.ru_stime * 1e9), switches
 
 
 def report(tallies: list, elapsed_ns: int, cpu0: tuple, cpu1: tuple) -> None:
@@ -83,6 +85,7 @@ def report(tallies: list, elapsed_ns: int, cpu0: tuple, cpu1: tuple) -> None:
         "elapsed_ns": elapsed_ns,
         "cpu_user_ns": cpu1[0] - cpu0[0],
         "cpu_system_ns": cpu1[1] - cpu0[1],
+        "context_switches": cpu1[2] - cpu0[2],
         "latencies_ns": [ns for t in tallies for ns in t.latencies_ns],
     }
     json.dump(out, sys.stdout)

@@ -3,11 +3,14 @@
 
 use std::time::Duration;
 
-/// CPU time consumed by this process (all threads).
+/// CPU time consumed by this process (all threads), and how often its threads were switched
+/// out (each a thread that went to sleep, or was made to, and had to be woken again).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CpuTime {
     pub user: Duration,
     pub system: Duration,
+    /// Voluntary and involuntary context switches.
+    pub switches: u64,
 }
 
 impl CpuTime {
@@ -20,11 +23,12 @@ impl CpuTime {
         CpuTime {
             user: self.user.saturating_sub(earlier.user),
             system: self.system.saturating_sub(earlier.system),
+            switches: self.switches.saturating_sub(earlier.switches),
         }
     }
 }
 
-/// User and system CPU time consumed by this process so far.
+/// User and system CPU time consumed by this process so far, and its context switches.
 pub fn process_cpu_time() -> CpuTime {
     // SAFETY: getrusage only writes into the struct we pass; an all-zero rusage is valid.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -38,6 +42,7 @@ pub fn process_cpu_time() -> CpuTime {
     CpuTime {
         user: tv(usage.ru_utime),
         system: tv(usage.ru_stime),
+        switches: (usage.ru_nvcsw + usage.ru_nivcsw).max(0) as u64,
     }
 }
 

@@ -141,13 +141,17 @@ impl Report<'_> {
             _ => "—".to_owned(),
         };
         format!(
-            "| {name} | {} | {} | {vs_ceiling} | {} | {} | {} ({} user) | {} | 0 |\n",
+            "| {name} | {} | {} | {vs_ceiling} | {} | {} | {} ({} user, {}) | {} | 0 |\n",
             cell.label,
             thousands(s.ops_per_sec),
             dur(s.p50),
             dur(s.p99),
             dur(s.cpu_per_op),
             dur(s.user_cpu_per_op),
+            match s.switches_per_op {
+                Some(switches) => format!("{switches:.2} switches"),
+                None => "— switches".to_owned(),
+            },
             s.total_ops,
         )
     }

@@ -41,6 +41,12 @@ impl Run {
         self.per_op(self.cpu.user)
     }
 
+    /// Context switches of the harness's threads per successful operation: how often a call
+    /// put a thread to sleep and woke it, which costs more than the CPU time shows.
+    pub fn switches_per_op(&self) -> Option<f64> {
+        (self.ops > 0).then(|| self.cpu.switches as f64 / self.ops as f64)
+    }
+
     fn per_op(&self, spent: Duration) -> Option<Duration> {
         (self.ops > 0).then(|| spent.div_f64(self.ops as f64))
     }
@@ -89,6 +95,7 @@ pub struct Summary {
     pub p99: Option<Duration>,
     pub cpu_per_op: Option<Duration>,
     pub user_cpu_per_op: Option<Duration>,
+    pub switches_per_op: Option<f64>,
 }
 
 impl Summary {
@@ -112,6 +119,7 @@ impl Summary {
             p99: med_dur(runs.iter().map(|r| secs(r.percentile(0.99))).collect()),
             cpu_per_op: med_dur(runs.iter().map(|r| secs(r.cpu_per_op())).collect()),
             user_cpu_per_op: med_dur(runs.iter().map(|r| secs(r.user_cpu_per_op())).collect()),
+            switches_per_op: med(runs.iter().filter_map(Run::switches_per_op).collect()),
         }
     }
 }
@@ -194,6 +202,26 @@ mod tests {
         assert_eq!(paired.p50, vec![2.0, 4.0]);
         assert_eq!(spread(&paired.throughput), Some((0.7, 0.5, 0.9)));
         assert_eq!(spread(&[]), None);
+    }
+
+    #[test]
+    fn context_switches_per_operation() {
+        let run = Run {
+            ops: 10,
+            cpu: CpuTime {
+                switches: 25,
+                ..CpuTime::default()
+            },
+            ..Run::default()
+        };
+        assert_eq!(run.switches_per_op(), Some(2.5));
+        assert_eq!(
+            Run::default().switches_per_op(),
+            None,
+            "no operation, no rate"
+        );
+        let summary = Summary::of(&[run.clone(), run]);
+        assert_eq!(summary.switches_per_op, Some(2.5));
     }
 
     #[test]

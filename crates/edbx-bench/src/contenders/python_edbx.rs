@@ -128,6 +128,7 @@ pub fn run(env: &Env<'_>, workload: Workload, run_tag: &str, mode: Mode) -> Resu
         cpu: CpuTime {
             user: ns(&answer, "cpu_user_ns"),
             system: ns(&answer, "cpu_system_ns"),
+            switches: answer["context_switches"].as_u64().unwrap_or(0),
         },
         latencies_ns,
     })

@@ -163,29 +163,49 @@ impl Pool {
         let start = self.rotor.fetch_add(1, Ordering::Relaxed);
         let n = self.slots.len();
         let late = self.config.get_request_timeout();
+        let mut idle: Option<ConnHandle> = None;
         let mut best: Option<ConnHandle> = None;
         let mut late_best: Option<ConnHandle> = None;
         let mut empty: Option<usize> = None;
+        // Since when some connection's oldest request has gone unanswered past the deadline.
+        let mut silent_since: Option<u64> = None;
         for i in 0..n {
             let index = (start + i) % n;
             match self.slots[index].live() {
                 // A connection whose oldest request is past its deadline may be dead: prefer
                 // any other.
-                Some(conn) if conn.is_late(late) => {
-                    if late_best.as_ref().is_none_or(|b| conn.load() < b.load()) {
-                        late_best = Some(conn);
+                Some(conn) => match conn.late_since(late) {
+                    Some(since) => {
+                        silent_since = Some(silent_since.map_or(since, |s| s.min(since)));
+                        if late_best.as_ref().is_none_or(|b| conn.load() < b.load()) {
+                            late_best = Some(conn);
+                        }
                     }
-                }
-                Some(conn) if conn.load() == 0 => return Ok(conn),
-                Some(conn) => {
-                    if best.as_ref().is_none_or(|b| conn.load() < b.load()) {
-                        best = Some(conn);
+                    None if conn.load() == 0 => {
+                        idle.get_or_insert(conn);
                     }
-                }
+                    None => {
+                        if best.as_ref().is_none_or(|b| conn.load() < b.load()) {
+                            best = Some(conn);
+                        }
+                    }
+                },
                 None => {
                     empty = empty.or(Some(index));
                 }
             }
+        }
+        let idle = match silent_since {
+            None => idle,
+            // A connection went silent (a partition, a black hole): idle ones that have not
+            // heard from the server since may be as dead, while looking healthy. Each would
+            // take a call's whole timeout to find out, so they are replaced instead.
+            Some(since) => idle
+                .filter(|conn| conn.heard_since(since))
+                .or_else(|| self.idle_heard_since(since, &mut empty)),
+        };
+        if let Some(conn) = idle {
+            return Ok(conn);
         }
         match (best, empty) {
             // Every live connection is busy: queue on the least-loaded one and grow the pool
@@ -204,6 +224,29 @@ impl Pool {
             (None, None) => late_best
                 .ok_or_else(|| Error::new(ErrorKind::Closed, "the pool has no connection slot")),
         }
+    }
+
+    /// An idle connection that heard from the server at or after `since`; the idle ones that
+    /// did not are taken out of the pool (each closes once nothing holds it), and `empty` is
+    /// set to a slot left free.
+    fn idle_heard_since(&self, since: u64, empty: &mut Option<usize>) -> Option<ConnHandle> {
+        let mut heard = None;
+        for (index, slot) in self.slots.iter().enumerate() {
+            let mut guard = slot.conn.write().unwrap_or_else(|e| e.into_inner());
+            let Some(conn) = guard.as_ref().filter(|c| c.is_alive() && c.load() == 0) else {
+                continue;
+            };
+            if conn.heard_since(since) {
+                heard = heard.or_else(|| Some(conn.clone()));
+            } else {
+                tracing::debug!(
+                    "replacing an idle connection that has not heard from the server since another went silent"
+                );
+                guard.take();
+                *empty = empty.or(Some(index));
+            }
+        }
+        heard
     }
 
     /// Opens a connection into slot `index` from a task of its own, unless one is being opened

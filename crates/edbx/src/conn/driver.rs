@@ -100,6 +100,9 @@ pub(crate) struct ConnHandle {
     /// When the oldest request still awaiting its reply was written, in ms since [`epoch`] (0
     /// when none is waiting).
     oldest_written_ms: Arc<AtomicU64>,
+    /// When the server was last heard from on this connection (the handshake, then each
+    /// reply), in ms since [`epoch`].
+    last_reply_ms: Arc<AtomicU64>,
     encrypted: bool,
 }
 
@@ -130,15 +133,21 @@ impl ConnHandle {
         !self.tx.is_closed()
     }
 
-    /// Whether the oldest request awaiting its reply was written more than `late` ago: the
-    /// peer may be gone, so new calls should go elsewhere.
-    pub(crate) fn is_late(&self, late: Duration) -> bool {
+    /// When the oldest request awaiting its reply was written (ms since [`epoch`]), if that
+    /// is more than `late` ago: the peer may be gone, so new calls should go elsewhere.
+    pub(crate) fn late_since(&self, late: Duration) -> Option<u64> {
         match self.oldest_written_ms.load(Ordering::Relaxed) {
-            0 => false,
-            oldest => {
-                millis_since_epoch(Instant::now()).saturating_sub(oldest) > late.as_millis() as u64
-            }
+            0 => None,
+            oldest => (millis_since_epoch(Instant::now()).saturating_sub(oldest)
+                > late.as_millis() as u64)
+                .then_some(oldest),
         }
+    }
+
+    /// Whether the server was heard from on this connection at or after `since` (ms since
+    /// [`epoch`]).
+    pub(crate) fn heard_since(&self, since: u64) -> bool {
+        self.last_reply_ms.load(Ordering::Relaxed) >= since
     }
 
     /// Queues a job, waiting while the connection holds as many as it admits (backpressure).
@@ -184,6 +193,8 @@ pub(crate) fn spawn(
     let places = Arc::new(Semaphore::new(max_in_flight.saturating_mul(2)));
     let load = Arc::new(AtomicUsize::new(0));
     let oldest_written_ms = Arc::new(AtomicU64::new(0));
+    // The handshake that just finished is the server's first answer.
+    let last_reply_ms = Arc::new(AtomicU64::new(millis_since_epoch(Instant::now())));
     let encrypted = session.noise.is_some();
     let (reader, writer) = session.stream.into_split();
     let driver = Driver {
@@ -191,6 +202,7 @@ pub(crate) fn spawn(
         places: places.clone(),
         load: load.clone(),
         oldest_written_ms: oldest_written_ms.clone(),
+        last_reply_ms: last_reply_ms.clone(),
         request_timeout,
         stall_after,
         timer_at: None,
@@ -212,6 +224,7 @@ pub(crate) fn spawn(
         places,
         load,
         oldest_written_ms,
+        last_reply_ms,
         encrypted,
     }
 }
@@ -234,6 +247,7 @@ struct Driver {
     places: Arc<Semaphore>,
     load: Arc<AtomicUsize>,
     oldest_written_ms: Arc<AtomicU64>,
+    last_reply_ms: Arc<AtomicU64>,
     request_timeout: Duration,
     stall_after: Duration,
     /// When the timer fires: no later than any waiting caller's deadline and the oldest
@@ -547,6 +561,7 @@ impl Driver {
 
     fn on_bytes(&mut self, bytes: &[u8]) -> Result<()> {
         self.decoder.extend(bytes);
+        let mut heard = false;
         while let Some(frame) = self.decoder.next_frame_ref().map_err(Error::from_wire)? {
             match &mut self.noise {
                 Some(noise) => noise
@@ -569,18 +584,24 @@ impl Driver {
                 return Err(err);
             }
             self.load.fetch_sub(1, Ordering::Relaxed);
-            let oldest = match self.pending.front() {
-                Some(next) => millis_since_epoch(next.written_at),
-                None => {
-                    self.idle_since = Instant::now();
-                    0
-                }
-            };
+            heard = true;
+            let oldest = self
+                .pending
+                .front()
+                .map_or(0, |next| millis_since_epoch(next.written_at));
             self.oldest_written_ms.store(oldest, Ordering::Relaxed);
             // A caller that gave up (or was told its time was up) has no receiver: the reply
             // is discarded here.
             if let Some(reply) = waiting.reply {
                 let _ = reply.send(Ok(response));
+            }
+        }
+        if heard {
+            let now = Instant::now();
+            self.last_reply_ms
+                .store(millis_since_epoch(now), Ordering::Relaxed);
+            if self.pending.is_empty() {
+                self.idle_since = now;
             }
         }
         Ok(())

@@ -189,6 +189,15 @@ pub(crate) fn limits(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     Ok(limits)
 }
 
+/// The engine's defaults under the constructor's argument names (`_native.DEFAULTS`), which
+/// the constructors take as theirs.
+pub(crate) fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let defaults = PyDict::new(py);
+    defaults.set_item("pool_size", Config::DEFAULT_POOL_SIZE)?;
+    defaults.set_item("max_in_flight", Config::DEFAULT_MAX_IN_FLIGHT)?;
+    Ok(defaults)
+}
+
 /// The constructor argument that carries an engine setting.
 fn python_name(setting: Setting) -> &'static str {
     match setting {

@@ -43,5 +43,6 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("PROTOCOL_VERSION", edbx_wire::PROTOCOL_VERSION)?;
     module.add("CORE_VERSION", env!("CARGO_PKG_VERSION"))?;
     module.add("LIMITS", client::limits(module.py())?)?;
+    module.add("DEFAULTS", client::defaults(module.py())?)?;
     Ok(())
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 
 import eventdbx
@@ -101,6 +103,15 @@ def test_package_exports_what_0_1_8_exports():
     assert issubclass(eventdbx.EventDBXHandshakeError, eventdbx.EventDBXConnectionError)
     assert issubclass(eventdbx.EventDBXConnectionError, RuntimeError)
     assert issubclass(eventdbx.EventDBXAPIError, RuntimeError)
+
+
+def test_the_constructors_defaults_are_the_engines():
+    # One default per setting, the engine's: the Python and Rust clients pool alike.
+    for cls in (EventDBXClient, AsyncEventDBXClient):
+        parameters = inspect.signature(cls).parameters
+        for name in ("pool_size", "max_in_flight"):
+            assert parameters[name].default == eventdbx._native.DEFAULTS[name], (cls, name)
+    assert eventdbx._native.DEFAULTS["pool_size"] <= eventdbx._native.LIMITS["pool_size"]
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "CORE_VERSION",
     "LIMITS",
+    "DEFAULTS",
 ]
 
 SERVER_NOISE_PATTERN: str
@@ -38,6 +39,13 @@ class _Limits(TypedDict):
 
 LIMITS: _Limits
 """The engine's limits on the client's settings; a value past one is refused at construction."""
+
+class _Defaults(TypedDict):
+    pool_size: int
+    max_in_flight: int
+
+DEFAULTS: _Defaults
+"""The engine's defaults for the client's settings, which the constructors take as theirs."""
 
 _Target = Tuple[str, Optional[str], Optional[str]]
 

@@ -61,8 +61,9 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 6363
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 15.0
-DEFAULT_POOL_SIZE = 4
-DEFAULT_MAX_IN_FLIGHT = 32
+# The engine's, so that the Python and Rust clients cannot disagree.
+DEFAULT_POOL_SIZE: int = _native.DEFAULTS["pool_size"]
+DEFAULT_MAX_IN_FLIGHT: int = _native.DEFAULTS["max_in_flight"]
 
 Targets = Optional[Sequence[Union[PublishTarget, Mapping[str, Any]]]]
 Sort = Union[str, List[AggregateSortOption], None]

@@ -122,6 +122,12 @@ async fn sixty_four_tasks_through_one_client_write_exactly_once() {
         client.open_connections() > 1,
         "concurrency opened more connections"
     );
+    assert!(
+        client.open_connections() <= edbx::Config::DEFAULT_POOL_SIZE,
+        "no more than the default pool size ({}): {}",
+        edbx::Config::DEFAULT_POOL_SIZE,
+        client.open_connections()
+    );
     for task in 0..64 {
         let id = format!("c-{task}");
         let events = all_events(&client, "counter", &id).await;

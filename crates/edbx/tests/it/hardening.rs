@@ -399,7 +399,7 @@ async fn black_holed_connections_are_closed_and_replaced() {
         .create("doc", "b", "created", &json!({}))
         .await
         .unwrap();
-    // Open all four connections, then make every one of them a black hole.
+    // Open the pool's connections, then make every one of them a black hole.
     let mut warm = Vec::new();
     for _ in 0..64 {
         let client = client.clone();

@@ -181,6 +181,11 @@ impl Pool {
                             late_best = Some(conn);
                         }
                     }
+                    // Heard from within the deadline, it cannot have gone silent with a sibling
+                    // (that one's silence began longer ago than that): take it.
+                    None if conn.load() == 0 && idle.is_none() && conn.heard_within(late) => {
+                        return Ok(conn);
+                    }
                     None if conn.load() == 0 => {
                         idle.get_or_insert(conn);
                     }

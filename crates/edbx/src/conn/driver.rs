@@ -150,6 +150,12 @@ impl ConnHandle {
         self.last_reply_ms.load(Ordering::Relaxed) >= since
     }
 
+    /// Whether the server was heard from on this connection within the last `window`.
+    pub(crate) fn heard_within(&self, window: Duration) -> bool {
+        let now = millis_since_epoch(Instant::now());
+        self.heard_since(now.saturating_sub(window.as_millis() as u64))
+    }
+
     /// Queues a job, waiting while the connection holds as many as it admits (backpressure).
     /// Dropping the future while it waits leaves nothing behind: the load is counted only once
     /// the job is in the queue.

@@ -214,9 +214,9 @@ impl Config {
     pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
     /// Default number of connections: 8. The server runs one request at a time per
     /// connection, so the pool bounds how many of a client's requests it works on at once:
-    /// with 4, sixteen concurrent gets reached 85–92 % of what a connection per task does on a
-    /// two-core host, and with 8, 98–99 % (BENCHMARKS.md). The pool opens connections only as
-    /// concurrent calls need them, so a quiet client keeps one.
+    /// with 4, sixteen concurrent gets reached 80–95 % (most often 85–90 %) of what a
+    /// connection per task does on a two-core host, and with 8, 96–98 % (BENCHMARKS.md). The
+    /// pool opens connections only as concurrent calls need them, so a quiet client keeps one.
     pub const DEFAULT_POOL_SIZE: usize = 8;
     /// Default requests in flight per connection: 32.
     pub const DEFAULT_MAX_IN_FLIGHT: usize = 32;

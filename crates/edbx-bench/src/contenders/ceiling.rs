@@ -12,25 +12,43 @@ use crate::workload::{
     AGGREGATE_TYPE, EVENT_TYPE, Workload, apply_id, apply_payload, drive_threads, get_id,
 };
 
-fn get(conn: &mut Conn, id: String) -> Result<(), String> {
-    let request = Request::GetAggregate(GetAggregate::new(AGGREGATE_TYPE, id));
-    match conn.call(&request)? {
+/// A get of aggregate `id`, as both ceilings send it.
+pub fn get_request(id: String) -> Request {
+    Request::GetAggregate(GetAggregate::new(AGGREGATE_TYPE, id))
+}
+
+/// Whether a get's reply is the aggregate (both ceilings check only that much).
+pub fn check_got(reply: Response) -> Result<(), String> {
+    match reply {
         Response::GetAggregate(reply) if reply.found && !reply.aggregate_json.is_empty() => Ok(()),
         other => Err(format!("unexpected reply: {other:?}")),
     }
 }
 
-fn apply(conn: &mut Conn, id: String, i: u64) -> Result<(), String> {
-    let request = Request::AppendEvent(AppendEvent::new(
+/// The `i`th append to aggregate `id`, as both ceilings send it.
+pub fn apply_request(id: String, i: u64) -> Request {
+    Request::AppendEvent(AppendEvent::new(
         AGGREGATE_TYPE,
         id,
         EVENT_TYPE,
         apply_payload(i).to_string(),
-    ));
-    match conn.call(&request)? {
+    ))
+}
+
+/// Whether an append's reply is its echo.
+pub fn check_applied(reply: Response) -> Result<(), String> {
+    match reply {
         Response::AppendEvent(json) if !json.is_empty() => Ok(()),
         other => Err(format!("unexpected reply: {other:?}")),
     }
+}
+
+fn get(conn: &mut Conn, id: String) -> Result<(), String> {
+    check_got(conn.call(&get_request(id))?)
+}
+
+fn apply(conn: &mut Conn, id: String, i: u64) -> Result<(), String> {
+    check_applied(conn.call(&apply_request(id, i))?)
 }
 
 pub fn run(env: &Env<'_>, workload: Workload, run_tag: &str) -> Result<Run, String> {

@@ -6,16 +6,15 @@
 use std::sync::Arc;
 
 use edbx_instr::raw::{Conn, Session, open_reply, seal_request};
-use edbx_wire::{AppendEvent, GetAggregate, Request, Response};
+use edbx_wire::{Request, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
 use super::Env;
+use super::ceiling::{apply_request, check_applied, check_got, get_request};
 use crate::stats::Run;
-use crate::workload::{
-    AGGREGATE_TYPE, EVENT_TYPE, Workload, apply_id, apply_payload, drive_tasks, get_id,
-};
+use crate::workload::{Workload, apply_id, drive_tasks, get_id};
 
 struct AsyncConn {
     stream: TcpStream,
@@ -65,24 +64,11 @@ impl AsyncConn {
 }
 
 async fn get(conn: Arc<Mutex<AsyncConn>>, id: String) -> Result<(), String> {
-    let request = Request::GetAggregate(GetAggregate::new(AGGREGATE_TYPE, id));
-    match conn.lock().await.call(&request).await? {
-        Response::GetAggregate(reply) if reply.found && !reply.aggregate_json.is_empty() => Ok(()),
-        other => Err(format!("unexpected reply: {other:?}")),
-    }
+    check_got(conn.lock().await.call(&get_request(id)).await?)
 }
 
 async fn apply(conn: Arc<Mutex<AsyncConn>>, id: String, i: u64) -> Result<(), String> {
-    let request = Request::AppendEvent(AppendEvent::new(
-        AGGREGATE_TYPE,
-        id,
-        EVENT_TYPE,
-        apply_payload(i).to_string(),
-    ));
-    match conn.lock().await.call(&request).await? {
-        Response::AppendEvent(json) if !json.is_empty() => Ok(()),
-        other => Err(format!("unexpected reply: {other:?}")),
-    }
+    check_applied(conn.lock().await.call(&apply_request(id, i)).await?)
 }
 
 pub fn run(env: &Env<'_>, workload: Workload, run_tag: &str) -> Result<Run, String> {

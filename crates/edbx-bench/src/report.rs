@@ -25,8 +25,9 @@ pub struct PairedCell {
 
 /// The pairs the report compares: edbx and the async ceiling against the blocking ceiling, and
 /// edbx against the async ceiling (what the engine costs beyond the runtime).
-pub const PAIRS: [(Contender, Contender); 3] = [
+pub const PAIRS: [(Contender, Contender); 4] = [
     (Contender::Edbx, Contender::Ceiling),
+    (Contender::EdbxBlocking, Contender::Ceiling),
     (Contender::CeilingAsync, Contender::Ceiling),
     (Contender::Edbx, Contender::CeilingAsync),
 ];

@@ -3,6 +3,7 @@
 pub mod ceiling;
 pub mod ceiling_async;
 pub mod edbx;
+pub mod edbx_blocking;
 pub mod official;
 pub mod python;
 pub mod python_edbx;
@@ -40,6 +41,9 @@ pub struct Env<'a> {
 pub enum Contender {
     /// edbx with `Config` defaults (only host, port, token and tenant set).
     Edbx,
+    /// `edbx::blocking::Client` with `Config` defaults, called from one plain thread; sequential
+    /// workloads only (the same engine as `edbx`, on a runtime the calling thread drives).
+    EdbxBlocking,
     /// eventdbx-client 1.2.1, one client shared by every task.
     Official,
     /// eventdbx-client 1.2.1, one client (connection) per task.
@@ -62,8 +66,9 @@ pub enum Contender {
 }
 
 impl Contender {
-    pub const ALL: [Contender; 9] = [
+    pub const ALL: [Contender; 10] = [
         Contender::Edbx,
+        Contender::EdbxBlocking,
         Contender::Official,
         Contender::OfficialPerTask,
         Contender::Ceiling,
@@ -92,6 +97,7 @@ impl Contender {
                     in_flight.unwrap_or(::edbx::Config::DEFAULT_MAX_IN_FLIGHT)
                 ),
             },
+            Contender::EdbxBlocking => "edbx blocking client (defaults)".to_owned(),
             Contender::Official => "official 1.2.1, shared client".to_owned(),
             Contender::OfficialPerTask => "official 1.2.1, client per task".to_owned(),
             Contender::Ceiling => "ceiling (raw edbx-wire)".to_owned(),
@@ -111,6 +117,7 @@ impl Contender {
     pub fn tag(self) -> &'static str {
         match self {
             Contender::Edbx => "edbx",
+            Contender::EdbxBlocking => "edbb",
             Contender::Official => "offs",
             Contender::OfficialPerTask => "offt",
             Contender::Ceiling => "ceil",
@@ -131,7 +138,9 @@ impl Contender {
             Contender::PyAsyncio | Contender::PyAsyncioUvloop => {
                 workload != Workload::Connect && workload.tasks() >= 16
             }
-            Contender::PyOfficial => workload != Workload::Connect && workload.tasks() == 1,
+            Contender::PyOfficial | Contender::EdbxBlocking => {
+                workload != Workload::Connect && workload.tasks() == 1
+            }
             Contender::CeilingAsync => workload != Workload::Connect,
             _ => true,
         }
@@ -142,6 +151,7 @@ impl Contender {
     pub fn run(self, env: &Env<'_>, workload: Workload, run_tag: &str) -> Run {
         let outcome = match self {
             Contender::Edbx => edbx::run(env, workload, run_tag),
+            Contender::EdbxBlocking => edbx_blocking::run(env, workload, run_tag),
             Contender::Official => official::run(env, workload, run_tag, false),
             Contender::OfficialPerTask => official::run(env, workload, run_tag, true),
             Contender::Ceiling => ceiling::run(env, workload, run_tag),

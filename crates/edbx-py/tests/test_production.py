@@ -18,7 +18,12 @@ from typing import Callable, List, Optional
 
 import pytest
 
-from eventdbx import AsyncEventDBXClient, EventDBXClient
+from eventdbx import (
+    AsyncEventDBXClient,
+    EventDBXClient,
+    EventDBXConnectionError,
+    EventDBXTimeoutError,
+)
 
 # A child that fails must say why: its traceback goes to stderr before it exits.
 CHILD_TIMEOUT = 120.0
@@ -297,3 +302,46 @@ def test_ctrl_c_interrupts_blocking_calls_every_time(own_server, holding_proxy, 
     # The goal is 0.5 s (measured in the closing note); the bound here only catches a call that
     # ignores the interrupt, and survives a loaded machine.
     assert max(delays) < 2.0, delays
+
+
+def test_a_listing_interrupted_by_a_timeout_goes_on_where_it_stopped(own_server, uid):
+    """A retry loop around a listing: the exception does not end the iterator, and iterating
+    again yields every row once."""
+    ids = [f"{uid}-{i:02}" for i in range(12)]
+    with EventDBXClient(**own_server.kwargs(read_timeout=0.5)) as client:
+        for aggregate_id in ids:
+            client.create(aggregate_type="orders", aggregate_id=aggregate_id, event_type="created", payload_json="{}")
+        rows = client.iter_aggregates(take=5)
+        seen = [next(rows)["aggregate_id"] for _ in range(5)]
+        own_server.command("pause")
+        try:
+            with pytest.raises(EventDBXTimeoutError) as late:
+                next(rows)
+        finally:
+            own_server.command("resume")
+        assert late.value.retryable
+        seen += [row["aggregate_id"] for row in rows]
+        assert seen == ids
+
+
+def test_an_async_listing_interrupted_by_a_restart_goes_on_where_it_stopped(own_server, uid):
+    ids = [f"{uid}-{i:02}" for i in range(12)]
+
+    async def main() -> None:
+        async with AsyncEventDBXClient(**own_server.kwargs(retry={"attempts": 1})) as client:
+            for aggregate_id in ids:
+                await client.create(aggregate_type="orders", aggregate_id=aggregate_id, event_type="created", payload_json="{}")
+            rows = client.iter_aggregates(take=5)
+            seen = [(await rows.__anext__())["aggregate_id"] for _ in range(5)]
+            own_server.command("kill")
+            try:
+                with pytest.raises(EventDBXConnectionError) as lost:
+                    await rows.__anext__()
+            finally:
+                own_server.command("restart")
+            assert lost.value.retryable
+            seen += [row["aggregate_id"] async for row in rows]
+            assert seen == ids
+
+    asyncio.run(main())
+

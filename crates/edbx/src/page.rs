@@ -104,6 +104,12 @@ enum StreamState<T> {
 
 /// A [`Stream`](futures_core::Stream) of every row of a listing, fetching pages as it goes.
 ///
+/// An error does not end it: the next call asks for the same page again, from right after the
+/// last row handed out, so a call that failed on a timeout or a dropped connection can simply be
+/// repeated, and no row is skipped or repeated. An error that stays (an invalid listing) comes
+/// back on every call; stop at the first error (`?`, [`collect_all`](Self::collect_all)) unless
+/// you mean to retry.
+///
 /// Use it with any stream combinator library, or with its own [`next`](Self::next):
 ///
 /// ```no_run
@@ -119,6 +125,8 @@ pub struct PageStream<T> {
     state: StreamState<T>,
     buffered: VecDeque<T>,
     last_cursor: Option<String>,
+    /// The cursor of the page being fetched, to ask for it again after an error.
+    fetching_from: Option<String>,
     /// Rows still to yield, when limited.
     remaining: Option<u64>,
     /// An error to yield before anything else (a builder that was invalid).
@@ -160,19 +168,21 @@ impl<T: Send + 'static> PageStream<T> {
             state: StreamState::Idle(start),
             buffered: VecDeque::new(),
             last_cursor: None,
+            fetching_from: None,
             remaining: None,
             failed: None,
             skipped: Vec::new(),
         }
     }
 
-    /// A stream that yields `error` and ends.
+    /// A stream that yields `error` on every call.
     pub(crate) fn failed(error: Error) -> Self {
         Self {
             fetch: Box::new(|_| Box::pin(std::future::pending())),
             state: StreamState::Done,
             buffered: VecDeque::new(),
             last_cursor: None,
+            fetching_from: None,
             remaining: None,
             failed: Some(error),
             skipped: Vec::new(),
@@ -199,7 +209,8 @@ impl<T: Send + 'static> PageStream<T> {
         &self.skipped
     }
 
-    /// The next row, or `None` at the end. After an error the stream ends.
+    /// The next row, or `None` at the end. After an error, the next call fetches the same page
+    /// again (see [`PageStream`]).
     pub async fn next(&mut self) -> Option<Result<T>> {
         std::future::poll_fn(|cx| self.poll_next_row(cx)).await
     }
@@ -243,8 +254,8 @@ impl<T: Send + 'static> PageStream<T> {
     }
 
     fn poll_next_row(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
-        if let Some(error) = self.failed.take() {
-            return Poll::Ready(Some(Err(error)));
+        if let Some(error) = &self.failed {
+            return Poll::Ready(Some(Err(error.clone())));
         }
         if self.remaining == Some(0) {
             return Poll::Ready(None);
@@ -259,14 +270,16 @@ impl<T: Send + 'static> PageStream<T> {
             match &mut self.state {
                 StreamState::Done => return Poll::Ready(None),
                 StreamState::Idle(cursor) => {
-                    let future = (self.fetch)(cursor.take());
-                    self.state = StreamState::Fetching(future);
+                    let cursor = cursor.take();
+                    self.fetching_from.clone_from(&cursor);
+                    self.state = StreamState::Fetching((self.fetch)(cursor));
                 }
                 StreamState::Fetching(future) => {
                     let page = match future.as_mut().poll(cx) {
                         Poll::Pending => return Poll::Pending,
                         Poll::Ready(Err(e)) => {
-                            self.state = StreamState::Done;
+                            // Nothing of the page was handed out: the next call asks again.
+                            self.state = StreamState::Idle(self.fetching_from.take());
                             return Poll::Ready(Some(Err(e)));
                         }
                         Poll::Ready(Ok(page)) => page,
@@ -277,10 +290,13 @@ impl<T: Send + 'static> PageStream<T> {
                     self.state = match page.next_cursor {
                         Some(next) if advanced => {
                             if self.last_cursor.as_deref() == Some(next.as_str()) {
-                                self.state = StreamState::Done;
-                                return Poll::Ready(Some(Err(Error::protocol(format!(
+                                // The server sent the same rows again: asking again would too.
+                                let error = Error::protocol(format!(
                                     "listing did not advance past cursor {next}"
-                                )))));
+                                ));
+                                self.failed = Some(error.clone());
+                                self.state = StreamState::Done;
+                                return Poll::Ready(Some(Err(error)));
                             }
                             self.last_cursor = Some(next.clone());
                             StreamState::Idle(Some(next))

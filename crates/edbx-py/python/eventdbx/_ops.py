@@ -680,6 +680,8 @@ class _Operations(_ClientBase):
         for any other order, iterate unsorted and sort the rows yourself
         (``sorted(client.iter_aggregates(...), key=lambda a: a["aggregate_id"])``). ``take`` is a
         page size, not a limit: stop iterating (``itertools.islice``) to read fewer.
+        An exception (a timeout, a dropped connection) does not end the listing: iterating
+        again asks for the same page again and goes on where it stopped.
         (``async for`` on the asyncio client.)"""
         args = _listing(cursor, take, filter_expr, sort, include_archived, archived_only)
         return self._rows("stream_aggregates", args)
@@ -692,7 +694,8 @@ class _Operations(_ClientBase):
         cursor: Optional[str] = None,
         take: Optional[int] = None,
     ) -> Iterator[Dict[str, Any]]:
-        """Every event of the aggregate as a dict, in version order, from ``cursor`` on.
+        """Every event of the aggregate as a dict, in version order, from ``cursor`` on. An
+        exception does not end it: iterating again goes on where it stopped.
         (``async for`` on the asyncio client.)"""
         _text("aggregate_type", aggregate_type)
         _text("aggregate_id", aggregate_id)

@@ -202,13 +202,18 @@ impl fmt::Debug for EventScan {
 
 impl EventScan {
     /// The next page of events (all of one aggregate), or `None` at the end. After an error
-    /// the scan ends.
+    /// the scan stops reading, and every later call returns the error again: a scan that
+    /// failed never looks finished. Start a new scan to try again.
     pub async fn next_page(&mut self) -> Option<Result<Vec<Event>>> {
+        if let Some(e) = &self.failed {
+            return Some(Err(e.clone()));
+        }
         match self.advance().await {
             Ok(Some(page)) => Some(Ok(page)),
             Ok(None) => None,
             Err(e) => {
                 self.stop();
+                self.failed = Some(e.clone());
                 Some(Err(e))
             }
         }
@@ -230,9 +235,6 @@ impl EventScan {
     }
 
     async fn advance(&mut self) -> Result<Option<Vec<Event>>> {
-        if let Some(e) = self.failed.take() {
-            return Err(e);
-        }
         loop {
             if self.done {
                 return Ok(None);

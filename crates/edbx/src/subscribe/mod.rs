@@ -308,7 +308,8 @@ impl<'a> Subscribe<'a> {
     }
 
     /// How long to keep trying again when reads fail with a retryable error (the server is
-    /// restarting, the connection dropped), before the stream ends with that error. Default:
+    /// restarting, the connection dropped), before the stream fails with that error (returned
+    /// again by every later call, so a failed stream never looks finished). Default:
     /// for ever. The waits between tries follow the client's [`RetryOptions`](crate::RetryOptions).
     pub fn retry_for(mut self, limit: Option<Duration>) -> Self {
         self.options.retry_for = limit;
@@ -378,6 +379,7 @@ impl<'a> Subscribe<'a> {
             ended: false,
             unreadable: VecDeque::new(),
             deferred: None,
+            failed: None,
         })
     }
 }
@@ -445,8 +447,8 @@ type DriverFuture = Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 ///   written after it is restored are.
 /// * **Failures.** Reads that fail with a retryable error (connection lost, server restarting)
 ///   are tried again, with the client's retry delays, for as long as
-///   [`Subscribe::retry_for`] says (default: for ever); anything else ends the stream with the
-///   error.
+///   [`Subscribe::retry_for`] says (default: for ever); anything else stops the stream, which
+///   then returns that error on every call.
 pub struct Subscription {
     driver: Option<DriverFuture>,
     rx: mpsc::Receiver<Msg>,
@@ -456,6 +458,8 @@ pub struct Subscription {
     unreadable: VecDeque<Unreadable>,
     /// A failure met while filling a batch, yielded next.
     deferred: Option<Error>,
+    /// The failure that stopped the stream, returned again on every later call.
+    failed: Option<Error>,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -469,7 +473,10 @@ impl std::fmt::Debug for Subscription {
 
 impl Subscription {
     /// The next delivered event, or `None` when the stream ended (after
-    /// [`until_caught_up`](Subscribe::until_caught_up), or after an error).
+    /// [`until_caught_up`](Subscribe::until_caught_up)). After an error the subscription stops
+    /// reading and every later call returns the error again, so that a loop that retries on
+    /// errors never mistakes a failed subscription for a finished one; resume from its
+    /// [`checkpoint`](Self::checkpoint) with a new subscription.
     pub async fn next(&mut self) -> Option<Result<SubscribedEvent>> {
         std::future::poll_fn(|cx| self.poll_event(cx)).await
     }
@@ -537,6 +544,9 @@ impl Subscription {
         if let Some(e) = self.deferred.take() {
             return Poll::Ready(Some(Err(e)));
         }
+        if let Some(e) = &self.failed {
+            return Poll::Ready(Some(Err(e.clone())));
+        }
         loop {
             if self.ended {
                 return Poll::Ready(None);
@@ -560,6 +570,7 @@ impl Subscription {
                     }
                     Msg::Failed(error) => {
                         self.ended = true;
+                        self.failed = Some(error.clone());
                         return Poll::Ready(Some(Err(error)));
                     }
                 },

@@ -514,3 +514,55 @@ async fn ride_out_waits_for_a_restarting_server() {
     let order = client.get("orders", "o-1").await.unwrap().unwrap();
     assert_eq!(order.version, 1, "the write given up was never applied");
 }
+
+#[tokio::test]
+async fn a_listing_that_failed_goes_on_from_the_last_row_handed_out() {
+    let mut server = server(ALL_MODES[0]);
+    let client = Client::connect(
+        config(&server)
+            .retry(RetryOptions::none())
+            .request_timeout(Duration::from_millis(400)),
+    )
+    .await
+    .unwrap();
+    let ids: Vec<String> = (0..12).map(|i| format!("row-{i:02}")).collect();
+    for id in &ids {
+        client
+            .create("doc", id, "created", &json!({}))
+            .await
+            .unwrap();
+    }
+    let mut rows = client.list().aggregate_type("doc").take(5).stream();
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        seen.push(rows.next().await.unwrap().unwrap().aggregate_id);
+    }
+
+    // The second page's request times out: the stream says so, and does not end.
+    server.pause().unwrap();
+    let err = rows.next().await.unwrap().unwrap_err();
+    assert!(err.is_timeout() && err.is_retryable(), "{err}");
+    server.resume().unwrap();
+
+    // Called again, it asks for that page again: every row once, none skipped.
+    while let Some(row) = rows.next().await {
+        seen.push(row.unwrap().aggregate_id);
+    }
+    assert_eq!(seen, ids);
+}
+
+#[tokio::test]
+async fn a_listing_that_cannot_be_sent_keeps_failing_instead_of_ending() {
+    let server = server(ALL_MODES[0]);
+    let client = Client::connect(config(&server)).await.unwrap();
+    // A page size the client refuses before sending anything.
+    let mut rows = client.list().take(0).stream();
+    for _ in 0..3 {
+        let err = rows
+            .next()
+            .await
+            .expect("an error, not the end")
+            .unwrap_err();
+        assert_eq!(err.kind(), edbx::ErrorKind::InvalidInput, "{err}");
+    }
+}

@@ -97,7 +97,51 @@ async fn bad_scan_options_are_refused_before_sending() {
         let mut stream = scan.stream();
         let error = stream.next_page().await.unwrap().unwrap_err();
         assert_eq!(error.kind(), ErrorKind::InvalidInput);
-        assert!(stream.next_page().await.is_none());
+        // A failed scan never looks finished: the error comes again.
+        let again = stream
+            .next_page()
+            .await
+            .expect("the error again, not the end");
+        assert_eq!(again.unwrap_err().kind(), ErrorKind::InvalidInput);
     }
     assert_eq!(client.pending_requests(), 0);
+}
+
+#[tokio::test]
+async fn a_scan_that_failed_mid_way_keeps_failing_instead_of_ending() {
+    let mut server = server(ALL_MODES[0]);
+    let client = edbx::Client::connect(
+        crate::common::config(&server)
+            .retry(edbx::RetryOptions::none())
+            .request_timeout(std::time::Duration::from_millis(300)),
+    )
+    .await
+    .unwrap();
+    for id in ["a", "b", "c"] {
+        client
+            .create("doc", id, "created", &json!({"n": 1}))
+            .await
+            .unwrap();
+    }
+    let mut scan = client.scan_events().concurrency(1).stream();
+    let first = scan.next_page().await.unwrap().unwrap();
+    assert_eq!(first[0].aggregate_id, "a");
+
+    server.pause().unwrap();
+    let err = loop {
+        match scan.next_page().await {
+            Some(Err(e)) => break e,
+            Some(Ok(_)) => continue,
+            None => panic!("the scan ended while the server could not answer"),
+        }
+    };
+    server.resume().unwrap();
+    assert!(err.is_timeout(), "{err}");
+    for _ in 0..2 {
+        let again = scan
+            .next_page()
+            .await
+            .expect("the error again, not the end");
+        assert!(again.unwrap_err().is_timeout());
+    }
 }

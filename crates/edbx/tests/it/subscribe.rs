@@ -466,3 +466,41 @@ async fn a_projection_stores_its_checkpoint_and_goes_on_from_it() {
     assert_eq!(project(&client, &path, &mut totals).await, [5]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn a_subscription_that_gave_up_keeps_failing_instead_of_ending() {
+    let mut server = server(MODE);
+    let client = Client::connect(
+        config(&server)
+            .retry(edbx::RetryOptions::none())
+            .request_timeout(Duration::from_millis(300)),
+    )
+    .await
+    .unwrap();
+    write(&client, "doc", "a", 1).await;
+    let mut subscription = client
+        .subscribe()
+        .from_beginning()
+        .retry_for(Some(Duration::from_millis(500)))
+        .stream()
+        .unwrap();
+    assert_eq!(subscription.next().await.unwrap().unwrap().event.version, 1);
+
+    // The server stops answering: once the retries run out the stream fails, and every later
+    // call says so again rather than looking like a stream that ended.
+    server.pause().unwrap();
+    let err = match subscription.next().await {
+        Some(Err(e)) => e,
+        Some(Ok(event)) => panic!("no event was written: {event:?}"),
+        None => panic!("the stream ended instead of failing"),
+    };
+    server.resume().unwrap();
+    for _ in 0..3 {
+        let again = subscription
+            .next()
+            .await
+            .expect("the failure again, not the end")
+            .unwrap_err();
+        assert_eq!(again.kind(), err.kind(), "{again}");
+    }
+}

@@ -345,3 +345,72 @@ def test_an_async_listing_interrupted_by_a_restart_goes_on_where_it_stopped(own_
 
     asyncio.run(main())
 
+
+def test_an_asyncio_client_forked_while_it_connects_works_in_the_child(own_server, uid):
+    """fork() while another thread's event loop holds the client's connect lock: the child's
+    copy of that lock is never released, so the child must not wait on it."""
+    client = AsyncEventDBXClient(**own_server.kwargs(connect_timeout=60))
+    own_server.command("pause")
+    connecting = threading.Thread(target=lambda: asyncio.run(client.connect()))
+    try:
+        connecting.start()
+        while not (client._connecting is not None and client._connecting[2].locked()):
+            time.sleep(0.001)
+
+        def child() -> None:
+            async def main() -> None:
+                await asyncio.wait_for(
+                    client.create(aggregate_type="orders", aggregate_id=uid, event_type="created", payload_json="{}"),
+                    timeout=60,
+                )
+
+            asyncio.run(main())
+
+        pid = _fork(child)
+    finally:
+        own_server.command("resume")
+    connecting.join()
+    _wait_ok(pid)
+    assert client.connected
+    with EventDBXClient(**own_server.kwargs()) as check:
+        assert _versions(check, uid) == [1]
+
+
+def test_an_asyncio_client_serves_one_asyncio_run_after_another(own_server, uid):
+    """A client made at import time, used by concurrent tasks in one asyncio.run while the
+    server is down and in the next once it is back (a worker running a loop per job)."""
+    client = AsyncEventDBXClient(**own_server.kwargs(retry={"attempts": 1}, connect_timeout=2))
+
+    async def two_at_once() -> list:
+        calls = [client.get(aggregate_type="orders", aggregate_id=uid) for _ in range(2)]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    own_server.command("stop")
+    try:
+        down = asyncio.run(two_at_once())
+        assert all(isinstance(e, EventDBXConnectionError) for e in down), down
+    finally:
+        own_server.command("restart")
+    up = asyncio.run(two_at_once())
+    assert [r.found for r in up] == [False, False], up
+
+
+def test_closing_an_asyncio_client_while_it_connects_keeps_nothing_open(own_server, uid):
+    async def main() -> None:
+        client = AsyncEventDBXClient(**own_server.kwargs(connect_timeout=60))
+        own_server.command("pause")
+        try:
+            connect = asyncio.ensure_future(client.connect())
+            while not (client._connecting is not None and client._connecting[2].locked()):
+                await asyncio.sleep(0)
+            await client.close()
+        finally:
+            own_server.command("resume")
+        with pytest.raises(EventDBXConnectionError) as closed:
+            await connect
+        assert closed.value.kind == "closed"
+        assert not client.connected
+        with pytest.raises(EventDBXConnectionError):
+            await client.get(aggregate_type="orders", aggregate_id=uid)
+
+    asyncio.run(main())

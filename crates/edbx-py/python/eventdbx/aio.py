@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple, Type, TypeVar, cast
 
 from . import _native
@@ -84,7 +85,19 @@ class AsyncEventDBXClient(_Operations):
             raise error.with_traceback(None)
 
     def _start(self) -> None:
-        self._connecting: Optional[asyncio.Lock] = None
+        # The lock that has one task connect while the others wait, with the process and event
+        # loop it belongs to: an asyncio lock serves one loop only (a client made at import
+        # time meets a new loop per asyncio.run), and fork() copies a lock that a task of the
+        # parent may hold for ever in the child.
+        self._connecting: Optional[Tuple[int, asyncio.AbstractEventLoop, asyncio.Lock]] = None
+
+    def _connect_lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        held = self._connecting
+        if held is None or held[0] != os.getpid() or held[1] is not loop:
+            held = (os.getpid(), loop, asyncio.Lock())
+            self._connecting = held
+        return held[2]
 
     async def connect(self) -> "AsyncEventDBXClient":
         """Opens the first connection now (hello and handshake), so that a wrong address or
@@ -99,13 +112,18 @@ class AsyncEventDBXClient(_Operations):
         if self._closed:
             raise EventDBXConnectionError("the client was closed", kind="closed")
         if self._native is None:
-            if self._connecting is None:
-                self._connecting = asyncio.Lock()
-            async with self._connecting:
+            async with self._connect_lock():
                 if self._native is None:
-                    self._native = await _native.NativeClient.connect(
-                        self._options, asynchronous=True
-                    )
+                    native = await _native.NativeClient.connect(self._options, asynchronous=True)
+                    if self._closed:
+                        # close() came while it connected: that connection is not kept.
+                        native.close()
+                        raise EventDBXConnectionError("the client was closed", kind="closed")
+                    if self._native is None:
+                        self._native = native
+                    else:
+                        # A task on another event loop connected meanwhile: keep one.
+                        native.close()
         return self._native
 
     async def close(self) -> None:

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from eventdbx import (
+    AsyncEventDBXClient,
     EventDBXAPIError,
     EventDBXClient,
     EventDBXConnectionError,
@@ -22,6 +23,7 @@ from eventdbx import (
     EventDBXOutcomeUnknownError,
     EventDBXReplyTooLargeError,
     EventDBXTimeoutError,
+    EventDBXTypeError,
     RetryOptions,
 )
 
@@ -342,3 +344,64 @@ def test_async_tracebacks_end_at_the_public_coroutine(server, uid):
             assert _our_frames(wrong.value) == [("aio.py", "get")]
 
     asyncio.run(main())
+
+
+def _deep(levels: int) -> dict:
+    value: dict = {}
+    for _ in range(levels):
+        value = {"x": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    "call, error, fragment",
+    [
+        # Not Unicode text: a lone surrogate cannot be encoded for the Rust core.
+        (lambda c, uid: c.get(aggregate_type="orders", aggregate_id=f"{uid}\ud800"), EventDBXInputError, "aggregate_id is not valid unicode"),
+        (lambda c, uid: c.create(aggregate_type="orders", aggregate_id=uid, event_type="created", payload_json="{}", note="\udfff"), EventDBXInputError, "note is not valid unicode"),
+        (lambda c, uid: c.list(filter_expr="status = '\ud800'"), EventDBXInputError, "filter_expr is not valid unicode"),
+        # Past 64 bits.
+        (lambda c, uid: c.list(take=2**64), EventDBXInputError, "take is out of range"),
+        (lambda c, uid: c.get_snapshot(snapshot_id=2**70), EventDBXInputError, "snapshot_id is out of range"),
+        # Serialising the caller's values.
+        (lambda c, uid: c.create(aggregate_type="orders", aggregate_id=uid, event_type="created", payload_json=_deep(5000)), EventDBXInputError, "nested too deeply"),
+        (lambda c, uid: c.create(aggregate_type="orders", aggregate_id=uid, event_type="created", payload_json={"total": float("nan")}), EventDBXTypeError, "out of range float"),
+        (lambda c, uid: c.patch(aggregate_type="orders", aggregate_id=uid, event_type="patched", patches=[{"op": "add", "path": "/x", "value": object()}]), EventDBXTypeError, "patches"),
+        # Lists and options of the wrong shape.
+        (lambda c, uid: c.create(aggregate_type="orders", aggregate_id=uid, event_type="created", payload_json="{}", publish_targets=[{"plugin": 1}]), EventDBXTypeError, "plugin must be a non-empty str"),
+        (lambda c, uid: c.create(aggregate_type="orders", aggregate_id=uid, event_type="created", payload_json="{}", publish_targets=[{}]), EventDBXTypeError, "plugin must be a non-empty str"),
+        (lambda c, uid: c.create(aggregate_type="orders", aggregate_id=uid, event_type="created", payload_json="{}", publish_targets="search"), EventDBXTypeError, "publish_targets must be a list"),
+        (lambda c, uid: c.list(sort=["created_at:asc"]), EventDBXTypeError, "sort must be a str"),
+        (lambda c, uid: c.select(aggregate_type="orders", aggregate_id=uid, fields=["total", object()]), EventDBXTypeError, "fields must hold only str"),
+        (lambda c, uid: c.tenant_schema_publish(tenant_id="default", labels=[1]), EventDBXTypeError, "labels must hold only str"),
+    ],
+)
+def test_every_refusal_is_typed_and_names_the_argument(server, uid, call, error, fragment):
+    """Input the Rust core cannot take is refused as an EventDBXError, before anything is sent:
+    never a bare UnicodeEncodeError, OverflowError, RecursionError, TypeError or ValueError."""
+    with EventDBXClient(**server.kwargs()) as client:
+        with pytest.raises(error) as refused:
+            call(client, uid)
+        assert fragment in str(refused.value).lower()
+        assert refused.value.kind == "invalid_input"
+        assert client.get(aggregate_type="orders", aggregate_id=uid).found is False
+
+
+@pytest.mark.parametrize(
+    "change, error, fragment",
+    [
+        ({"token": 123}, EventDBXTypeError, "token must be a str, got int"),
+        ({"tenant_id": 123}, EventDBXTypeError, "tenant_id must be a str"),
+        ({"host": b"127.0.0.1"}, EventDBXTypeError, "host must be a str"),
+        ({"port": True}, EventDBXInputError, "port must be between"),
+        ({"retry": {"attempts": "x"}}, EventDBXTypeError, "retry attempts must be an int"),
+        ({"retry": [1]}, EventDBXTypeError, "retry must be a retryoptions"),
+        ({"token": "tok\ud800en"}, EventDBXInputError, "token is not valid unicode"),
+    ],
+)
+def test_constructor_arguments_of_the_wrong_type_are_typed_errors(server, change, error, fragment):
+    for make in (EventDBXClient, AsyncEventDBXClient):
+        with pytest.raises(error) as refused:
+            make(**server.kwargs(**change))
+        assert fragment in str(refused.value).lower()
+        assert server.token not in str(refused.value)

@@ -17,6 +17,7 @@ from typing import (
     Any,
     Callable,
     Dict,
+    Iterable,
     Iterator,
     List,
     Mapping,
@@ -91,6 +92,50 @@ def _text(name: str, value: object) -> str:
     raise EventDBXTypeError(f"{name} must be a str, got {_type_name(value)} ({value!r})")
 
 
+def _texts(name: str, values: object) -> List[str]:
+    """A list argument of texts (``fields``, ``labels``): each a ``str``."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise EventDBXTypeError(
+            f"{name} must be a list of str, got {_type_name(values)} ({values!r})"
+        )
+    texts = list(values)
+    for value in texts:
+        if not isinstance(value, str):
+            raise EventDBXTypeError(
+                f"{name} must hold only str, got {_type_name(value)} ({value!r})"
+            )
+    return texts
+
+
+def refused_argument(error: Exception, arguments: Mapping[str, Any]) -> EventDBXInputError:
+    """An argument that passed the checks above but that the Rust core cannot take (a ``str``
+    holding a lone surrogate, which is not Unicode text; an ``int`` past the core's 64 bits),
+    as the typed error, naming the argument when it is found among ``arguments``. Raised while
+    the call's arguments are converted, so nothing was sent."""
+
+    def values(value: Any) -> Iterator[Any]:
+        yield value
+        if isinstance(value, Mapping):
+            yield from value.values()
+        elif isinstance(value, (list, tuple)):
+            yield from value
+
+    def holding(found: Callable[[Any], bool]) -> str:
+        names = [name for name, value in arguments.items() if any(map(found, values(value)))]
+        return names[0] if len(names) == 1 else "an argument"
+
+    if isinstance(error, UnicodeEncodeError):
+        name = holding(lambda v: isinstance(v, str) and v == error.object)
+        return EventDBXInputError(
+            f"{name} is not valid Unicode text ({error.reason} at index {error.start}): "
+            "a str holding a lone surrogate cannot be sent"
+        )
+    name = holding(
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and not -(2**63) <= v < 2**63
+    )
+    return EventDBXInputError(f"{name} is out of range for a 64-bit integer ({error})")
+
+
 def _optional_text(name: str, value: object) -> Optional[str]:
     if value is None or isinstance(value, str):
         return value
@@ -127,19 +172,27 @@ def _required_int(name: str, value: object, minimum: int) -> int:
     return checked
 
 
+def _json_text(name: str, value: object) -> str:
+    """``value`` serialised with ``json.dumps``, or the typed error naming ``name``."""
+    try:
+        # NaN and infinities are not JSON: refused here, not by the server.
+        return json.dumps(value, allow_nan=False)
+    except RecursionError:
+        raise EventDBXInputError(f"{name} is nested too deeply to serialise") from None
+    except (TypeError, ValueError) as error:
+        raise EventDBXTypeError(
+            f"{name} was given as a {_type_name(value)} that json.dumps cannot serialise: "
+            f"{error}"
+        ) from None
+
+
 def _json_object(name: str, value: object) -> str:
     """``payload_json``/``metadata_json``: JSON text as 0.1.8 takes it, or a mapping, which is
     serialised (``json.dumps``)."""
     if isinstance(value, str):
         return value
     if isinstance(value, Mapping):
-        try:
-            return json.dumps(dict(value))
-        except (TypeError, ValueError) as error:
-            raise EventDBXTypeError(
-                f"{name} was given as a {_type_name(value)} that json.dumps cannot serialise: "
-                f"{error}"
-            ) from None
+        return _json_text(name, dict(value))
     raise EventDBXTypeError(
         f"{name} must be a JSON object as a str (e.g. json.dumps(...)) or a dict, got "
         f"{_type_name(value)} ({value!r})"
@@ -236,16 +289,30 @@ def client_options(
         raise EventDBXTypeError(
             "transport= is not supported: this client owns its pooled, encrypted connections"
         )
+    if not isinstance(token, str):
+        # Not the value: it may be a secret in the wrong place.
+        raise EventDBXTypeError(f"token must be a str, got {_type_name(token)}")
     if not token:
         raise EventDBXInputError("token must be provided")
+    if tenant_id is not None and not isinstance(tenant_id, str):
+        raise EventDBXTypeError(
+            f"tenant_id must be a str, got {_type_name(tenant_id)} ({tenant_id!r})"
+        )
     if tenant_id is not None and not tenant_id:
         raise EventDBXInputError("tenant_id must be provided")
+    if not isinstance(host, str):
+        raise EventDBXTypeError(f"host must be a str, got {_type_name(host)} ({host!r})")
+    for name, text in (("token", token), ("tenant_id", tenant_id), ("host", host)):
+        try:
+            (text or "").encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise refused_argument(error, {name: text}) from None
     if protocol_version != _native.PROTOCOL_VERSION:
         raise EventDBXInputError(
             f"protocol_version {protocol_version!r} is not supported; EventDBX speaks version "
             f"{_native.PROTOCOL_VERSION}"
         )
-    if not isinstance(port, int) or not 0 < port < 65536:
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
         raise EventDBXInputError(f"port must be between 1 and 65535, got {port!r}")
     # Types only: the limits are the engine's (``_native.LIMITS``), which refuses a value past
     # one naming the argument.
@@ -468,7 +535,8 @@ class _Operations(_ClientBase):
         if not patches:
             raise EventDBXInputError("patches must contain at least one entry")
         return self._event_write(
-            "patch_event", aggregate_type, aggregate_id, event_type, json.dumps(list(patches)),
+            "patch_event", aggregate_type, aggregate_id, event_type,
+            _json_text("patches", list(patches)),
             note, metadata_json, publish_targets, False,
         )
 
@@ -629,7 +697,7 @@ class _Operations(_ClientBase):
             )
         if not fields:
             raise EventDBXInputError("fields must contain at least one entry")
-        args = (aggregate_type, aggregate_id, [str(f) for f in fields])
+        args = (aggregate_type, aggregate_id, _texts("fields", fields))
         return self._call("select_aggregate", args, _found(SelectAggregateResult))
 
     select = select_aggregate
@@ -940,7 +1008,7 @@ class _Operations(_ClientBase):
             tenant_id,
             reason,
             actor,
-            list(labels) if labels else None,
+            _texts("labels", labels) if labels else None,
             bool(activate),
             bool(force),
             bool(reload),

@@ -21,7 +21,7 @@ import os
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple, Type, TypeVar, cast
 
 from . import _native
-from ._ops import OPERATIONS, _Operations, env_options, renamed
+from ._ops import OPERATIONS, _Operations, env_options, refused_argument, renamed
 from .errors import EventDBXConnectionError, EventDBXError
 from .subscription import AsyncSubscription
 
@@ -53,6 +53,8 @@ class _AsyncRows:
                 page = await self._stream.next_page(asynchronous=True)
             except EventDBXError as error:
                 raise error.with_traceback(None)  # the caller's loop is the last frame shown
+            except (UnicodeEncodeError, OverflowError) as error:
+                raise refused_argument(error, {}) from None
             if page is None:
                 self._done = True
                 raise StopAsyncIteration
@@ -183,6 +185,8 @@ def _coroutine(name: str, operation: Callable[..., Any]) -> Callable[..., Any]:
             return await operation(self, *args, **kwargs)
         except EventDBXError as error:
             raise error.with_traceback(None)
+        except (UnicodeEncodeError, OverflowError) as error:
+            raise refused_argument(error, kwargs) from None
 
     return renamed(method, name, "AsyncEventDBXClient")
 
@@ -197,6 +201,8 @@ def _listing(name: str, operation: Callable[..., Any]) -> Callable[..., Any]:
             return operation(self, *args, **kwargs)
         except EventDBXError as error:
             raise error.with_traceback(None)
+        except (UnicodeEncodeError, OverflowError) as error:
+            raise refused_argument(error, kwargs) from None
 
     return renamed(method, name, "AsyncEventDBXClient")
 

@@ -52,6 +52,7 @@ from ._ops import (
     OPERATIONS,
     _Operations,
     env_options,
+    refused_argument,
     renamed,
 )
 # The names 0.1.8's client module exported, written out so that type checkers see them.
@@ -223,6 +224,8 @@ def _public(name: str, operation: Callable[..., Any]) -> Callable[..., Any]:
             return operation(self, *args, **kwargs)
         except EventDBXError as error:
             raise error.with_traceback(None)
+        except (UnicodeEncodeError, OverflowError) as error:
+            raise refused_argument(error, kwargs) from None
 
     return renamed(method, name, "EventDBXClient")
 

@@ -54,6 +54,7 @@ from typing import (
     Any,
     Callable,
     Dict,
+    Iterable,
     List,
     Mapping,
     Optional,
@@ -65,7 +66,7 @@ from typing import (
     overload,
 )
 
-from .errors import EventDBXStateError
+from .errors import EventDBXInputError, EventDBXStateError, EventDBXTypeError
 
 _T = TypeVar("_T")
 
@@ -213,7 +214,7 @@ class PublishTarget:
 
     def __post_init__(self) -> None:
         if not self.plugin:
-            raise ValueError("publish target plugin must be provided")
+            raise EventDBXInputError("publish target plugin must be provided")
 
 
 @dataclass
@@ -316,14 +317,36 @@ class RetryOptions:
         if isinstance(config, RetryOptions):
             return cls(config.attempts, config.initial_delay_ms, config.max_delay_ms)
         if not isinstance(config, Mapping):
-            raise TypeError("retry must be a RetryOptions, a mapping or None")
+            raise EventDBXTypeError(
+                f"retry must be a RetryOptions, a mapping or None, got {type(config).__name__}"
+            )
         initial = config.get("initial_delay_ms")
         if initial is None:
             initial = config.get("initialDelayMs", 100)
         max_delay = config.get("max_delay_ms")
         if max_delay is None:
             max_delay = config.get("maxDelayMs", 1_000)
-        return cls(int(config.get("attempts", 1)), int(initial), int(max_delay))
+        return cls(
+            _count("retry attempts", config.get("attempts", 1)),
+            _count("retry initial_delay_ms", initial),
+            _count("retry max_delay_ms", max_delay),
+        )
+
+
+def _count(name: str, value: Any) -> int:
+    """A whole number of at least 0 (an ``int``, or a ``float``/``str`` holding one, as
+    ``int()`` reads them)."""
+    if isinstance(value, bool):
+        raise EventDBXTypeError(f"{name} must be an int, got {value!r}")
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        raise EventDBXTypeError(
+            f"{name} must be an int, got {type(value).__name__} ({value!r})"
+        ) from None
+    if count < 0:
+        raise EventDBXInputError(f"{name} must be at least 0, got {count}")
+    return count
 
 
 def sort_text(sort: Union[str, List[AggregateSortOption], None]) -> Optional[str]:
@@ -335,8 +358,17 @@ def sort_text(sort: Union[str, List[AggregateSortOption], None]) -> Optional[str
     segments = []
     for option in sort:
         if not isinstance(option, AggregateSortOption):
-            raise TypeError("sort must be a string or a list of AggregateSortOption")
-        field = AggregateSortField(option.field).value
+            raise EventDBXTypeError(
+                "sort must be a str (\"created_at:asc\") or a list of AggregateSortOption, got "
+                f"a list holding {type(option).__name__} ({option!r})"
+            )
+        try:
+            field = AggregateSortField(option.field).value
+        except ValueError:
+            known = ", ".join(f.value for f in AggregateSortField)
+            raise EventDBXInputError(
+                f"sort field {option.field!r} is not one of {known}"
+            ) from None
         segments.append(f"{field}:{'desc' if option.descending else 'asc'}")
     return ", ".join(segments) or None
 
@@ -347,17 +379,32 @@ def publish_target_tuples(
     """``(plugin, mode, priority)`` tuples from targets or mappings."""
     if targets is None:
         return None
+    if isinstance(targets, (str, bytes, Mapping)) or not isinstance(targets, Iterable):
+        raise EventDBXTypeError(
+            "publish_targets must be a list of PublishTarget or mappings, got "
+            f"{type(targets).__name__} ({targets!r})"
+        )
     out = []
     for target in targets:
         if isinstance(target, Mapping):
-            target = PublishTarget(
-                plugin=target.get("plugin"),  # type: ignore[arg-type]
-                mode=target.get("mode"),
-                priority=target.get("priority"),
+            plugin, mode, priority = (target.get(key) for key in ("plugin", "mode", "priority"))
+        elif isinstance(target, PublishTarget):
+            plugin, mode, priority = target.plugin, target.mode, target.priority
+        else:
+            raise EventDBXTypeError(
+                "publish_targets must contain PublishTarget or mapping entries, got "
+                f"{type(target).__name__} ({target!r})"
             )
-        elif not isinstance(target, PublishTarget):
-            raise TypeError("publish_targets must contain PublishTarget or mapping entries")
-        out.append((target.plugin, target.mode, target.priority))
+        if not isinstance(plugin, str) or not plugin:
+            raise EventDBXTypeError(
+                f"a publish target's plugin must be a non-empty str, got {plugin!r}"
+            )
+        for key, value in (("mode", mode), ("priority", priority)):
+            if value is not None and not isinstance(value, str):
+                raise EventDBXTypeError(
+                    f"a publish target's {key} must be a str or None, got {value!r}"
+                )
+        out.append((plugin, mode, priority))
     return out
 
 

@@ -608,8 +608,9 @@ pub struct ExportArgs {
     /// The file format: NDJSON (importable with `edbx import`) or Parquet (needs --out).
     #[arg(long, value_enum, default_value = "ndjson")]
     pub format: ExportFormat,
-    /// Output file, written whole or not at all (as PATH.partial, renamed when complete)
-    /// [default: stdout, for NDJSON]. For Parquet, a directory with --partition-by or
+    /// Output file, written whole or not at all (as PATH.partial, renamed when complete; a
+    /// symlink is followed and kept) [default: stdout, for NDJSON]. A pipe or device is
+    /// written into, never replaced. For Parquet, a directory with --partition-by or
     /// --max-file-size; `-` is stdout (refused on a terminal).
     #[arg(long, value_name = "PATH")]
     pub out: Option<PathBuf>,

@@ -85,6 +85,113 @@ fn suffixed(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// What the output path of a one-file export names, decided before anything is sent: the
+/// policy `edbx export` applies to NDJSON and Parquet alike.
+///
+/// ```no_run
+/// use edbx_parquet::OutputFile;
+///
+/// match OutputFile::check("dump.ndjson".as_ref())? {
+///     // Written as `dump.ndjson.partial`, renamed over `dump.ndjson` once complete.
+///     OutputFile::Replace(path) => println!("writing {}", path.display()),
+///     // A pipe or a device: written into as it goes, never replaced.
+///     OutputFile::Stream(path) => println!("streaming into {}", path.display()),
+/// }
+/// # Ok::<(), edbx_parquet::ExportError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputFile {
+    /// A regular file, or nothing yet: write `PATH.partial` beside it and rename it over `PATH`
+    /// when complete. A symbolic link is followed: this is the file it points to, which is
+    /// replaced while the link stays.
+    Replace(PathBuf),
+    /// Something that is not a regular file (a pipe, `/dev/null`, `/dev/stdout`): write into it
+    /// as the export goes. Renaming a file over it would destroy it, and its reader would get
+    /// nothing.
+    Stream(PathBuf),
+}
+
+/// How many symbolic links a dangling chain is followed through.
+const MAX_LINKS: usize = 40;
+
+impl OutputFile {
+    /// Checks `path` for an export into one file: refuses an empty path, a missing directory
+    /// and a directory, and says whether the file is replaced or streamed into.
+    pub fn check(path: &Path) -> Result<OutputFile, ExportError> {
+        Self::check_within(path, MAX_LINKS)
+    }
+
+    fn check_within(path: &Path, links: usize) -> Result<OutputFile, ExportError> {
+        if path.as_os_str().is_empty() {
+            return Err(ExportError::InvalidInput("the output path is empty".into()));
+        }
+        match fs::metadata(path) {
+            Ok(m) if m.is_dir() => Err(ExportError::InvalidInput(format!(
+                "{} is a directory: give a file name",
+                path.display()
+            ))),
+            // Opened where it is (through any link): `/dev/stdout` resolves to no path.
+            Ok(m) if !m.is_file() => Ok(OutputFile::Stream(path.to_owned())),
+            Ok(_) => {
+                let real = if is_symlink(path) {
+                    fs::canonicalize(path).map_err(io(path))?
+                } else {
+                    path.to_owned()
+                };
+                Self::replaceable(real)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if !is_symlink(path) {
+                    return Self::replaceable(path.to_owned());
+                }
+                // A dangling link: the new file is made where it points.
+                if links == 0 {
+                    return Err(ExportError::InvalidInput(format!(
+                        "{}: too many levels of symbolic links",
+                        path.display()
+                    )));
+                }
+                let target = fs::read_link(path).map_err(io(path))?;
+                Self::check_within(&parent_of(path).join(target), links - 1)
+            }
+            Err(e) => Err(io(path)(e)),
+        }
+    }
+
+    /// A file to be written beside as `PATH.partial`: its directory must exist, and
+    /// `PATH.partial` must not be a directory.
+    fn replaceable(path: PathBuf) -> Result<OutputFile, ExportError> {
+        let parent = parent_of(&path);
+        if !parent.is_dir() {
+            return Err(ExportError::InvalidInput(format!(
+                "{}: the directory {} does not exist",
+                path.display(),
+                parent.display()
+            )));
+        }
+        let staging = suffixed(&path, TEMP_SUFFIX);
+        if staging.is_dir() {
+            return Err(ExportError::InvalidInput(format!(
+                "{} is a directory; remove it or choose another path",
+                staging.display()
+            )));
+        }
+        Ok(OutputFile::Replace(path))
+    }
+}
+
+fn is_symlink(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// The directory `path` is in (`.` for a bare name).
+fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
 /// Where an export writes, decided (and checked) before anything is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Target {
@@ -100,13 +207,25 @@ pub(crate) enum Target {
 impl Target {
     /// Checks `path` for an export into one file (`dir: false`) or a directory.
     pub(crate) fn check(path: &Path, dir: bool) -> Result<Target, ExportError> {
+        if !dir {
+            return match OutputFile::check(path) {
+                Ok(OutputFile::Replace(path)) => Ok(Target::File(path)),
+                Ok(OutputFile::Stream(path)) => {
+                    refuse_terminal(&path)?;
+                    Ok(Target::Device(path))
+                }
+                Err(ExportError::InvalidInput(message)) if path.is_dir() => {
+                    Err(ExportError::InvalidInput(format!(
+                        "{message}, or --partition-by / --max-file-size to write a directory"
+                    )))
+                }
+                Err(e) => Err(e),
+            };
+        }
         if path.as_os_str().is_empty() {
             return Err(ExportError::InvalidInput("the output path is empty".into()));
         }
-        let parent = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
+        let parent = parent_of(path);
         if !parent.is_dir() {
             return Err(ExportError::InvalidInput(format!(
                 "{}: the directory {} does not exist",
@@ -120,57 +239,41 @@ impl Target {
             .as_ref()
             .is_some_and(|m| !m.is_dir() && !m.is_file());
         if existing_other {
-            if dir {
-                return Err(ExportError::InvalidInput(format!(
-                    "{} is not a directory: a partitioned or split export writes a directory",
-                    path.display()
-                )));
-            }
-            // A character device may be a terminal; a pipe is not opened here, since its
-            // reader would see an end of file when it is closed again.
-            if existing.as_ref().is_some_and(is_char_device) {
-                let file = File::options().write(true).open(path).map_err(io(path))?;
-                if file.is_terminal() {
-                    return Err(terminal());
-                }
-            }
-            return Ok(Target::Device(path.to_owned()));
+            return Err(ExportError::InvalidInput(format!(
+                "{} is not a directory: a partitioned or split export writes a directory",
+                path.display()
+            )));
         }
-        if dir {
-            let empty = existing_dir && fs::read_dir(path).map_err(io(path))?.next().is_none();
-            if existing.is_some() && !empty {
-                return Err(ExportError::InvalidInput(format!(
-                    "{} exists: a partitioned or split export writes a new directory (it never \
-                     merges into or replaces an existing one); remove it or choose another path",
-                    path.display()
-                )));
-            }
-            let staging = suffixed(path, TEMP_SUFFIX);
-            if staging.exists() && !staging.join(MARKER).is_file() {
-                return Err(ExportError::InvalidInput(format!(
-                    "{} exists and is not an interrupted export's: remove it or choose another \
-                     path",
-                    staging.display()
-                )));
-            }
-            Ok(Target::Dir(path.to_owned()))
-        } else {
-            if existing_dir {
-                return Err(ExportError::InvalidInput(format!(
-                    "{} is a directory: give a file name, or --partition-by / --max-file-size \
-                     to write a directory",
-                    path.display()
-                )));
-            }
-            if suffixed(path, TEMP_SUFFIX).is_dir() {
-                return Err(ExportError::InvalidInput(format!(
-                    "{} is a directory; remove it or choose another path",
-                    suffixed(path, TEMP_SUFFIX).display()
-                )));
-            }
-            Ok(Target::File(path.to_owned()))
+        let empty = existing_dir && fs::read_dir(path).map_err(io(path))?.next().is_none();
+        if existing.is_some() && !empty {
+            return Err(ExportError::InvalidInput(format!(
+                "{} exists: a partitioned or split export writes a new directory (it never \
+                 merges into or replaces an existing one); remove it or choose another path",
+                path.display()
+            )));
+        }
+        let staging = suffixed(path, TEMP_SUFFIX);
+        if staging.exists() && !staging.join(MARKER).is_file() {
+            return Err(ExportError::InvalidInput(format!(
+                "{} exists and is not an interrupted export's: remove it or choose another \
+                 path",
+                staging.display()
+            )));
+        }
+        Ok(Target::Dir(path.to_owned()))
+    }
+}
+
+/// Refuses a terminal as the output of binary data. A character device may be one; a pipe is
+/// not opened here, since its reader would see an end of file when it is closed again.
+fn refuse_terminal(path: &Path) -> Result<(), ExportError> {
+    if fs::metadata(path).is_ok_and(|m| is_char_device(&m)) {
+        let file = File::options().write(true).open(path).map_err(io(path))?;
+        if file.is_terminal() {
+            return Err(terminal());
         }
     }
+    Ok(())
 }
 
 #[cfg(unix)]

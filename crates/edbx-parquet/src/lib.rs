@@ -67,7 +67,7 @@ pub use export::{
     Compression, DEFAULT_MAX_FILE_SIZE, DEFAULT_ROW_GROUP_SIZE, Export, MAX_ROW_GROUP_SIZE,
     MIN_FILE_SIZE, PartitionBy, Summary, What,
 };
-pub use layout::{WrittenFile, escape_partition_value};
+pub use layout::{OutputFile, WrittenFile, escape_partition_value};
 pub use schema::{aggregates_schema, events_schema};
 
 /// Arrow's schema type, as [`events_schema`] and [`aggregates_schema`] return it.

@@ -1014,3 +1014,120 @@ fn a_versioned_import_killed_and_resumed_through_a_restart_writes_every_version_
         "{again}"
     );
 }
+
+#[test]
+fn an_export_into_a_pipe_or_through_a_link_keeps_them() {
+    use std::os::unix::fs::FileTypeExt;
+
+    let env = Env::start();
+    let client = env.client();
+    for id in ["o-1", "o-2"] {
+        client
+            .create("orders", id, "created", &json!({"id": id}))
+            .unwrap();
+    }
+    let events = |text: &str| text.lines().filter(|l| !l.is_empty()).count();
+
+    // A named pipe: written into, and still a pipe for its reader afterwards.
+    let fifo = env.path("events.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let fifo_arg = fifo.to_str().unwrap();
+    env.run(&["export", "--out", fifo_arg, "--progress", "never"])
+        .ok();
+    assert_eq!(events(&reader.join().unwrap()), 2);
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+
+    // A link to a file: the file gets the export, the link stays a link.
+    let real = env.path("real.ndjson");
+    std::fs::write(&real, "old\n").unwrap();
+    let link = env.path("link.ndjson");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    env.run(&[
+        "export",
+        "--out",
+        link.to_str().unwrap(),
+        "--progress",
+        "never",
+    ])
+    .ok();
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(events(&std::fs::read_to_string(&real).unwrap()), 2);
+
+    // A link to nothing yet: the file is made where it points.
+    let later = env.path("later.ndjson");
+    let dangling = env.path("dangling.ndjson");
+    std::os::unix::fs::symlink(&later, &dangling).unwrap();
+    env.run(&[
+        "export",
+        "--out",
+        dangling.to_str().unwrap(),
+        "--progress",
+        "never",
+    ])
+    .ok();
+    assert!(
+        std::fs::symlink_metadata(&dangling)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(events(&std::fs::read_to_string(&later).unwrap()), 2);
+
+    // Parquet through a link: the same.
+    let parquet_real = env.path("real.parquet");
+    let parquet_link = env.path("link.parquet");
+    std::os::unix::fs::symlink(&parquet_real, &parquet_link).unwrap();
+    env.run(&[
+        "export",
+        "--format",
+        "parquet",
+        "--out",
+        parquet_link.to_str().unwrap(),
+        "--progress",
+        "never",
+    ])
+    .ok();
+    assert!(
+        std::fs::symlink_metadata(&parquet_link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(std::fs::read(&parquet_real).unwrap().starts_with(b"PAR1"));
+
+    // A directory is refused before anything is read, naming it.
+    let dir = env.path("a-directory");
+    std::fs::create_dir(&dir).unwrap();
+    let refused = env
+        .run(&[
+            "export",
+            "--out",
+            dir.to_str().unwrap(),
+            "--progress",
+            "never",
+        ])
+        .code(2);
+    assert!(
+        refused.stderr.contains("a-directory is a directory"),
+        "{}",
+        refused.stderr
+    );
+}

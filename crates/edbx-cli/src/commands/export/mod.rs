@@ -19,8 +19,10 @@ use crate::cli::{ExportArgs, ExportFormat, ExportWhat, ParquetCompression};
 use crate::event_line::EventLine;
 use crate::exit::{Exit, Failure, Outcome};
 use crate::progress::Progress;
+use edbx_parquet::OutputFile;
 
-/// Where the lines go: stdout, or a file that gets its name only once complete.
+/// Where the lines go: stdout, a file that gets its name only once complete, or a pipe or
+/// device written into as it goes (`edbx_parquet::OutputFile`: the policy of both formats).
 struct Sink {
     writer: BufWriter<Box<dyn Write + Send>>,
     file: Option<(PathBuf, PathBuf)>,
@@ -28,12 +30,14 @@ struct Sink {
 
 impl Sink {
     fn open(out: Option<&PathBuf>) -> Outcome<Self> {
-        match out {
-            None => Ok(Self {
+        let Some(path) = out else {
+            return Ok(Self {
                 writer: BufWriter::new(Box::new(std::io::stdout())),
                 file: None,
-            }),
-            Some(path) => {
+            });
+        };
+        match OutputFile::check(path).map_err(|e| Failure::usage(e.to_string()))? {
+            OutputFile::Replace(path) => {
                 let mut partial = path.as_os_str().to_owned();
                 partial.push(".partial");
                 let partial = PathBuf::from(partial);
@@ -42,7 +46,17 @@ impl Sink {
                 })?;
                 Ok(Self {
                     writer: BufWriter::new(Box::new(file)),
-                    file: Some((partial, path.clone())),
+                    file: Some((partial, path)),
+                })
+            }
+            OutputFile::Stream(path) => {
+                let stream = std::fs::File::options()
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| Failure::usage(format!("cannot open {}: {e}", path.display())))?;
+                Ok(Self {
+                    writer: BufWriter::new(Box::new(stream)),
+                    file: None,
                 })
             }
         }
@@ -219,10 +233,12 @@ mod tests {
     #[test]
     fn a_failed_rename_leaves_no_partial_file() {
         let dir = scratch("rename");
-        // `--out` names an existing directory: the final rename fails.
+        // A directory takes the name while the export runs (one there before is refused up
+        // front): the final rename fails.
         let out = dir.join("taken");
-        std::fs::create_dir(&out).unwrap();
         let mut sink = Sink::open(Some(&out)).unwrap();
+        std::fs::create_dir(&out).unwrap();
+        assert!(Sink::open(Some(&out)).is_err());
         sink.writer.write_all(b"{}\n").unwrap();
         assert!(dir.join("taken.partial").exists());
         assert!(sink.finish().is_err());

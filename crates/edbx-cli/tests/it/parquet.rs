@@ -418,3 +418,60 @@ fn an_interrupted_parquet_export_leaves_nothing_that_looks_complete() {
         );
     }
 }
+
+#[test]
+fn a_parquet_reader_that_stops_early_is_not_an_error() {
+    // `edbx export --format parquet --out - | head -c 4`: more than a pipe holds, so the
+    // export is still writing when its reader goes away.
+    let env = Env::start();
+    let client = env.client();
+    // Letters from a xorshift generator: zstd cannot shrink them much.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut noise = |len: usize| -> String {
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                char::from(b'a' + (state % 26) as u8)
+            })
+            .collect()
+    };
+    for i in 0..60 {
+        client
+            .create(
+                "blobs",
+                &format!("b-{i}"),
+                "created",
+                &json!({"blob": noise(4000)}),
+            )
+            .unwrap();
+    }
+    let mut child = env
+        .cmd()
+        .args([
+            "export",
+            "--format",
+            "parquet",
+            "--out",
+            "-",
+            "--progress",
+            "never",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut magic = [0u8; 4];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut magic).unwrap();
+    assert_eq!(&magic, b"PAR1");
+    drop(child.stdout.take());
+    let run = finish(child, Duration::from_secs(60), "export | head -c 4");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains("edbx: export:"), "{}", run.stderr);
+    assert!(
+        !run.stderr.to_lowercase().contains("pipe"),
+        "{}",
+        run.stderr
+    );
+}

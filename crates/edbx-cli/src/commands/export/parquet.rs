@@ -127,6 +127,10 @@ fn failure(error: ExportError) -> Failure {
     match error {
         ExportError::InvalidInput(message) => Failure::usage(message),
         ExportError::Client(e) => e.into(),
+        // The reader went away (`| head`): quiet, as for every other command.
+        ExportError::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe => {
+            source.into()
+        }
         other => Failure::new(Exit::Internal, format!("export: {other}")),
     }
 }

@@ -28,8 +28,14 @@ use crate::exit::{Exit, Failure, Outcome};
 use crate::output::Output;
 
 fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let matches = match Cli::command().try_get_matches() {
+        Ok(matches) => matches,
+        Err(e) => return clap_exit(&e),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => return clap_exit(&e),
+    };
     if cli.verbose > 0 {
         log_events(cli.verbose);
     }
@@ -47,6 +53,20 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(exit as u8)
+}
+
+/// Prints what clap has to say (`--help`, `--version`, a usage error) and gives its exit code;
+/// help or a version that cannot be written (a full disk) is exit 1, as for any output, and a
+/// reader that went away (`edbx --help | head -1`) is not an error.
+fn clap_exit(e: &clap::Error) -> ExitCode {
+    let printed = e.print().and_then(|()| std::io::stdout().flush());
+    match printed {
+        Err(err) if e.exit_code() == 0 && err.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("edbx: cannot write the output: {err}");
+            ExitCode::from(Exit::Internal as u8)
+        }
+        _ => ExitCode::from(e.exit_code() as u8),
+    }
 }
 
 /// With `-v`, the client's `tracing` events (reconnects, resends, cursor repairs) go to stderr;

@@ -122,3 +122,22 @@ fn a_commands_help_shows_its_flags_first_and_names_what_exists() {
         .ok();
     }
 }
+
+#[test]
+fn help_that_cannot_be_written_is_a_failure() {
+    // `edbx --help > /dev/full`: exit 1 and a message, as for any output that cannot be written.
+    let full = std::fs::File::options()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let run = Run::of(
+        Command::new(EDBX)
+            .arg("--help")
+            .stdout(full)
+            .stderr(Stdio::piped())
+            .output(),
+        &["--help > /dev/full"],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("cannot write"), "{}", run.stderr);
+}

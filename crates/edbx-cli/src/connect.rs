@@ -152,6 +152,13 @@ pub fn settings(conn: &ConnArgs, token_required: bool) -> Outcome<Settings> {
     if let Some(port) = conn.port.or(profile.port) {
         config = config.port(port);
     }
+    if conn.tenant.as_deref() == Some("") {
+        // An empty variable would otherwise override the profile's tenant without a word.
+        return Err(Failure::usage(
+            "the tenant is empty (--tenant or EVENTDBX_TENANT_ID): give one, or leave both \
+             unset for the profile's tenant or the server's default",
+        ));
+    }
     if let Some(tenant) = conn.tenant.clone().or(profile.tenant) {
         config = config.tenant_id(tenant);
     }

@@ -346,6 +346,15 @@ fn every_setting_flags_beat_variables_beat_the_profile() {
             "good",
             "{name}: flag over both"
         );
+        // An empty variable or flag is refused, not taken over the profile's value.
+        for (var, flag) in [(Some(""), None), (None, Some(""))] {
+            let refused = ping(var, flag, true).code(2);
+            assert!(
+                refused.stderr.contains("empty") || refused.stderr.contains("a value is required"),
+                "{name}: {}",
+                refused.stderr
+            );
+        }
     }
 
     // The token flags: each beats EVENTDBX_TOKEN (and a stale one there is not used), and the

@@ -901,7 +901,9 @@ fn a_refused_line_can_be_edited_and_resumed_but_an_applied_one_cannot() {
     write_lines(&input, &lines);
     let done = resume().ok();
     assert!(
-        done.stderr.contains("changed since") && done.stderr.contains("line(s) 2"),
+        done.stderr
+            .contains(&format!("changed since {} was started", log.display()))
+            && done.stderr.contains("line(s) 2"),
         "{}",
         done.stderr
     );

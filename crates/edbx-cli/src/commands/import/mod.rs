@@ -24,7 +24,7 @@ use std::fs::File;
 use std::future::Future;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -211,7 +211,12 @@ fn scan(input: &Input, statuses: &HashMap<u64, Status>, wanted: &HashSet<u64>) -
 /// Whether an input may continue the import its log recorded: the lines the log shows
 /// applied or in flight must be unchanged; others (refused, skipped, not sent) may have been
 /// edited. Returns what changed, for a message, or why the input is another one.
-fn compare_input(account: &Account, scan: &Scan, name: &str) -> Result<Option<String>, String> {
+fn compare_input(
+    account: &Account,
+    scan: &Scan,
+    name: &str,
+    log: &Path,
+) -> Result<Option<String>, String> {
     let header = &account.header;
     if header.sha256 == scan.sha256 && header.lines == scan.lines {
         return Ok(None);
@@ -252,7 +257,7 @@ fn compare_input(account: &Account, scan: &Scan, name: &str) -> Result<Option<St
             _ => {}
         }
     }
-    let mut changed = format!("{name} changed since {} was written", header.input);
+    let mut changed = format!("{name} changed since {} was started", log.display());
     if header.lines != scan.lines {
         let _ = write!(changed, " ({} lines, now {})", header.lines, scan.lines);
     }
@@ -1006,7 +1011,7 @@ pub async fn import(args: &ImportArgs, ctx: &mut Ctx) -> Outcome<Exit> {
     let samples = samples(&statuses);
     let scan = scan(&input, &statuses, &samples)?;
     if let Some(account) = &account {
-        match compare_input(account, &scan, &input.name()) {
+        match compare_input(account, &scan, &input.name(), &log_path) {
             Ok(None) => {}
             Ok(Some(changed)) => eprintln!("edbx: import: {changed}"),
             Err(why) => {

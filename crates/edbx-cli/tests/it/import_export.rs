@@ -418,6 +418,22 @@ fn rejected_lines_are_logged_with_their_code_and_resume_sends_them_again() {
     assert!(refused.stderr.contains("line 2"), "{}", refused.stderr);
     assert!(env.client().get("box", "b-9").unwrap().is_none());
 
+    // A line far longer than any event the server takes (here 4 MiB, with no newline in it)
+    // is refused by number, without being read whole; nothing is sent.
+    let huge = env.path("huge.ndjson");
+    let mut text = String::from(
+        "{\"aggregate_type\": \"box\", \"aggregate_id\": \"b-9\", \"event_type\": \"packed\", \"payload\": {}}\n",
+    );
+    text.push_str(&"x".repeat(4 << 20));
+    std::fs::write(&huge, text).unwrap();
+    let refused = env.run(&["import", huge.to_str().unwrap()]).code(2);
+    assert!(
+        refused.stderr.contains("line 2 is longer than"),
+        "{}",
+        refused.stderr
+    );
+    assert!(env.client().get("box", "b-9").unwrap().is_none());
+
     // A log belongs to one input.
     let other_input = env.path("other.ndjson");
     write_lines(&other_input, &lines[..1]);

@@ -83,6 +83,11 @@ impl AsRef<[u8]> for ArcBytes {
     }
 }
 
+/// The longest line read: sixteen times what one frame holds, for JSON escapes and spacing.
+/// A longer line cannot be an event the server takes, and is refused without being held in
+/// memory whole.
+const MAX_LINE_BYTES: usize = 16 * edbx_wire::MAX_FRAME_LEN;
+
 /// Calls `each(line number, text)` for every non-blank line; returns the input's SHA-256.
 fn for_each_line(
     input: &Input,
@@ -94,10 +99,19 @@ fn for_each_line(
     let mut number = 0u64;
     loop {
         buffer.clear();
-        if reader.read_until(b'\n', &mut buffer)? == 0 {
+        let limit = MAX_LINE_BYTES as u64 + 1;
+        if (&mut reader).take(limit).read_until(b'\n', &mut buffer)? == 0 {
             break;
         }
         number += 1;
+        if buffer.len() > MAX_LINE_BYTES && !buffer.ends_with(b"\n") {
+            return Err(Failure::usage(format!(
+                "{}: line {number} is longer than {MAX_LINE_BYTES} bytes, and no event that \
+                 long can be sent (one request holds at most {} bytes); nothing was sent",
+                input.name(),
+                edbx_wire::MAX_FRAME_LEN
+            )));
+        }
         hasher.update(&buffer);
         let text = std::str::from_utf8(&buffer)
             .map_err(|_| Failure::usage(format!("{}: line {number} is not UTF-8", input.name())))?;

@@ -25,7 +25,7 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches};
 use crate::cli::{Cli, Command, ProfileCommand};
 use crate::commands::Ctx;
 use crate::exit::{Exit, Failure, Outcome};
-use crate::output::Output;
+use crate::output::{Output, Shape};
 
 fn main() -> ExitCode {
     let matches = match Cli::command().try_get_matches() {
@@ -239,12 +239,11 @@ fn profile_command(command: &ProfileCommand, cli: &Cli, matches: &ArgMatches) ->
                     profile::config_path()?.display()
                 );
             }
-            for (name, summary, current) in profiles {
-                out.line(&format!(
-                    "{} {name}  {summary}",
-                    if current { "*" } else { " " }
-                ))?;
+            out.begin(Shape::Profiles);
+            for row in &profiles {
+                out.row(row)?;
             }
+            out.end()?;
         }
         ProfileCommand::Use { name } => {
             profile::use_profile(name)?;
@@ -255,5 +254,6 @@ fn profile_command(command: &ProfileCommand, cli: &Cli, matches: &ArgMatches) ->
             out.line(&format!("profile {name} removed"))?;
         }
     }
+    out.flush()?;
     Ok(Exit::Ok)
 }

@@ -20,6 +20,8 @@ pub enum Shape {
     Referrers,
     /// `audit`: severity, check, the whole finding, and the advice under it.
     Findings,
+    /// `profile list`: where each profile connects, and where its token comes from.
+    Profiles,
     Other,
 }
 
@@ -66,6 +68,14 @@ impl Shape {
                 ("SEVERITY", "severity", 8),
                 ("CHECK", "check", 24),
                 ("FINDING", "finding", 0),
+            ],
+            Shape::Profiles => &[
+                ("NAME", "name", 16),
+                ("CURRENT", "current", 7),
+                ("HOST", "host", 20),
+                ("PORT", "port", 5),
+                ("TENANT", "tenant", 16),
+                ("TOKEN", "token", 0),
             ],
             Shape::Other => &[],
         }

@@ -166,7 +166,7 @@ pub fn add(name: &str, profile: &Profile) -> Outcome<PathBuf> {
 }
 
 /// `(name, summary, is_current)` of every profile; tokens are never shown.
-pub fn list() -> Outcome<Vec<(String, String, bool)>> {
+pub fn list() -> Outcome<Vec<serde_json::Value>> {
     let doc = read(&config_path()?)?;
     let current = doc.get("current").and_then(Item::as_str).unwrap_or("");
     let Some(profiles) = doc.get("profiles").and_then(Item::as_table) else {
@@ -181,21 +181,22 @@ pub fn list() -> Outcome<Vec<(String, String, bool)>> {
                     .get(key)
                     .map(|v| v.to_string().trim().trim_matches('"').to_owned())
             };
-            let host = get("host").unwrap_or_else(|| "127.0.0.1".into());
-            let port = get("port").unwrap_or_else(|| "6363".into());
-            let tenant = get("tenant").unwrap_or_else(|| "(server default)".into());
+            // Where the token comes from, never the token.
             let token = if table.contains_key("token_file") {
-                format!("token from {}", get("token_file").unwrap_or_default())
+                format!("from {}", get("token_file").unwrap_or_default())
             } else if table.contains_key("token") {
-                "token stored".to_owned()
+                "stored".to_owned()
             } else {
-                "no token".to_owned()
+                "none".to_owned()
             };
-            Some((
-                name.to_owned(),
-                format!("{host}:{port} tenant {tenant}, {token}"),
-                name == current,
-            ))
+            Some(serde_json::json!({
+                "name": name,
+                "current": name == current,
+                "host": get("host").unwrap_or_else(|| "127.0.0.1".into()),
+                "port": get("port").and_then(|p| p.parse::<u16>().ok()).unwrap_or(6363),
+                "tenant": get("tenant"),
+                "token": token,
+            }))
         })
         .collect())
 }

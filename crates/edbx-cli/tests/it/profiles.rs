@@ -63,15 +63,30 @@ fn profiles_tokens_and_precedence() {
     )
     .ok();
     assert_eq!(mode(&config), 0o600);
+    // Piped, the listing is NDJSON (one profile a line); `-o json` makes it one array.
     let list = Run::of(
         env.bare().args(["profile", "list"]).output(),
         &["profile list"],
     )
     .ok();
-    assert!(list.stdout.contains("* local"), "{}", list.stdout);
-    assert!(list.stdout.contains("  stored"), "{}", list.stdout);
-    assert!(list.stdout.contains("token stored"), "{}", list.stdout);
+    let rows = list.ndjson();
+    let named = |name: &str| {
+        rows.iter()
+            .find(|row| row["name"] == name)
+            .unwrap_or_else(|| panic!("no profile {name}: {}", list.stdout))
+            .clone()
+    };
+    assert_eq!(named("local")["current"], true);
+    assert_eq!(named("stored")["current"], false);
+    assert_eq!(named("stored")["token"], "stored");
+    assert_eq!(named("stored")["port"], 1);
     assert!(!list.stdout.contains(&token[..40]), "{}", list.stdout);
+    let as_json = Run::of(
+        env.bare().args(["profile", "list", "-o", "json"]).output(),
+        &["profile list -o json"],
+    )
+    .ok();
+    assert_eq!(as_json.json().as_array().map(Vec::len), Some(rows.len()));
 
     // Precedence: the profile says port 1; a flag or EVENTDBX_PORT wins over it, and a flag
     // over the variable.
@@ -167,7 +182,13 @@ fn profiles_tokens_and_precedence() {
         &["profile list"],
     )
     .ok();
-    assert!(list.stdout.contains("* stored"), "{}", list.stdout);
+    let current: Vec<_> = list
+        .ndjson()
+        .into_iter()
+        .filter(|row| row["current"] == true)
+        .map(|row| row["name"].clone())
+        .collect();
+    assert_eq!(current, ["stored"], "{}", list.stdout);
     Run::of(
         env.bare().args(["profile", "remove", "stored"]).output(),
         &["profile remove"],

@@ -346,6 +346,8 @@ def test_an_async_listing_interrupted_by_a_restart_goes_on_where_it_stopped(own_
     asyncio.run(main())
 
 
+# asyncio's locks and loops differ from one CPython to the next.
+@pytest.mark.every_python
 def test_an_asyncio_client_forked_while_it_connects_works_in_the_child(own_server, uid):
     """fork() while another thread's event loop holds the client's connect lock: the child's
     copy of that lock is never released, so the child must not wait on it."""
@@ -376,6 +378,8 @@ def test_an_asyncio_client_forked_while_it_connects_works_in_the_child(own_serve
         assert _versions(check, uid) == [1]
 
 
+# asyncio's locks and loops differ from one CPython to the next.
+@pytest.mark.every_python
 def test_an_asyncio_client_serves_one_asyncio_run_after_another(own_server, uid):
     """A client made at import time, used by concurrent tasks in one asyncio.run while the
     server is down and in the next once it is back (a worker running a loop per job)."""
@@ -395,6 +399,8 @@ def test_an_asyncio_client_serves_one_asyncio_run_after_another(own_server, uid)
     assert [r.found for r in up] == [False, False], up
 
 
+# asyncio's locks and loops differ from one CPython to the next.
+@pytest.mark.every_python
 def test_closing_an_asyncio_client_while_it_connects_keeps_nothing_open(own_server, uid):
     async def main() -> None:
         client = AsyncEventDBXClient(**own_server.kwargs(connect_timeout=60))

@@ -12,13 +12,45 @@ use tokio::sync::Mutex;
 use crate::client::RawText;
 use crate::runtime::{self, Home};
 
-/// What Python reads without waiting: the checkpoint after the last batch handed over, whether
-/// it had caught up, and the unreadable aggregates met.
+/// What Python reads without waiting: the checkpoint after the last batch Python received,
+/// whether it had caught up, and the unreadable aggregates met; and the batch handed over but
+/// not yet known to be received.
 #[derive(Default)]
 struct Seen {
     checkpoint: String,
     caught_up: bool,
     unreadable: Vec<(String, String, u64, Option<u64>)>,
+    /// Batches handed over so far (each one's number).
+    handed: u64,
+    /// The last batch handed over, kept until Python says it has it: a Ctrl-C or a cancelled
+    /// task can lose a batch between the core and the caller (the signal is handled as the
+    /// call returns, the cancellation as the task resumes), and the next call then gets it
+    /// again instead of the events after it.
+    unreceived: Option<Handed>,
+}
+
+/// A batch handed over, with what the subscription stood at after it.
+struct Handed {
+    number: u64,
+    batch: Batch,
+    checkpoint: String,
+    caught_up: bool,
+}
+
+impl Seen {
+    /// Python has every batch up to `received`: the one kept for it, if it is one of them,
+    /// counts as delivered (the checkpoint moves past it).
+    fn received(&mut self, received: u64) {
+        if self
+            .unreceived
+            .as_ref()
+            .is_some_and(|h| h.number <= received)
+        {
+            let handed = self.unreceived.take().expect("checked above");
+            self.checkpoint = handed.checkpoint;
+            self.caught_up = handed.caught_up;
+        }
+    }
 }
 
 /// A running subscription. Safe to share, though one consumer is what makes sense.
@@ -120,14 +152,17 @@ type Batch = Vec<(String, String)>;
 
 #[pymethods]
 impl NativeSubscription {
-    /// The next events (at least one, at most `max_events`), `[]` if none came within
-    /// `timeout` seconds, or `None` when the subscription ended.
-    #[pyo3(signature = (max_events=1000, timeout=None, asynchronous=false))]
+    /// `(number, events)`: the next events (at least one, at most `max_events`) and the batch's
+    /// number, `(received, [])` if none came within `timeout` seconds, or `None` when the
+    /// subscription ended. `received` is the number of the last batch the caller has: a batch
+    /// handed over after it and never received is handed over again, before any new event.
+    #[pyo3(signature = (max_events=1000, timeout=None, received=0, asynchronous=false))]
     fn next_batch<'py>(
         &self,
         py: Python<'py>,
         max_events: usize,
         timeout: Option<f64>,
+        received: u64,
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         if self.generation != runtime::generation() {
@@ -153,14 +188,19 @@ impl NativeSubscription {
         let (inner, seen) = (self.inner.clone(), self.seen.clone());
         self.home.run(py, asynchronous, async move {
             let mut subscription = inner.lock().await;
+            {
+                let mut seen_now = seen.lock().unwrap_or_else(|e| e.into_inner());
+                seen_now.received(received);
+                if let Some(handed) = &seen_now.unreceived {
+                    return Ok(Some((handed.number, handed.batch.clone())));
+                }
+            }
             let next = subscription.next_batch(max_events);
             let batch = match timeout {
                 None => Some(next.await),
                 Some(limit) => tokio::time::timeout(limit, next).await.ok(),
             };
             let mut seen_now = seen.lock().unwrap_or_else(|e| e.into_inner());
-            seen_now.checkpoint = subscription.checkpoint().to_string();
-            seen_now.caught_up = subscription.is_caught_up();
             seen_now
                 .unreadable
                 .extend(subscription.take_unreadable().into_iter().map(|u| {
@@ -171,18 +211,40 @@ impl NativeSubscription {
                         u.delivered_through,
                     )
                 }));
-            drop(seen_now);
-            match batch {
-                None => Ok(Some(Batch::new())),
-                Some(None) => Ok(None),
-                Some(Some(batch)) => Ok(Some(
-                    batch?
-                        .into_iter()
-                        .map(|d| (d.event.raw_text(), d.checkpoint.to_string()))
-                        .collect::<Batch>(),
-                )),
-            }
+            let checkpoint = subscription.checkpoint().to_string();
+            let caught_up = subscription.is_caught_up();
+            let events = match batch {
+                Some(Some(events)) => events?,
+                // No event came in time, or the stream ended: nothing to lose, and the
+                // checkpoint may have moved (rounds complete while idle).
+                idle_or_ended => {
+                    seen_now.checkpoint = checkpoint;
+                    seen_now.caught_up = caught_up;
+                    return Ok(match idle_or_ended {
+                        None => Some((seen_now.handed, Batch::new())),
+                        Some(_) => None,
+                    });
+                }
+            };
+            let batch: Batch = events
+                .into_iter()
+                .map(|d| (d.event.raw_text(), d.checkpoint.to_string()))
+                .collect();
+            seen_now.handed += 1;
+            let number = seen_now.handed;
+            seen_now.unreceived = Some(Handed {
+                number,
+                batch: batch.clone(),
+                checkpoint,
+                caught_up,
+            });
+            Ok(Some((number, batch)))
         })
+    }
+
+    /// The caller has every batch up to number `received`: the checkpoint moves past them.
+    fn received(&self, received: u64) {
+        self.seen().received(received);
     }
 
     /// The checkpoint after every event handed over so far (it moves while idle too).

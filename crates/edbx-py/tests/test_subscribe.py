@@ -268,3 +268,113 @@ def test_the_sqlite_read_model_killed_mid_run_equals_a_fold_of_the_store(server,
         }
     assert sum(count for count, *_ in expected.values()) == written[0]
     assert model == expected
+
+
+def _written(client: EventDBXClient, aggregate_type: str, aggregates: int, events: int) -> threading.Thread:
+    """A thread that appends `events` events spread over `aggregates` aggregates."""
+
+    def run() -> None:
+        for n in range(events):
+            write(client, aggregate_type, f"a{n % aggregates}", n=n)
+
+    writer = threading.Thread(target=run)
+    writer.start()
+    return writer
+
+
+def _exactly_once(events: List[SubscribedEvent], aggregates: int, total: int) -> None:
+    seen = versions(events)
+    per = {f"a{i}": list(range(1, total // aggregates + 1)) for i in range(aggregates)}
+    assert seen == per, {k: (len(v), v[:3]) for k, v in seen.items()}
+
+
+def test_ctrl_c_at_any_moment_of_a_live_subscription_loses_no_event(server, uid):
+    """Ctrl-C that a program catches and goes on from: the batch being handed over when the
+    signal is handled (as the call returns) is handed over again by the next call, and the
+    checkpoint never passes an event that was not yielded."""
+    total, aggregates = 300, 6
+    inside = threading.Event()
+
+    def interrupt(signum, frame):
+        # Once per call, and only while the subscription is being asked for events: never
+        # in the handling of the previous interrupt.
+        if inside.is_set():
+            inside.clear()
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    stop = threading.Event()
+
+    def ticker() -> None:
+        while not stop.wait(0.003):
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+    with EventDBXClient(**server.kwargs()) as client:
+        feed = client.subscribe(aggregate_types=[uid])
+        writer = _written(client, uid, aggregates, total)
+        ticking = threading.Thread(target=ticker)
+        ticking.start()
+        got: List[SubscribedEvent] = []
+        interrupted = 0
+        deadline = time.monotonic() + 60
+        try:
+            while len(got) < total:
+                assert time.monotonic() < deadline, f"{len(got)} of {total} events in 60 s"
+                try:
+                    inside.set()
+                    batch = feed.next_batch(10, timeout=5)
+                    inside.clear()
+                except KeyboardInterrupt:
+                    interrupted += 1
+                    continue
+                assert batch, f"no event for 5 s after {len(got)} of {total}"
+                got.extend(batch)
+        finally:
+            inside.clear()
+            stop.set()
+            ticking.join()
+            writer.join()
+            signal.signal(signal.SIGINT, previous)
+        assert interrupted > 0, "the signal never arrived during a call"
+        _exactly_once(got, aggregates, total)
+        # Nothing is left behind the checkpoint either.
+        again = client.subscribe(checkpoint=feed.checkpoint, aggregate_types=[uid], until_caught_up=True)
+        assert list(again) == []
+
+
+def test_cancelled_async_next_batch_loses_no_event(server, uid):
+    """asyncio.wait_for around next_batch while events arrive: a batch the core handed over as
+    the wait was cancelled comes with the next call."""
+    import random
+
+    total, aggregates = 300, 6
+
+    async def main() -> List[SubscribedEvent]:
+        async with AsyncEventDBXClient(**server.kwargs()) as client:
+            feed = client.subscribe(aggregate_types=[uid])
+
+            async def writer() -> None:
+                for n in range(total):
+                    await client.apply(
+                        aggregate_type=uid, aggregate_id=f"a{n % aggregates}", event_type="noted",
+                        payload_json=json.dumps({"n": n}),
+                    )
+
+            writing = asyncio.ensure_future(writer())
+            got: List[SubscribedEvent] = []
+            cancelled = 0
+            rng = random.Random(7)
+            deadline = time.monotonic() + 60
+            while len(got) < total:
+                assert time.monotonic() < deadline, f"{len(got)} of {total} events in 60 s"
+                try:
+                    batch = await asyncio.wait_for(feed.next_batch(10), timeout=rng.uniform(0, 0.01))
+                except asyncio.TimeoutError:
+                    cancelled += 1
+                    continue
+                got.extend(batch)
+            await writing
+            assert cancelled > 0
+            return got
+
+    _exactly_once(asyncio.run(main()), aggregates, total)

@@ -228,18 +228,23 @@ class NativePageStream:
     def next_page(self, asynchronous: Literal[True]) -> Awaitable[Optional[List[str]]]: ...
 
 # A batch: (event JSON, checkpoint after it) pairs; [] when the timeout passed; None at the end.
-_Batch = Optional[List[Tuple[str, str]]]
+
 
 @final
 class NativeSubscription:
     @overload
     def next_batch(
-        self, max_events: int = 1000, timeout: Optional[float] = None, asynchronous: Literal[False] = False
-    ) -> _Batch: ...
+        self,
+        max_events: int = 1000,
+        timeout: Optional[float] = None,
+        received: int = 0,
+        asynchronous: Literal[False] = False,
+    ) -> Optional[Tuple[int, List[Tuple[str, str]]]]: ...
     @overload
     def next_batch(
-        self, max_events: int, timeout: Optional[float], asynchronous: Literal[True]
-    ) -> Awaitable[_Batch]: ...
+        self, max_events: int, timeout: Optional[float], received: int, asynchronous: Literal[True]
+    ) -> Awaitable[Optional[Tuple[int, List[Tuple[str, str]]]]]: ...
+    def received(self, received: int) -> None: ...
     @property
     def checkpoint(self) -> str: ...
     @property

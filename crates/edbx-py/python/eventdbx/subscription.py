@@ -92,6 +92,8 @@ class UnreadableAggregate:
 
 
 _Batch = List[Tuple[str, str]]
+#: A batch as the core hands it over: its number and its events.
+_Handed = Optional[Tuple[int, _Batch]]
 #: Events asked of the core at once when iterating one at a time.
 _FETCH = 1000
 
@@ -104,24 +106,44 @@ class _Buffered:
     """What both subscription classes share: events handed over but not yet yielded."""
 
     def __init__(self) -> None:
-        self._buffer: List[SubscribedEvent] = []
+        # The number of the last batch received from the core, and what is left of it. One
+        # attribute, so that a Ctrl-C or a cancellation never leaves one without the other:
+        # the core hands a batch over again until a call says it was received.
+        self._inbox: Tuple[int, List[SubscribedEvent]] = (0, [])
         self._last: Optional[str] = None
         self._done = False
+
+    @property
+    def _buffer(self) -> List[SubscribedEvent]:
+        return self._inbox[1]
+
+    @property
+    def _received(self) -> int:
+        return self._inbox[0]
 
     def _native_state(self) -> Optional[_native.NativeSubscription]:
         raise NotImplementedError
 
-    def _keep(self, batch: Optional[_Batch]) -> bool:
+    def _keep(self, handed: _Handed) -> bool:
         """Buffers a batch from the core; false at the end (``None``) or on a timeout
         (``[]``)."""
-        if batch is None:
+        if handed is None:
             self._done = True
             return False
-        self._buffer = _delivered(batch)
-        return bool(batch)
+        number, batch = handed
+        if not batch:
+            return False
+        self._inbox = (number, _delivered(batch))
+        native = self._native_state()
+        if native is not None:
+            # Its checkpoint moves past the batch now, not at the next call.
+            native.received(number)
+        return True
 
     def _take(self, max_events: int) -> List[SubscribedEvent]:
-        taken, self._buffer = self._buffer[:max_events], self._buffer[max_events:]
+        events = self._buffer
+        taken = events[:max_events]
+        del events[:max_events]
         if taken:
             self._last = taken[-1].checkpoint
         return taken
@@ -184,10 +206,10 @@ class Subscription(_Buffered):
             if self._done:
                 return None
             try:
-                batch = self._native.next_batch(fetch, timeout)
+                handed = self._native.next_batch(fetch, timeout, self._received)
             except EventDBXError as error:
                 raise error.with_traceback(None)
-            if not self._keep(batch):
+            if not self._keep(handed):
                 return None if self._done else []
         return self._take(take)
 
@@ -230,10 +252,12 @@ class AsyncSubscription(_Buffered):
             try:
                 if self._native is None:
                     self._native = await self._start()
-                batch = await self._native.next_batch(fetch, timeout, asynchronous=True)
+                handed = await self._native.next_batch(
+                    fetch, timeout, self._received, asynchronous=True
+                )
             except EventDBXError as error:
                 raise error.with_traceback(None)
-            if not self._keep(batch):
+            if not self._keep(handed):
                 return None if self._done else []
         return self._take(take)
 

@@ -24,13 +24,15 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any, Callable, Dict, Iterable, List, Tuple
+import threading
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from eventdbx import (
     EventDBXAPIError,
     EventDBXClient,
     EventDBXConnectionError,
     EventDBXError,
+    EventDBXHandshakeError,
     EventDBXInputError,
     EventDBXOutcomeUnknownError,
     EventDBXTimeoutError,
@@ -38,8 +40,36 @@ from eventdbx import (
 
 AGGREGATE_TYPE = "orders"
 
-# Connects now: a wrong address or token fails the import (and gunicorn's start-up).
-client = EventDBXClient.from_env(read_timeout=float(os.environ.get("ORDERS_READ_TIMEOUT", "15")))
+
+
+def connect() -> EventDBXClient:
+    return EventDBXClient.from_env(read_timeout=float(os.environ.get("ORDERS_READ_TIMEOUT", "15")))
+
+
+# Connects now, so that a refused token fails the import (and gunicorn's start-up). An
+# unreachable server does not: a worker that gunicorn starts during an outage (one recycled by
+# --max-requests, or replacing one that died) would fail to boot, and gunicorn stops every
+# worker when one does. Such a worker starts anyway, answers 503 while EventDBX is down, and
+# connects on the first request that finds it back. Once made, a client rides out outages.
+_client: Optional[EventDBXClient]
+try:
+    _client = connect()
+except EventDBXHandshakeError:
+    raise
+except EventDBXConnectionError:
+    _client = None
+_connecting = threading.Lock()
+
+
+def client() -> EventDBXClient:
+    """The worker's client; made now if EventDBX was unreachable at import (raises
+    EventDBXConnectionError, a 503, while it still is)."""
+    global _client
+    if _client is None:
+        with _connecting:
+            if _client is None:
+                _client = connect()
+    return _client
 
 
 class HTTPError(Exception):
@@ -99,7 +129,7 @@ def written(echo: Any) -> Any:
 
 def create_order(environ: Dict[str, Any]) -> Tuple[int, Any]:
     body = json_object(environ, "order_id", "payload")
-    echo = client.create(
+    echo = client().create(
         aggregate_type=AGGREGATE_TYPE,
         aggregate_id=str(body["order_id"]),
         event_type="order.created",
@@ -110,7 +140,7 @@ def create_order(environ: Dict[str, Any]) -> Tuple[int, Any]:
 
 def append_event(environ: Dict[str, Any], order_id: str) -> Tuple[int, Any]:
     body = json_object(environ, "event_type", "payload")
-    echo = client.apply(
+    echo = client().apply(
         aggregate_type=AGGREGATE_TYPE,
         aggregate_id=order_id,
         event_type=str(body["event_type"]),
@@ -120,7 +150,7 @@ def append_event(environ: Dict[str, Any], order_id: str) -> Tuple[int, Any]:
 
 
 def get_order(environ: Dict[str, Any], order_id: str) -> Tuple[int, Any]:
-    result = client.get(aggregate_type=AGGREGATE_TYPE, aggregate_id=order_id)
+    result = client().get(aggregate_type=AGGREGATE_TYPE, aggregate_id=order_id)
     if not result.found:
         return 404, {"error": "not_found", "order_id": order_id}
     return 200, result.aggregate

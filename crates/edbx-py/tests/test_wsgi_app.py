@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import gunicorn  # noqa: F401 - not installed is a failure here, not a skip
@@ -77,5 +78,37 @@ def test_preloaded_client_serves_forked_workers(server, tmp_path):
         assert code == 0, log
         for sign in ("panicked", "SIGSEGV", "WORKER TIMEOUT", "SIGKILL", "Traceback"):
             assert sign not in log, log
+    finally:
+        app.stop()
+
+
+def test_workers_recycled_during_an_outage_boot_and_recover(own_server, tmp_path):
+    """Without --preload each worker imports the app, and --max-requests recycles workers:
+    one that boots while EventDBX is down must not fail (gunicorn would stop every worker);
+    it answers 503 until EventDBX is back, then serves."""
+    app = start_gunicorn(own_server, tmp_path, "--workers", "2", "--max-requests", "2")
+    try:
+        app.wait_ready()
+        status, _ = app.request("POST", "/orders", {"order_id": "before", "payload": {}})
+        assert status == 201, app.log()[-4000:]
+        own_server.command("stop")
+        try:
+            # Enough requests to recycle every worker at least twice while EventDBX is down.
+            statuses = [app.request("GET", "/orders/before")[0] for _ in range(12)]
+        finally:
+            own_server.command("restart")
+        assert set(statuses) <= {503}, (statuses, app.log()[-4000:])
+        assert app.process.poll() is None, f"gunicorn stopped:\n{app.log()[-4000:]}"
+        # Back: every worker, old or booted during the outage, serves again.
+        deadline = time.monotonic() + 60
+        served = 0
+        while served < 8:
+            assert time.monotonic() < deadline, app.log()[-4000:]
+            status, body = app.request("GET", "/orders/before")
+            if status == 200:
+                assert body["aggregate_id"] == "before"
+                served += 1
+            else:
+                assert status == 503, (status, body)
     finally:
         app.stop()

@@ -268,10 +268,17 @@ impl NativeSubscription {
 
 /// The checkpoint stored in a file, or `None` if there is no file.
 #[pyfunction]
-pub(crate) fn load_checkpoint_file(path: std::path::PathBuf) -> PyResult<Option<String>> {
+pub(crate) fn load_checkpoint_file(
+    py: Python<'_>,
+    path: std::path::PathBuf,
+) -> PyResult<Option<String>> {
     FileCheckpointStore::new(path)
         .load()
-        .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))
+        .map_err(|e| match e.downcast::<edbx::Error>() {
+            // A file that holds no checkpoint: EventDBXCheckpointError.
+            Ok(e) => crate::errors::to_py_err(py, *e),
+            Err(e) => pyo3::exceptions::PyOSError::new_err(e.to_string()),
+        })
 }
 
 /// Replaces the file's checkpoint atomically (temporary file, fsync, rename, fsync of the

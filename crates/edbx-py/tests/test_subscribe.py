@@ -378,3 +378,12 @@ def test_cancelled_async_next_batch_loses_no_event(server, uid):
             return got
 
     _exactly_once(asyncio.run(main()), aggregates, total)
+
+
+def test_a_checkpoint_file_that_holds_no_checkpoint_is_refused(tmp_path):
+    store = FileCheckpointStore(tmp_path / "ckpt")
+    assert store.load() is None
+    for content in (b"", b"  \n", b"\xff\xfe not text"):
+        (tmp_path / "ckpt").write_bytes(content)
+        with pytest.raises(EventDBXCheckpointError, match="holds no checkpoint"):
+            store.load()

@@ -280,7 +280,9 @@ class FileCheckpointStore:
         self.path = path
 
     def load(self) -> Optional[str]:
-        """The stored checkpoint, or ``None`` if there is no file yet."""
+        """The stored checkpoint, or ``None`` if there is no file yet. A file that holds no
+        checkpoint (empty, or not UTF-8 text) raises
+        :class:`~eventdbx.errors.EventDBXCheckpointError`."""
         return _native.load_checkpoint_file(self.path)
 
     def save(self, checkpoint: str) -> None:

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{Checkpoint, Subscribe, SubscribedEvent};
+use crate::error::{Error, ErrorKind};
 
 /// The error type of checkpoint stores.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -50,11 +51,29 @@ impl FileCheckpointStore {
 }
 
 impl CheckpointStore for FileCheckpointStore {
+    /// The checkpoint in the file, or `None` when there is no file. A file that holds no
+    /// checkpoint text (empty, or not UTF-8) is an [`ErrorKind::InvalidCheckpoint`] error:
+    /// saves never leave one, so it was written by something else.
     fn load(&mut self) -> Result<Option<String>, BoxError> {
-        match std::fs::read_to_string(&self.path) {
-            Ok(text) => Ok(Some(text.trim().to_owned())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("cannot read {}: {e}", self.path.display()).into()),
+        let bytes = match std::fs::read(&self.path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read {}: {e}", self.path.display()).into()),
+        };
+        let not_one = |why: &str| -> BoxError {
+            Box::new(Error::new(
+                ErrorKind::InvalidCheckpoint,
+                format!(
+                    "{} holds no checkpoint ({why}); remove it to start over, or restore the \
+                     file a save wrote",
+                    self.path.display()
+                ),
+            ))
+        };
+        let text = String::from_utf8(bytes).map_err(|_| not_one("it is not UTF-8 text"))?;
+        match text.trim() {
+            "" => Err(not_one("it is empty")),
+            checkpoint => Ok(Some(checkpoint.to_owned())),
         }
     }
 
@@ -267,6 +286,14 @@ mod tests {
             vec![std::ffi::OsString::from("c")],
             "no temporary file left"
         );
+        // A file that holds no checkpoint is refused as such, not read as one.
+        for (content, why) in [(&b""[..], "empty"), (&b"\xff\xfe"[..], "not UTF-8")] {
+            std::fs::write(dir.join("c"), content).unwrap();
+            let err = store.load().unwrap_err();
+            let err = err.downcast_ref::<Error>().expect("an edbx::Error");
+            assert_eq!(err.kind(), ErrorKind::InvalidCheckpoint, "{err}");
+            assert!(err.message().contains(why), "{err}");
+        }
         // A path in a directory that does not exist fails, naming the file.
         let mut bad = FileCheckpointStore::new(dir.join("missing/c"));
         assert!(

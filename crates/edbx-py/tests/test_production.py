@@ -356,7 +356,9 @@ def test_an_asyncio_client_forked_while_it_connects_works_in_the_child(own_serve
     connecting = threading.Thread(target=lambda: asyncio.run(client.connect()))
     try:
         connecting.start()
+        deadline = time.monotonic() + 60
         while not (client._connecting is not None and client._connecting[2].locked()):
+            assert connecting.is_alive() and time.monotonic() < deadline, "the connect never started"
             time.sleep(0.001)
 
         def child() -> None:
@@ -407,7 +409,9 @@ def test_closing_an_asyncio_client_while_it_connects_keeps_nothing_open(own_serv
         own_server.command("pause")
         try:
             connect = asyncio.ensure_future(client.connect())
+            deadline = time.monotonic() + 60
             while not (client._connecting is not None and client._connecting[2].locked()):
+                assert not connect.done() and time.monotonic() < deadline, "the connect never started"
                 await asyncio.sleep(0)
             await client.close()
         finally:
